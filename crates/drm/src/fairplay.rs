@@ -1,0 +1,358 @@
+//! FairPlay Streaming: extracting the SPC from a license request and reading its header.
+//!
+//! keyward brokers FairPlay requests to a KSM (its own, with tenant credentials, or an
+//! upstream). Before that it needs the SPC bytes out of whatever envelope the player used,
+//! and the SPC's clear header — above all the SHA-1 of the FPS certificate the SPC was made
+//! for, which selects the tenant / upstream (protocols.md §4.1, §4.3; pallycon.md §6.3).
+//!
+//! Accepted request bodies, tried in this order:
+//! 1. form `spc=<url-encoded base64>` (PallyCon, shaka), possibly among other form fields;
+//! 2. JSON `{"spc":"<base64>"}` (easonlin404/ksm style);
+//! 3. a bare base64 body (some proxies);
+//! 4. the raw SPC (modern EME `com.apple.fps`, videojs legacy).
+//!
+//! The forms cannot be confused: a raw SPC starts with the big-endian version `00 00 00 01`,
+//! which is neither base64 text nor `spc=` nor `{`. Everything past the header is encrypted
+//! to the tenant's key and is not looked at here.
+//!
+//! SPC container (big-endian): u32 version, 4 reserved, 16 IV, 128 wrapped key,
+//! 20 certificate hash, u32 payload length, payload.
+
+use serde_json::Value;
+
+use crate::error::DrmError;
+
+/// Largest SPC accepted, in bytes (64 KiB; Apple's SDK vectors are 2–4 KiB).
+pub const MAX_SPC_LEN: usize = 64 * 1024;
+
+/// Largest request body accepted: room for a URL-encoded base64 SPC of [`MAX_SPC_LEN`]
+/// (base64 grows by 4/3, percent-encoding `+`, `/`, `=` up to 3x).
+pub const MAX_BODY_LEN: usize = 4 * MAX_SPC_LEN;
+
+/// Bytes before the payload: 4 + 4 + 16 + 128 + 20 + 4.
+pub const SPC_HEADER_LEN: usize = 176;
+
+/// The clear header of an SPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpcHeader {
+    /// SPC format version (1 or 2).
+    pub version: u32,
+    /// The IV of the AES-128-CBC payload encryption.
+    pub iv: [u8; 16],
+    /// SHA-1 of the FPS application certificate (DER) the SPC was made for; selects the
+    /// tenant / upstream.
+    pub cert_hash: [u8; 20],
+    /// Length of the encrypted payload in bytes.
+    pub payload_len: u32,
+}
+
+/// An SPC split into its parts, borrowing from the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spc<'a> {
+    /// The clear header fields.
+    pub header: SpcHeader,
+    /// The RSA-OAEP wrapped SPC key (128 bytes); only the tenant's private key opens it.
+    pub wrapped_key: &'a [u8],
+    /// The encrypted TLLV payload.
+    pub payload: &'a [u8],
+}
+
+fn bad(reason: &'static str) -> DrmError {
+    DrmError::FairPlayBadSpc { reason }
+}
+
+impl<'a> Spc<'a> {
+    /// Splits raw SPC bytes.
+    ///
+    /// # Errors
+    /// 7305 when `bytes` is empty; 7317 when it is over [`MAX_SPC_LEN`], shorter than the
+    /// header, has a version other than 1 or 2, or its payload length is zero, not a multiple
+    /// of the AES block size, or differs from the bytes present.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DrmError> {
+        if bytes.is_empty() {
+            return Err(DrmError::FairPlaySpcEmpty);
+        }
+        if bytes.len() > MAX_SPC_LEN {
+            return Err(bad("SPC larger than 64 KiB"));
+        }
+        let (head, payload) = bytes
+            .split_at_checked(SPC_HEADER_LEN)
+            .ok_or_else(|| bad("SPC shorter than its 176-byte header"))?;
+        let field = |from: usize, to: usize| head.get(from..to).ok_or_else(|| bad("short header"));
+        let version = u32::from_be_bytes(field(0, 4)?.try_into().map_err(|_| bad("short header"))?);
+        if !(1..=2).contains(&version) {
+            return Err(bad("unsupported SPC version"));
+        }
+        let iv: [u8; 16] = field(8, 24)?.try_into().map_err(|_| bad("short header"))?;
+        let wrapped_key = field(24, 152)?;
+        let cert_hash: [u8; 20] = field(152, 172)?
+            .try_into()
+            .map_err(|_| bad("short header"))?;
+        let payload_len = u32::from_be_bytes(
+            field(172, 176)?
+                .try_into()
+                .map_err(|_| bad("short header"))?,
+        );
+        if payload_len as usize != payload.len() {
+            return Err(bad("payload length disagrees with the SPC size"));
+        }
+        if payload_len == 0 || payload_len % 16 != 0 {
+            return Err(bad("payload length is not a positive multiple of 16"));
+        }
+        Ok(Self {
+            header: SpcHeader {
+                version,
+                iv,
+                cert_hash,
+                payload_len,
+            },
+            wrapped_key,
+            payload,
+        })
+    }
+}
+
+impl SpcHeader {
+    /// Reads the header of raw SPC bytes (see [`Spc::parse`] for the checks).
+    ///
+    /// # Errors
+    /// As [`Spc::parse`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, DrmError> {
+        Spc::parse(bytes).map(|spc| spc.header)
+    }
+}
+
+/// Percent-decodes one `application/x-www-form-urlencoded` value. `+` becomes a space.
+fn form_decode(value: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        match b {
+            b'%' => {
+                let hex = value.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Decodes base64 SPC text. Whitespace is dropped; a space stands for `+` (a base64 body
+/// sent as a form without percent-encoding loses its `+` signs to spaces).
+fn decode_base64_spc(text: &[u8]) -> Result<Vec<u8>, DrmError> {
+    let cleaned: String = text
+        .iter()
+        .filter_map(|&b| match b {
+            b' ' => Some('+'),
+            b'\r' | b'\n' | b'\t' => None,
+            other => Some(char::from(other)),
+        })
+        .collect();
+    if cleaned.is_empty() {
+        return Err(DrmError::FairPlaySpcEmpty);
+    }
+    let spc = crate::b64::decode_lenient(&cleaned).ok_or_else(|| bad("SPC is not base64"))?;
+    if spc.is_empty() {
+        return Err(DrmError::FairPlaySpcEmpty);
+    }
+    if spc.len() > MAX_SPC_LEN {
+        return Err(bad("SPC larger than 64 KiB"));
+    }
+    Ok(spc)
+}
+
+fn is_base64_text(body: &[u8]) -> bool {
+    body.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b'\r' | b'\n')
+    })
+}
+
+/// Extracts the SPC bytes from a FairPlay license request body (form, JSON, bare base64 or
+/// raw; see the module docs). The result still needs [`Spc::parse`].
+///
+/// # Errors
+/// 7305 when the body (or its `spc` value) is empty or whitespace, or a form / JSON body has
+/// no `spc`; 7317 when the body is over [`MAX_BODY_LEN`], the `spc` value is not base64, or
+/// the decoded SPC is over [`MAX_SPC_LEN`].
+pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
+    if body.len() > MAX_BODY_LEN {
+        return Err(bad("request body larger than 256 KiB"));
+    }
+    let trimmed = body.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(DrmError::FairPlaySpcEmpty);
+    }
+    if trimmed.first() == Some(&b'{') {
+        let value: Value =
+            serde_json::from_slice(trimmed).map_err(|_| bad("JSON body is not valid JSON"))?;
+        return match value.get("spc") {
+            Some(Value::String(s)) => decode_base64_spc(s.as_bytes()),
+            Some(_) => Err(bad("JSON spc member is not a string")),
+            None => Err(DrmError::FairPlaySpcEmpty),
+        };
+    }
+    let fields: Vec<(&[u8], &[u8])> = if trimmed.iter().all(|b| b.is_ascii_graphic()) {
+        trimmed
+            .split(|&b| b == b'&')
+            .filter_map(|f| {
+                let eq = f.iter().position(|&b| b == b'=')?;
+                Some((f.get(..eq)?, f.get(eq + 1..)?))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some((_, value)) = fields.iter().find(|(name, _)| *name == b"spc") {
+        let value = form_decode(value).ok_or_else(|| bad("bad percent-encoding"))?;
+        return decode_base64_spc(&value);
+    }
+    // Bare base64: `=` may only appear as trailing padding.
+    let unpadded = trimmed
+        .strip_suffix(b"==")
+        .or_else(|| trimmed.strip_suffix(b"="))
+        .unwrap_or(trimmed);
+    if is_base64_text(unpadded) && !unpadded.contains(&b'=') {
+        return decode_base64_spc(trimmed);
+    }
+    if !fields.is_empty() {
+        // A form without an `spc` field.
+        return Err(DrmError::FairPlaySpcEmpty);
+    }
+    if body.len() > MAX_SPC_LEN {
+        return Err(bad("SPC larger than 64 KiB"));
+    }
+    Ok(body.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+
+    fn synthetic(payload_len: usize) -> Vec<u8> {
+        let mut spc = vec![0, 0, 0, 1, 0, 0, 0, 0];
+        spc.extend_from_slice(&[0x11; 16]);
+        spc.extend_from_slice(&[0x22; 128]);
+        spc.extend_from_slice(&[0x33; 20]);
+        spc.extend_from_slice(&(payload_len as u32).to_be_bytes());
+        spc.extend(std::iter::repeat_n(0x44, payload_len));
+        spc
+    }
+
+    #[test]
+    fn splits_a_synthetic_spc() {
+        let bytes = synthetic(32);
+        let spc = Spc::parse(&bytes).unwrap();
+        assert_eq!(
+            spc.header,
+            SpcHeader {
+                version: 1,
+                iv: [0x11; 16],
+                cert_hash: [0x33; 20],
+                payload_len: 32
+            }
+        );
+        assert_eq!(spc.wrapped_key, &[0x22; 128][..]);
+        assert_eq!(spc.payload, &[0x44; 32][..]);
+    }
+
+    #[test]
+    fn refuses_bad_spcs() {
+        assert_eq!(Spc::parse(&[]).unwrap_err().code(), 7305);
+        let mut cases = vec![synthetic(32)[..100].to_vec(), synthetic(0), synthetic(20)];
+        let mut v3 = synthetic(32);
+        v3[3] = 3;
+        cases.push(v3);
+        let mut v0 = synthetic(32);
+        v0[3] = 0;
+        cases.push(v0);
+        let mut long = synthetic(32);
+        long.push(0);
+        cases.push(long);
+        let mut lying = synthetic(32);
+        lying[172..176].copy_from_slice(&u32::MAX.to_be_bytes());
+        cases.push(lying);
+        cases.push(synthetic(MAX_SPC_LEN));
+        for case in cases {
+            assert_eq!(
+                SpcHeader::parse(&case).unwrap_err().code(),
+                7317,
+                "{} bytes",
+                case.len()
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_every_body_form() {
+        let spc = synthetic(32);
+        let b64 = STANDARD.encode(&spc);
+        let url_encoded = b64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let forms: Vec<Vec<u8>> = vec![
+            spc.clone(),
+            b64.clone().into_bytes(),
+            format!("{b64}\r\n").into_bytes(),
+            format!("spc={url_encoded}").into_bytes(),
+            format!("assetId=abc&spc={url_encoded}&x=1").into_bytes(),
+            format!("spc={b64}").into_bytes(), // '+' not escaped: read as space, restored
+            format!(r#"{{"spc":"{b64}","assetId":"abc"}}"#).into_bytes(),
+            STANDARD
+                .encode(&spc)
+                .replace('+', "-")
+                .replace('/', "_")
+                .trim_end_matches('=')
+                .into(),
+        ];
+        for form in forms {
+            assert_eq!(
+                spc_from_body(&form).unwrap(),
+                spc,
+                "{}",
+                String::from_utf8_lossy(&form)
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bad_bodies() {
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (vec![], 7305),
+            (b" \r\n".to_vec(), 7305),
+            (b"spc=".to_vec(), 7305),
+            (b"assetId=abc".to_vec(), 7305),
+            (b"{\"assetId\":\"abc\"}".to_vec(), 7305),
+            (b"{\"spc\":\"\"}".to_vec(), 7305),
+            (b"{\"spc\":5}".to_vec(), 7317),
+            (b"{\"spc\":".to_vec(), 7317),
+            (b"spc=%zz".to_vec(), 7317),
+            (b"spc=!!!!".to_vec(), 7317),
+            (b"spc=%2".to_vec(), 7317),
+            (b"AAAAA".to_vec(), 7317),
+            (vec![b'A'; MAX_BODY_LEN + 1], 7317),
+            (vec![b'A'; MAX_BODY_LEN], 7317),
+        ];
+        for (body, code) in cases {
+            let err = spc_from_body(&body).unwrap_err();
+            assert_eq!(
+                err.code(),
+                code,
+                "{} -> {err}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+}
