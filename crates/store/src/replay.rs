@@ -1,0 +1,65 @@
+//! Replay / redemption sets: how many times a token (by id or hash) has been used.
+//!
+//! Single-use and n-use tokens need a check-and-increment that is atomic across
+//! concurrent requests and survives restarts; both implementations do it under one
+//! lock (SQLite: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement).
+//!
+//! An entry past its `expires_at` counts as absent, exactly as if it had been purged, so
+//! lazy purging never changes an answer. Callers must therefore pass the time after
+//! which the token itself is refused anyway (token time + window + leeway), never less.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+
+/// Longest namespace accepted, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 64;
+/// Longest token id accepted, in bytes.
+pub const MAX_TOKEN_ID_LEN: usize = 64;
+
+/// The outcome of [`ReplayStore::redeem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    /// Uses recorded for this token, including this one if it was accepted.
+    pub use_count: u32,
+    /// Whether this use was within `max_uses` and has been recorded.
+    pub accepted: bool,
+}
+
+/// Storage of replay sets. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore) and
+/// [`MemoryStore`](crate::memory::MemoryStore).
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records one use of `token_id` in `namespace` if fewer than `max_uses` uses are
+    /// recorded, atomically. `expires_at_unix` (unix seconds) is when the entry may be
+    /// forgotten; a later call with a later expiry extends it. `max_uses == 0` never
+    /// accepts.
+    async fn redeem(
+        &self,
+        namespace: &str,
+        token_id: &[u8],
+        expires_at_unix: i64,
+        max_uses: u32,
+    ) -> Result<Redemption>;
+
+    /// Deletes entries with `expires_at <= now_unix`; returns how many.
+    async fn purge_expired(&self, now_unix: i64) -> Result<u64>;
+}
+
+/// Checks the arguments of [`ReplayStore::redeem`] (`invalid_input` otherwise).
+pub(crate) fn validate_redeem(namespace: &str, token_id: &[u8]) -> Result<()> {
+    if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_LEN {
+        return Err(StoreError::InvalidInput {
+            field: "namespace",
+            reason: "must be 1 to 64 bytes",
+        });
+    }
+    if token_id.is_empty() || token_id.len() > MAX_TOKEN_ID_LEN {
+        return Err(StoreError::InvalidInput {
+            field: "token_id",
+            reason: "must be 1 to 64 bytes",
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The SQLite store against real database files in a temp dir.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns panic on failure by design"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use keyward_store::{AuditStore, KeyStore, ReplayStore};
+use keyward_store::{
+    Kek, Kid, NewSite, SiteId, SiteSecret, SiteSettings, SiteStore, SqliteStore, Store, TrackType,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+use common::{new_key, new_site, now, site_id};
+
+fn kek(byte: u8) -> Kek {
+    Kek::from_bytes(&[byte; 32]).unwrap()
+}
+
+async fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir, kek(1)).await.unwrap()
+}
+
+/// A separate connection to the same file, for looking under the hood.
+async fn raw(store: &SqliteStore) -> SqlitePool {
+    SqlitePool::connect_with(SqliteConnectOptions::new().filename(store.path()))
+        .await
+        .unwrap()
+}
+
+async fn count(pool: &SqlitePool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_site_crud() {
+    let dir = tempfile::tempdir().unwrap();
+    common::site_crud(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_key_crud() {
+    let dir = tempfile::tempdir().unwrap();
+    common::key_crud(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_replay_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    common::replay_rules(&open(dir.path()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_redeem_accepts_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(open(dir.path()).await);
+    common::concurrent_redeem(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    common::audit_trail(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn open_creates_directories_and_private_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b/data");
+    let store = SqliteStore::open(&nested, kek(1)).await.unwrap();
+    assert_eq!(store.path(), nested.join("keyward.db"));
+    assert!(store.path().is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An explicit file name is used as is.
+    let file = dir.path().join("x/custom.sqlite");
+    let store = SqliteStore::open(&file, kek(1)).await.unwrap();
+    assert_eq!(store.path(), file);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&raw(&store).await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn wrong_kek_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_site(new_site("TUTO")).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let err = SqliteStore::open(dir.path(), kek(2)).await.unwrap_err();
+    assert_eq!(err.code(), "kek_mismatch");
+    // The right one still works.
+    let store = open(dir.path()).await;
+    assert_eq!(store.sites().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn data_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = now() + 3600;
+    let (site, key) = {
+        let store = open(dir.path()).await;
+        let site = store.create_site(new_site("TUTO")).await.unwrap();
+        let key = store
+            .generate_key(&site.site_id, "movie", TrackType::Hd, None)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .redeem("ns", b"token-1", later, 1)
+                .await
+                .unwrap()
+                .accepted
+        );
+        store
+            .record(keyward_store::AuditEvent::new("key_generated", "ok"))
+            .await
+            .unwrap();
+        store.close().await;
+        (site, key)
+    };
+    let store = open(dir.path()).await;
+    assert_eq!(store.site(&site.site_id).await.unwrap(), site);
+    assert_eq!(
+        store.key_by_kid(&site.site_id, &key.kid).await.unwrap(),
+        key
+    );
+    // A used token stays used after a restart.
+    let r = store.redeem("ns", b"token-1", later, 1).await.unwrap();
+    assert_eq!((r.use_count, r.accepted), (1, false));
+    assert_eq!(store.recent(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_wrapped_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let site = store.create_site(new_site("TUTO")).await.unwrap();
+    let key = store
+        .put_key(new_key("TUTO", "movie", TrackType::Hd, 1, 0xA7), false)
+        .await
+        .unwrap();
+    let pool = raw(&store).await;
+    let wrapped: Vec<u8> = sqlx::query_scalar("SELECT key_wrapped FROM content_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(wrapped.len(), 1 + 12 + 16 + 16);
+    assert!(!wrapped.windows(16).any(|w| w == key.key.expose()));
+    pool.close().await;
+    store.close().await;
+
+    // No plaintext secret anywhere in the database files.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(!bytes.is_empty());
+    for secret in [
+        &key.key.expose()[..],
+        &site.site_key.expose()[..],
+        &site.access_key.expose()[..],
+    ] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+    }
+}
+
+#[tokio::test]
+async fn wrapped_value_moved_to_another_row_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_site(new_site("TUTO")).await.unwrap();
+    store.create_site(new_site("ABCD")).await.unwrap();
+    store
+        .put_key(new_key("TUTO", "a", TrackType::Hd, 1, 0xA1), false)
+        .await
+        .unwrap();
+    store
+        .put_key(new_key("TUTO", "b", TrackType::Hd, 2, 0xA2), false)
+        .await
+        .unwrap();
+    store
+        .put_key(new_key("ABCD", "a", TrackType::Hd, 1, 0xB1), false)
+        .await
+        .unwrap();
+    let pool = raw(&store).await;
+
+    // Key of kid 1 copied onto kid 2 in the same site.
+    sqlx::query(
+        "UPDATE content_keys SET key_wrapped = \
+         (SELECT key_wrapped FROM content_keys WHERE site_id = 'TUTO' AND kid = ?1) \
+         WHERE site_id = 'TUTO' AND kid = ?2",
+    )
+    .bind(&[1u8; 16][..])
+    .bind(&[2u8; 16][..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = store
+        .key_by_kid(&site_id("TUTO"), &Kid([2; 16]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unwrap_failed");
+    assert_eq!(
+        store
+            .keys_for_content(&site_id("TUTO"), "b")
+            .await
+            .unwrap_err()
+            .code(),
+        "unwrap_failed"
+    );
+    // Listing metadata still works: it never touches key material.
+    assert_eq!(
+        store.list_keys(&site_id("TUTO"), None).await.unwrap().len(),
+        2
+    );
+
+    // Same kid, other site.
+    sqlx::query(
+        "UPDATE content_keys SET key_wrapped = \
+         (SELECT key_wrapped FROM content_keys WHERE site_id = 'TUTO' AND kid = ?1) \
+         WHERE site_id = 'ABCD' AND kid = ?1",
+    )
+    .bind(&[1u8; 16][..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .key_by_kid(&site_id("ABCD"), &Kid([1; 16]))
+            .await
+            .unwrap_err()
+            .code(),
+        "unwrap_failed"
+    );
+    assert_eq!(
+        store
+            .key_by_kid(&site_id("TUTO"), &Kid([1; 16]))
+            .await
+            .unwrap()
+            .key
+            .expose(),
+        &[0xA1; 16]
+    );
+
+    // A site's access key copied into its site key slot, and across sites.
+    sqlx::query("UPDATE sites SET site_key_wrapped = access_key_wrapped WHERE site_id = 'TUTO'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.site(&site_id("TUTO")).await.unwrap_err().code(),
+        "unwrap_failed"
+    );
+    sqlx::query(
+        "UPDATE sites SET access_key_wrapped = \
+         (SELECT access_key_wrapped FROM sites WHERE site_id = 'TUTO') WHERE site_id = 'ABCD'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        store.site(&site_id("ABCD")).await.unwrap_err().code(),
+        "unwrap_failed"
+    );
+}
+
+/// What an admin endpoint or the CLI does with raw input: parse, then create.
+async fn create_from_raw(
+    store: &SqliteStore,
+    id: &str,
+    site_key: &[u8],
+    access_key: &[u8],
+    settings: SiteSettings,
+) -> Result<(), keyward_store::StoreError> {
+    let site = NewSite {
+        site_id: SiteId::parse(id)?,
+        site_key: SiteSecret::from_bytes(site_key)?,
+        access_key: SiteSecret::from_bytes(access_key)?,
+        settings,
+    };
+    store.create_site(site).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn invalid_sites_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let pool = raw(&store).await;
+    let good = [7u8; 32];
+
+    for bad_id in ["TUT", "tuto", "TUTO1", "TÜTO", "", "TU_O"] {
+        let err = create_from_raw(&store, bad_id, &good, &good, SiteSettings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_site_id", "{bad_id:?}");
+    }
+    for len in [31usize, 33, 0, 16] {
+        let bad = vec![7u8; len];
+        let err = create_from_raw(&store, "TUTO", &bad, &good, SiteSettings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_secret_length", "site_key {len}");
+        let err = create_from_raw(&store, "TUTO", &good, &bad, SiteSettings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_secret_length", "access_key {len}");
+    }
+    let bad_settings = SiteSettings {
+        callback_url: Some("javascript:alert(1)".into()),
+        ..SiteSettings::default()
+    };
+    let err = create_from_raw(&store, "TUTO", &good, &good, bad_settings)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_setting");
+
+    assert_eq!(count(&pool, "sites").await, 0);
+    assert!(store.sites().await.unwrap().is_empty());
+
+    // Rotation to a wrong-length secret cannot be expressed; valid creation works.
+    create_from_raw(&store, "TUTO", &good, &good, SiteSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(count(&pool, "sites").await, 1);
+
+    // Invalid keys are refused too, with nothing written.
+    let err = store
+        .put_key(new_key("TUTO", "a\u{0}b", TrackType::Hd, 1, 1), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_cid");
+    let err = store
+        .put_key(new_key("NONE", "a", TrackType::Hd, 1, 1), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "site_not_found");
+    assert_eq!(count(&pool, "content_keys").await, 0);
+}
+
+#[tokio::test]
+async fn expired_redemptions_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = now() + 3600;
+    {
+        let store = open(dir.path()).await;
+        // The first redeem runs the periodic purge (nothing yet), then these are written.
+        for i in 0..3u8 {
+            assert!(
+                store
+                    .redeem("ns", &[i; 32], now() - 5, 1)
+                    .await
+                    .unwrap()
+                    .accepted
+            );
+        }
+        assert!(
+            store
+                .redeem("ns", &[9; 32], later, 1)
+                .await
+                .unwrap()
+                .accepted
+        );
+        let pool = raw(&store).await;
+        assert_eq!(count(&pool, "redemptions").await, 4);
+        // Explicit purge.
+        assert_eq!(store.purge_expired(now()).await.unwrap(), 3);
+        assert_eq!(count(&pool, "redemptions").await, 1);
+        for i in 0..2u8 {
+            assert!(
+                store
+                    .redeem("ns", &[i; 32], now() - 5, 1)
+                    .await
+                    .unwrap()
+                    .accepted
+            );
+        }
+        assert_eq!(count(&pool, "redemptions").await, 3);
+        store.close().await;
+    }
+    // Lazy purge: the first redeem after a start clears expired entries.
+    let store = open(dir.path()).await;
+    let r = store.redeem("ns", &[9; 32], later, 1).await.unwrap();
+    assert!(!r.accepted);
+    let pool = raw(&store).await;
+    assert_eq!(count(&pool, "redemptions").await, 1);
+}
+
+#[tokio::test]
+async fn kek_file_round_trip_opens_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kek, generated) = Kek::load_or_generate(dir.path()).unwrap();
+    assert!(generated);
+    let store = SqliteStore::open(dir.path(), kek).await.unwrap();
+    store.create_site(new_site("TUTO")).await.unwrap();
+    store.close().await;
+    let (kek, generated) = Kek::load_or_generate(dir.path()).unwrap();
+    assert!(!generated);
+    let store = SqliteStore::open(dir.path(), kek).await.unwrap();
+    assert_eq!(store.sites().await.unwrap().len(), 1);
+}
