@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what the browser / player end-to-end tests (e2e/) need on a fresh Debian
+# bookworm machine: Debian's chromium and ffmpeg, and the pinned npm packages of e2e/
+# (playwright-core, shaka-player, hls.js, shaka-packager; see e2e/package-lock.json).
+# Idempotent and non-interactive; run as root (or with sudo available).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SUDO=""
+if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
+
+# ---- Debian packages -------------------------------------------------------------------
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+
+apt_install() {
+  $SUDO apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+
+if ((${#missing[@]})); then
+  echo "install-test-deps: installing ${missing[*]} (apt)"
+  $SUDO apt-get update -q
+  if ! apt_install "${missing[@]}"; then
+    # A first install can die half way ("cannot access archive ..."); this recovers.
+    echo "install-test-deps: apt-get install failed; recovering and retrying" >&2
+    $SUDO dpkg --configure -a || true
+    $SUDO apt-get install -f -y -q || true
+    apt_install "${missing[@]}"
+  fi
+else
+  echo "install-test-deps: chromium and ffmpeg present"
+fi
+chromium --version 2>/dev/null | head -n1 || true
+ffmpeg -version | head -n1
+
+# ---- Node ------------------------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-test-deps: node >= 20 and npm are required (not installed)" >&2
+  exit 1
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if ((node_major < 20)); then
+  echo "install-test-deps: node >= 20 required for node --test, found $(node --version)" >&2
+  exit 1
+fi
+
+# ---- npm packages (skip when node_modules was installed from this exact lock) ---------------
+cd "$ROOT/e2e"
+stamp="node_modules/.keyward-lock.sha256"
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x node_modules/shaka-packager/bin/packager-linux-x64 ]]; then
+  echo "install-test-deps: e2e/node_modules matches package-lock.json"
+else
+  echo "install-test-deps: npm ci in e2e/"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
