@@ -1,1 +1,134 @@
-fn main() {}
+//! `keyward`: the one binary — the license gateway (`serve`), token tools
+//! (`token issue|inspect`), and site / key administration on the embedded store.
+
+mod admin;
+mod rfc3339;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// keyward: self-hosted multi-DRM license token service and license gateway.
+///
+/// Mint PallyCon/DoveRunner-compatible license tokens in your backend, verify
+/// them when players ask for licences, issue ClearKey and HLS AES-128 keys, and
+/// keep content keys for packagers — on your own machine.
+///
+/// Quick start:
+///   keyward serve --demo            # then open http://127.0.0.1:8080/demo/
+#[derive(Parser)]
+#[command(name = "keyward", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the license gateway (embedded SQLite store in --data-dir).
+    ///
+    /// Configuration layers: defaults → ./keyward.toml (or --config) →
+    /// KEYWARD_* environment (KEYWARD_LISTEN, KEYWARD_DATA_DIR, KEYWARD_ADMIN_TOKEN[_FILE],
+    /// KEYWARD_KEK[_FILE], KEYWARD_LOG_FORMAT, KEYWARD_PUBLIC_BASE_URL) → these flags.
+    /// See keyward.example.toml.
+    ///
+    /// Example: keyward serve --listen 127.0.0.1:8080 --data-dir ./keyward-data --demo
+    Serve(ServeArgs),
+    /// Mint and inspect license tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Manage sites (site id, site key, access key, settings) in the data directory.
+    #[command(subcommand)]
+    Site(admin::SiteCommand),
+    /// Manage content keys in the data directory.
+    #[command(subcommand)]
+    Key(admin::KeyCommand),
+    /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
+    #[command(subcommand)]
+    Customdata(token::CustomdataCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env KEYWARD_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (SQLite store, generated KEK) [default: ./keyward-data; env KEYWARD_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./keyward.toml when present].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Demo mode: creates site DEMO, loads the demo clip's key, serves /demo/.
+    #[arg(long)]
+    demo: bool,
+    /// Log format: human or json [env KEYWARD_LOG_FORMAT].
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Public base URL for links keyward hands out [env KEYWARD_PUBLIC_BASE_URL].
+    #[arg(long)]
+    public_base_url: Option<String>,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Token(c) => token::run(c),
+        Command::Customdata(c) => token::run_customdata(c),
+        Command::Site(c) => admin::run_site(c),
+        Command::Key(c) => admin::run_key(c),
+    }
+}
+
+fn serve(a: ServeArgs) -> ExitCode {
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let overrides = keyward_server::config::Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir,
+        log_format: a.log_format,
+        demo: a.demo,
+        public_base_url: a.public_base_url,
+    };
+    let config = match keyward_server::Config::load(a.config.as_deref(), &env, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keyward: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format == keyward_server::config::LogFormat::Json);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyward: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(keyward_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("keyward: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

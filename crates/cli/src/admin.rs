@@ -1,0 +1,583 @@
+//! `keyward site …` and `keyward key …`: administration of the embedded store
+//! in the data directory (the same one `keyward serve` uses). Listings never
+//! show key material; `key export` shows one key, on purpose.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use keyward_store::{
+    ContentKey, Drm, ErrorStyle, Kid, NewContentKey, NewSite, SiteId, SiteSecret, SiteSettings,
+    Store, StoreError, TrackType,
+};
+use serde_json::json;
+
+/// Where the store lives and how it is unlocked.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Data directory [default: ./keyward-data].
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
+    data_dir: PathBuf,
+}
+
+/// Site commands.
+#[derive(Subcommand)]
+pub enum SiteCommand {
+    /// Create a site. Give both keys (32 characters each, as the vendor console shows them) or --generate.
+    #[command(
+        after_help = "Example:\n  keyward site add --site-id TUTO --site-key lU5D8s3PWoLls3PWFWkClULlFWk5D8oC --access-key LT2FVJDp2Xr018zf4Di6lzvNOv3DKP20"
+    )]
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Four uppercase letters.
+        #[arg(long)]
+        site_id: String,
+        /// Site key (32 bytes). Or env KEYWARD_SITE_KEY.
+        #[arg(long, env = "KEYWARD_SITE_KEY", hide_env_values = true)]
+        site_key: Option<String>,
+        /// Access key (32 bytes). Or env KEYWARD_ACCESS_KEY.
+        #[arg(long, env = "KEYWARD_ACCESS_KEY", hide_env_values = true)]
+        access_key: Option<String>,
+        /// Generate random printable keys and print them once.
+        #[arg(long, conflicts_with_all = ["site_key", "access_key"])]
+        generate: bool,
+        /// Token window, seconds [default: 600].
+        #[arg(long)]
+        token_window: Option<u32>,
+        /// Leeway for timestamps from the future, seconds [default: 60].
+        #[arg(long)]
+        future_leeway: Option<u32>,
+        /// DRMs allowed (repeatable) [default: all].
+        #[arg(long = "allowed-drm")]
+        allowed_drms: Vec<String>,
+        /// CORS origins allowed on licence paths (repeatable) [default: any].
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+        /// Answer errors on PallyCon paths with real HTTP statuses instead of 200.
+        #[arg(long)]
+        http_status_errors: bool,
+        /// FairPlay application certificate (DER file).
+        #[arg(long)]
+        fairplay_cert: Option<PathBuf>,
+        /// Widevine service certificate file.
+        #[arg(long)]
+        widevine_cert: Option<PathBuf>,
+        /// Customer callback URL (callback integration; http or https).
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
+    /// List sites (no secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show one site (no secrets).
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        site_id: String,
+    },
+    /// Delete a site and its keys.
+    Delete {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        site_id: String,
+    },
+}
+
+/// Key commands.
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Import a content key.
+    #[command(
+        after_help = "Example:\n  keyward key add --site-id TUTO --cid movie-1 --kid abba271e8bcf552bbd2e86a434a9a5d9 --key 69eaa802a6763af979e8d1940fb88392"
+    )]
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// Content id.
+        #[arg(long)]
+        cid: String,
+        /// KID, 32 hex digits (or a UUID).
+        #[arg(long)]
+        kid: String,
+        /// Key, 32 hex digits.
+        #[arg(long)]
+        key: String,
+        /// Optional IV, 32 hex digits.
+        #[arg(long)]
+        iv: Option<String>,
+        /// ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2 [default: ALL].
+        #[arg(long, default_value = "ALL")]
+        track_type: String,
+        /// Label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Replace an existing key for the same content and track.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Generate a random key (printed only with --export).
+    Generate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// Content id.
+        #[arg(long)]
+        cid: String,
+        /// Track type [default: ALL].
+        #[arg(long, default_value = "ALL")]
+        track_type: String,
+        /// Label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Print the key material too.
+        #[arg(long)]
+        export: bool,
+    },
+    /// List keys (metadata only).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// Only this content id.
+        #[arg(long)]
+        cid: Option<String>,
+    },
+    /// Print one key, material included.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// KID.
+        #[arg(long)]
+        kid: String,
+    },
+    /// Delete a key.
+    Delete {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// KID.
+        #[arg(long)]
+        kid: String,
+    },
+}
+
+fn fail(code: &str, message: &str) -> ExitCode {
+    eprintln!("{}", json!({"error_code": code, "error_message": message}));
+    ExitCode::from(2)
+}
+
+fn store_fail(e: &StoreError) -> ExitCode {
+    eprintln!(
+        "{}",
+        json!({"error_code": e.code(), "error_message": e.to_string()})
+    );
+    ExitCode::from(
+        if e.is_invalid_input()
+            || matches!(
+                e.code(),
+                "site_exists" | "key_conflict" | "site_not_found" | "key_not_found"
+            )
+        {
+            2
+        } else {
+            1
+        },
+    )
+}
+
+fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode
+where
+    F: for<'a> FnOnce(
+        &'a dyn Store,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode> + 'a>>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail("io", &e.to_string()),
+    };
+    rt.block_on(async {
+        if let Err(e) = std::fs::create_dir_all(&store.data_dir) {
+            return fail(
+                "io",
+                &format!("cannot create {}: {e}", store.data_dir.display()),
+            );
+        }
+        let kek = std::env::var("KEYWARD_KEK")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                std::env::var("KEYWARD_KEK_FILE")
+                    .ok()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .map(|s| s.trim().to_owned())
+            });
+        match keyward_server::open_store(&store.data_dir, kek.as_deref()).await {
+            Ok(s) => {
+                let code = f(&s).await;
+                s.close().await;
+                code
+            }
+            Err(e) => fail("store", &e.to_string()),
+        }
+    })
+}
+
+fn printable_secret() -> Result<String, StoreError> {
+    // 32 characters from the base64 alphabet: printable, like the console's keys.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let raw = SiteSecret::generate()?;
+    Ok(raw
+        .expose()
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+fn track(s: &str) -> Result<TrackType, ExitCode> {
+    serde_json::from_value(json!(s.to_ascii_uppercase())).map_err(|_| {
+        fail(
+            "1039",
+            "track type must be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
+        )
+    })
+}
+
+/// Runs a site command.
+pub fn run_site(c: SiteCommand) -> ExitCode {
+    match c {
+        SiteCommand::Add {
+            store,
+            site_id,
+            site_key,
+            access_key,
+            generate,
+            token_window,
+            future_leeway,
+            allowed_drms,
+            cors_origins,
+            http_status_errors,
+            fairplay_cert,
+            widevine_cert,
+            callback_url,
+        } => {
+            let id = match SiteId::parse(&site_id) {
+                Ok(i) => i,
+                Err(e) => return store_fail(&e),
+            };
+            let (sk, ak) =
+                if generate {
+                    match (printable_secret(), printable_secret()) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (Err(e), _) | (_, Err(e)) => return store_fail(&e),
+                    }
+                } else {
+                    match (site_key, access_key) {
+                        (Some(a), Some(b)) => (a, b),
+                        _ => return fail(
+                            "invalid_input",
+                            "give --site-key and --access-key (32 characters each), or --generate",
+                        ),
+                    }
+                };
+            let mut settings = SiteSettings::default();
+            if let Some(w) = token_window {
+                settings.token_window_secs = w;
+            }
+            if let Some(l) = future_leeway {
+                settings.future_leeway_secs = l;
+            }
+            if !allowed_drms.is_empty() {
+                let mut v = Vec::new();
+                for d in &allowed_drms {
+                    match d.parse::<Drm>() {
+                        Ok(d) => v.push(d),
+                        Err(e) => return store_fail(&e),
+                    }
+                }
+                settings.allowed_drms = v;
+            }
+            settings.cors_origins = cors_origins;
+            if http_status_errors {
+                settings.error_style = ErrorStyle::HttpStatus;
+            }
+            for (path, slot) in [
+                (fairplay_cert, &mut settings.fairplay_cert),
+                (widevine_cert, &mut settings.widevine_service_cert),
+            ] {
+                if let Some(p) = path {
+                    match std::fs::read(&p) {
+                        Ok(b) => *slot = Some(b),
+                        Err(e) => {
+                            return fail(
+                                "invalid_input",
+                                &format!("cannot read {}: {e}", p.display()),
+                            )
+                        }
+                    }
+                }
+            }
+            settings.callback_url = callback_url;
+            let site_key = match SiteSecret::from_bytes(sk.as_bytes()) {
+                Ok(k) => k,
+                Err(_) => {
+                    return fail(
+                        "1004",
+                        &format!("site key must be exactly 32 bytes (got {})", sk.len()),
+                    )
+                }
+            };
+            let access_key = match SiteSecret::from_bytes(ak.as_bytes()) {
+                Ok(k) => k,
+                Err(_) => {
+                    return fail(
+                        "1003",
+                        &format!("access key must be exactly 32 bytes (got {})", ak.len()),
+                    )
+                }
+            };
+            with_store(&store, move |s| {
+                Box::pin(async move {
+                    match s
+                        .create_site(NewSite {
+                            site_id: id,
+                            site_key,
+                            access_key,
+                            settings,
+                        })
+                        .await
+                    {
+                        Ok(site) => {
+                            let mut v = serde_json::to_value(&site).unwrap_or_default();
+                            if generate {
+                                v["site_key"] = json!(sk);
+                                v["access_key"] = json!(ak);
+                                eprintln!("keyward: generated keys are shown once; store them with your backend's token minting config");
+                            }
+                            println!("{v}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => store_fail(&e),
+                    }
+                })
+            })
+        }
+        SiteCommand::List { store } => with_store(&store, |s| {
+            Box::pin(async move {
+                match s.sites().await {
+                    Ok(v) => {
+                        for site in v {
+                            println!("{}", serde_json::to_string(&site).unwrap_or_default());
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+        SiteCommand::Show { store, site_id } => with_store(&store, move |s| {
+            Box::pin(async move {
+                let id = match SiteId::parse(&site_id) {
+                    Ok(i) => i,
+                    Err(e) => return store_fail(&e),
+                };
+                match s.site(&id).await {
+                    Ok(site) => {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&site).unwrap_or_default()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+        SiteCommand::Delete { store, site_id } => with_store(&store, move |s| {
+            Box::pin(async move {
+                let id = match SiteId::parse(&site_id) {
+                    Ok(i) => i,
+                    Err(e) => return store_fail(&e),
+                };
+                match s.delete_site(&id).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+    }
+}
+
+fn hex16(field: &str, s: &str) -> Result<[u8; 16], ExitCode> {
+    let v = hex::decode(s).map_err(|_| fail("invalid_input", &format!("{field} is not hex")))?;
+    <[u8; 16]>::try_from(v.as_slice())
+        .map_err(|_| fail("invalid_input", &format!("{field} must be 32 hex digits")))
+}
+
+/// Runs a key command.
+pub fn run_key(c: KeyCommand) -> ExitCode {
+    match c {
+        KeyCommand::Add {
+            store,
+            site_id,
+            cid,
+            kid,
+            key,
+            iv,
+            track_type,
+            label,
+            replace,
+        } => {
+            let id = match SiteId::parse(&site_id) {
+                Ok(i) => i,
+                Err(e) => return store_fail(&e),
+            };
+            let t = match track(&track_type) {
+                Ok(t) => t,
+                Err(c) => return c,
+            };
+            let kid = match Kid::from_hex(&kid) {
+                Ok(k) => k,
+                Err(e) => return store_fail(&e),
+            };
+            let key = match hex16("key", &key).map(|k| ContentKey::from_bytes(&k)) {
+                Ok(Ok(k)) => k,
+                Ok(Err(e)) => return store_fail(&e),
+                Err(c) => return c,
+            };
+            let iv = match iv.as_deref().map(|v| hex16("iv", v)).transpose() {
+                Ok(v) => v,
+                Err(c) => return c,
+            };
+            with_store(&store, move |s| {
+                Box::pin(async move {
+                    let nk = NewContentKey {
+                        site_id: id,
+                        cid,
+                        track_type: t,
+                        kid,
+                        key,
+                        iv,
+                        label,
+                    };
+                    match s.put_key(nk, replace).await {
+                        Ok(rec) => {
+                            println!("{}", serde_json::to_string(&rec.info()).unwrap_or_default());
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => store_fail(&e),
+                    }
+                })
+            })
+        }
+        KeyCommand::Generate {
+            store,
+            site_id,
+            cid,
+            track_type,
+            label,
+            export,
+        } => {
+            let id = match SiteId::parse(&site_id) {
+                Ok(i) => i,
+                Err(e) => return store_fail(&e),
+            };
+            let t = match track(&track_type) {
+                Ok(t) => t,
+                Err(c) => return c,
+            };
+            with_store(&store, move |s| {
+                Box::pin(async move {
+                    match s.generate_key(&id, &cid, t, label).await {
+                        Ok(rec) => {
+                            let mut v = serde_json::to_value(rec.info()).unwrap_or_default();
+                            if export {
+                                v["key"] = json!(hex::encode(rec.key.expose()));
+                            }
+                            println!("{v}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => store_fail(&e),
+                    }
+                })
+            })
+        }
+        KeyCommand::List {
+            store,
+            site_id,
+            cid,
+        } => with_store(&store, move |s| {
+            Box::pin(async move {
+                let id = match SiteId::parse(&site_id) {
+                    Ok(i) => i,
+                    Err(e) => return store_fail(&e),
+                };
+                match s.list_keys(&id, cid.as_deref()).await {
+                    Ok(v) => {
+                        for k in v {
+                            println!("{}", serde_json::to_string(&k).unwrap_or_default());
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+        KeyCommand::Export {
+            store,
+            site_id,
+            kid,
+        } => with_store(&store, move |s| {
+            Box::pin(async move {
+                let (id, kid) = match (SiteId::parse(&site_id), Kid::from_hex(&kid)) {
+                    (Ok(i), Ok(k)) => (i, k),
+                    (Err(e), _) | (_, Err(e)) => return store_fail(&e),
+                };
+                match s.key_by_kid(&id, &kid).await {
+                    Ok(rec) => {
+                        let mut v = serde_json::to_value(rec.info()).unwrap_or_default();
+                        v["key"] = json!(hex::encode(rec.key.expose()));
+                        println!("{v}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+        KeyCommand::Delete {
+            store,
+            site_id,
+            kid,
+        } => with_store(&store, move |s| {
+            Box::pin(async move {
+                let (id, kid) = match (SiteId::parse(&site_id), Kid::from_hex(&kid)) {
+                    (Ok(i), Ok(k)) => (i, k),
+                    (Err(e), _) | (_, Err(e)) => return store_fail(&e),
+                };
+                match s.delete_key(&id, &kid).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => store_fail(&e),
+                }
+            })
+        }),
+    }
+}

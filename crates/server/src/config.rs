@@ -1,0 +1,403 @@
+//! Configuration in layers: defaults → `keyward.toml` → `KEYWARD_*` environment
+//! (with `*_FILE` variants for secrets) → command-line flags, into one typed
+//! [`Config`]. Every error names the key and where it came from.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A secret string (admin token, KEK text). `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The value; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Request limits; each is answered with a coded error when exceeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body on licence endpoints, bytes (default 65536).
+    pub body_bytes: usize,
+    /// Largest total size of request headers, bytes (default 16384).
+    pub header_bytes: usize,
+    /// Per-request timeout, milliseconds (default 10000).
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; more are refused with 503 (default 1024).
+    pub max_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            header_bytes: 16 * 1024,
+            request_timeout_ms: 10_000,
+            max_concurrency: 1024,
+        }
+    }
+}
+
+/// Everything `keyward serve` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// Data directory for the embedded store (default `./keyward-data`).
+    pub data_dir: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Bearer token for `/v1/admin/…`; the admin API is off without one.
+    pub admin_token: Option<Secret>,
+    /// Key-encryption key text (64 hex digits or base64 of 32 bytes). Without
+    /// one, a KEK is generated into the data directory.
+    pub kek: Option<Secret>,
+    /// Demo mode: a demo site, the demo clip's key, `/demo/`.
+    pub demo: bool,
+    /// Public base URL used in links keyward hands out (default `http://<listen>`).
+    pub public_base_url: Option<String>,
+    /// Request limits.
+    pub limits: Limits,
+    /// How long site settings and keys are cached in memory, milliseconds
+    /// (default 2000). Changes made through the admin API apply at once; the CLI
+    /// writes straight to the store and is seen after this delay.
+    pub cache_ttl_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("keyward-data"),
+            log_format: LogFormat::Human,
+            admin_token: None,
+            kek: None,
+            demo: false,
+            public_base_url: None,
+            limits: Limits::default(),
+            cache_ttl_ms: 2000,
+        }
+    }
+}
+
+/// A configuration error: which key, from where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {key}: {message}")]
+pub struct ConfigError {
+    /// The file path, `environment` or `command line`.
+    pub source_name: String,
+    /// The key or variable.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    kek_file: Option<PathBuf>,
+    demo: Option<bool>,
+    public_base_url: Option<String>,
+    cache_ttl_ms: Option<u64>,
+    limits: Option<FileLimits>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    body_bytes: Option<usize>,
+    header_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    max_concurrency: Option<usize>,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--log-format`.
+    pub log_format: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
+    /// `--public-base-url`.
+    pub public_base_url: Option<String>,
+}
+
+fn bad(source: &str, key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_name: source.into(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn parse_listen(source: &str, key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| {
+        bad(
+            source,
+            key,
+            format!("'{v}' is not an address like 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn read_secret_file(source: &str, key: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(source, key, format!("cannot read {}: {e}", path.display())))?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad(source, key, format!("{} is empty", path.display())));
+    }
+    Ok(Secret::new(t))
+}
+
+fn parse_log_format(source: &str, key: &str, v: &str) -> Result<LogFormat, ConfigError> {
+    match v {
+        "human" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(bad(source, key, format!("'{v}' is not human or json"))),
+    }
+}
+
+impl Config {
+    /// Builds the configuration from all layers.
+    ///
+    /// `file`: an explicit `--config` path (must exist); without it,
+    /// `./keyward.toml` is read when present. `env`: the process environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        cli: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        let default_file = Path::new("keyward.toml");
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_file.exists() => Some(default_file.to_path_buf()),
+            None => None,
+        };
+        if let Some(path) = path {
+            let src = path.display().to_string();
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| bad(&src, "(file)", e.to_string()))?;
+            let f: FileConfig = toml::from_str(&text).map_err(|e| {
+                bad(
+                    &src,
+                    "(toml)",
+                    e.to_string().lines().collect::<Vec<_>>().join(" "),
+                )
+            })?;
+            if let Some(v) = f.listen {
+                c.listen = parse_listen(&src, "listen", &v)?;
+            }
+            if let Some(v) = f.data_dir {
+                c.data_dir = v;
+            }
+            if let Some(v) = f.log_format {
+                c.log_format = v;
+            }
+            if let Some(v) = f.admin_token {
+                c.admin_token = Some(Secret::new(v));
+            }
+            if let Some(p) = f.admin_token_file {
+                c.admin_token = Some(read_secret_file(&src, "admin_token_file", &p)?);
+            }
+            if let Some(p) = f.kek_file {
+                c.kek = Some(read_secret_file(&src, "kek_file", &p)?);
+            }
+            if let Some(v) = f.demo {
+                c.demo = v;
+            }
+            if let Some(v) = f.public_base_url {
+                c.public_base_url = Some(v);
+            }
+            if let Some(v) = f.cache_ttl_ms {
+                c.cache_ttl_ms = v;
+            }
+            if let Some(l) = f.limits {
+                if let Some(v) = l.body_bytes {
+                    c.limits.body_bytes = v;
+                }
+                if let Some(v) = l.header_bytes {
+                    c.limits.header_bytes = v;
+                }
+                if let Some(v) = l.request_timeout_ms {
+                    c.limits.request_timeout_ms = v;
+                }
+                if let Some(v) = l.max_concurrency {
+                    c.limits.max_concurrency = v;
+                }
+            }
+        }
+        let src = "environment";
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        if let Some(v) = get("KEYWARD_LISTEN") {
+            c.listen = parse_listen(src, "KEYWARD_LISTEN", v)?;
+        }
+        if let Some(v) = get("KEYWARD_DATA_DIR") {
+            c.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("KEYWARD_LOG_FORMAT") {
+            c.log_format = parse_log_format(src, "KEYWARD_LOG_FORMAT", v)?;
+        }
+        if let Some(v) = get("KEYWARD_ADMIN_TOKEN") {
+            c.admin_token = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("KEYWARD_ADMIN_TOKEN_FILE") {
+            c.admin_token = Some(read_secret_file(
+                src,
+                "KEYWARD_ADMIN_TOKEN_FILE",
+                Path::new(v),
+            )?);
+        }
+        if let Some(v) = get("KEYWARD_KEK") {
+            c.kek = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("KEYWARD_KEK_FILE") {
+            c.kek = Some(read_secret_file(src, "KEYWARD_KEK_FILE", Path::new(v))?);
+        }
+        if let Some(v) = get("KEYWARD_PUBLIC_BASE_URL") {
+            c.public_base_url = Some(v.clone());
+        }
+        if let Some(v) = get("KEYWARD_DEMO") {
+            c.demo = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        let src = "command line";
+        if let Some(v) = &cli.listen {
+            c.listen = parse_listen(src, "--listen", v)?;
+        }
+        if let Some(v) = &cli.data_dir {
+            c.data_dir = v.clone();
+        }
+        if let Some(v) = &cli.log_format {
+            c.log_format = parse_log_format(src, "--log-format", v)?;
+        }
+        if cli.demo {
+            c.demo = true;
+        }
+        if let Some(v) = &cli.public_base_url {
+            c.public_base_url = Some(v.clone());
+        }
+        if let Some(t) = &c.admin_token {
+            if t.expose().len() < 16 {
+                return Err(bad(
+                    "configuration",
+                    "admin_token",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        if c.limits.body_bytes == 0
+            || c.limits.max_concurrency == 0
+            || c.limits.request_timeout_ms == 0
+        {
+            return Err(bad(
+                "configuration",
+                "limits",
+                "limits must be greater than zero",
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The base URL for links keyward hands out.
+    pub fn public_base(&self) -> String {
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nbody_bytes = 1000\n",
+        )
+        .unwrap();
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_LISTEN".into(), "127.0.0.1:9100".into());
+        let c = Config::load(Some(&file), &env, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.port(), 9100, "env beats file");
+        assert_eq!(c.limits.body_bytes, 1000);
+        let cli = Overrides {
+            listen: Some("127.0.0.1:9200".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Config::load(Some(&file), &env, &cli).unwrap().listen.port(),
+            9200
+        );
+
+        std::fs::write(&file, "listn = \"x\"\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("k.toml") && e.to_string().contains("listn"),
+            "{e}"
+        );
+        std::fs::write(&file, "listen = \"nope\"\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "listen");
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_ADMIN_TOKEN".into(), "short".into());
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "admin_token");
+        assert!(!e.to_string().contains("short"));
+        let secret = dir.path().join("tok");
+        std::fs::write(&secret, "a-long-enough-admin-token\n").unwrap();
+        let mut env = HashMap::new();
+        env.insert(
+            "KEYWARD_ADMIN_TOKEN_FILE".into(),
+            secret.display().to_string(),
+        );
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.admin_token.as_ref().unwrap().expose(),
+            "a-long-enough-admin-token"
+        );
+        assert!(!format!("{c:?}").contains("a-long-enough"));
+    }
+}

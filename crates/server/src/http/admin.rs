@@ -1,0 +1,372 @@
+//! The admin API under `/v1/admin/…`: sites and content keys.
+//!
+//! Off unless an admin token is configured; every call needs
+//! `Authorization: Bearer <admin token>` (compared in constant time). Listings
+//! never show key material; a key is exported only with `?export=true`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use keyward_store::{
+    ContentKey, Kid, NewContentKey, NewSite, SiteId, SiteSecret, SiteSettings, TrackType,
+};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::request_id;
+use crate::error::{ApiError, Dialect};
+use crate::frontdoor::query_param;
+use crate::state::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+fn native(r: ApiResult, headers: &HeaderMap) -> Response {
+    r.unwrap_or_else(|e| e.render(Dialect::Native, &request_id(headers)))
+}
+
+/// Admin authentication middleware.
+pub async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let rid = request_id(req.headers());
+    let Some(token) = state.config().admin_token.clone() else {
+        return ApiError::new("admin_disabled", StatusCode::NOT_FOUND, "The admin API is off: configure an admin token (KEYWARD_ADMIN_TOKEN or KEYWARD_ADMIN_TOKEN_FILE)")
+            .render(Dialect::Native, &rid);
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok = given.len() == token.expose().len()
+        && bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()));
+    if !ok {
+        return ApiError::new(
+            "unauthorized",
+            StatusCode::UNAUTHORIZED,
+            "Missing or wrong admin bearer token",
+        )
+        .render(Dialect::Native, &rid);
+    }
+    next.run(req).await
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|_| {
+        ApiError::new(
+            "invalid_body",
+            StatusCode::BAD_REQUEST,
+            "Request body could not be read",
+        )
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            "invalid_body",
+            StatusCode::BAD_REQUEST,
+            format!("Invalid JSON body: {e}"),
+        )
+    })
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> ApiResult {
+    let body = serde_json::to_string(v).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn site_id(s: &str) -> Result<SiteId, ApiError> {
+    SiteId::parse(s).map_err(ApiError::from)
+}
+
+fn secret(field: &str, v: Option<String>) -> Result<SiteSecret, ApiError> {
+    match v {
+        None => SiteSecret::generate().map_err(ApiError::from),
+        Some(s) => SiteSecret::from_bytes(s.as_bytes()).map_err(|_| {
+            ApiError::new(
+                "invalid_secret_length",
+                StatusCode::BAD_REQUEST,
+                format!("{field} must be exactly 32 bytes"),
+            )
+        }),
+    }
+}
+
+/// `GET /v1/admin/sites`.
+pub async fn list_sites(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    native(
+        async { json(StatusCode::OK, &s.store().sites().await?) }.await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSite {
+    site_id: String,
+    site_key: Option<String>,
+    access_key: Option<String>,
+    #[serde(default)]
+    settings: SiteSettings,
+}
+
+/// `POST /v1/admin/sites`: create; secrets are generated when not given and
+/// returned once, in this answer.
+pub async fn create_site(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let req: CreateSite = json_body(body)?;
+            let id = site_id(&req.site_id)?;
+            let site_key = secret("site_key", req.site_key)?;
+            let access_key = secret("access_key", req.access_key)?;
+            let printable = |k: &SiteSecret| String::from_utf8(k.expose().to_vec()).ok();
+            let (sk, ak) = (printable(&site_key), printable(&access_key));
+            let site = s
+                .store()
+                .create_site(NewSite {
+                    site_id: id,
+                    site_key,
+                    access_key,
+                    settings: req.settings,
+                })
+                .await?;
+            s.invalidate(site.site_id.as_str());
+            let mut v =
+                serde_json::to_value(&site).map_err(|e| ApiError::internal(e.to_string()))?;
+            // Generated secrets are random bytes; they are returned base64 so the
+            // caller can store them (the token SDKs take the 32 bytes).
+            let b64 = |k: &SiteSecret| base64::engine::general_purpose::STANDARD.encode(k.expose());
+            v["site_key"] = serde_json::Value::String(sk.unwrap_or_else(|| b64(&site.site_key)));
+            v["access_key"] =
+                serde_json::Value::String(ak.unwrap_or_else(|| b64(&site.access_key)));
+            json(StatusCode::CREATED, &v)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/sites/{site}`.
+pub async fn get_site(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async { json(StatusCode::OK, &s.store().site(&site_id(&id)?).await?) }.await,
+        &headers,
+    )
+}
+
+/// `PUT /v1/admin/sites/{site}`: replace the settings.
+pub async fn update_site(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let settings: SiteSettings = json_body(body)?;
+            let site = s.store().update_site(&site_id(&id)?, settings).await?;
+            s.invalidate(&id);
+            json(StatusCode::OK, &site)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/sites/{site}`.
+pub async fn delete_site(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            s.store().delete_site(&site_id(&id)?).await?;
+            s.invalidate(&id);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/sites/{site}/keys[?cid=]`: metadata only.
+pub async fn list_keys(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let cid = query_param(uri.query(), "cid");
+            json(
+                StatusCode::OK,
+                &s.store().list_keys(&site_id(&id)?, cid.as_deref()).await?,
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutKey {
+    cid: String,
+    kid: Option<String>,
+    key: Option<String>,
+    iv: Option<String>,
+    track_type: Option<TrackType>,
+    label: Option<String>,
+    #[serde(default)]
+    replace: bool,
+}
+
+fn hex16(field: &str, s: &str) -> Result<[u8; 16], ApiError> {
+    let v = hex::decode(s).map_err(|_| {
+        ApiError::new(
+            "invalid_input",
+            StatusCode::BAD_REQUEST,
+            format!("{field} is not hex"),
+        )
+    })?;
+    <[u8; 16]>::try_from(v.as_slice()).map_err(|_| {
+        ApiError::new(
+            "invalid_input",
+            StatusCode::BAD_REQUEST,
+            format!("{field} must be 16 bytes (32 hex digits)"),
+        )
+    })
+}
+
+fn key_json(
+    rec: &keyward_store::ContentKeyRecord,
+    export: bool,
+) -> Result<serde_json::Value, ApiError> {
+    let mut v = serde_json::to_value(rec.info()).map_err(|e| ApiError::internal(e.to_string()))?;
+    if export {
+        v["key"] = serde_json::Value::String(hex::encode(rec.key.expose()));
+    }
+    Ok(v)
+}
+
+/// `POST /v1/admin/sites/{site}/keys[?export=true]`: import `{cid, kid, key}`
+/// or generate (`{cid}` only). The key is in the answer only with `export=true`.
+pub async fn put_key(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let req: PutKey = json_body(body)?;
+            let export = query_param(uri.query(), "export").as_deref() == Some("true");
+            let sid = site_id(&id)?;
+            let track = req.track_type.unwrap_or(TrackType::All);
+            let rec = match (req.kid, req.key) {
+                (Some(kid), Some(key)) => {
+                    let nk = NewContentKey {
+                        site_id: sid,
+                        cid: req.cid,
+                        track_type: track,
+                        kid: Kid(hex16("kid", &kid)?),
+                        key: ContentKey::from_bytes(&hex16("key", &key)?)?,
+                        iv: req.iv.as_deref().map(|v| hex16("iv", v)).transpose()?,
+                        label: req.label,
+                    };
+                    s.store().put_key(nk, req.replace).await?
+                }
+                (None, None) => {
+                    s.store()
+                        .generate_key(&sid, &req.cid, track, req.label)
+                        .await?
+                }
+                _ => {
+                    return Err(ApiError::new(
+                        "invalid_input",
+                        StatusCode::BAD_REQUEST,
+                        "Give both kid and key to import, or neither to generate",
+                    ))
+                }
+            };
+            s.invalidate(&id);
+            json(StatusCode::CREATED, &key_json(&rec, export)?)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/sites/{site}/keys/{kid}[?export=true]`.
+pub async fn get_key(
+    State(s): State<AppState>,
+    Path((id, kid)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let export = query_param(uri.query(), "export").as_deref() == Some("true");
+            let rec = s
+                .store()
+                .key_by_kid(&site_id(&id)?, &Kid::from_hex(&kid)?)
+                .await?;
+            json(StatusCode::OK, &key_json(&rec, export)?)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/sites/{site}/keys/{kid}`.
+pub async fn delete_key(
+    State(s): State<AppState>,
+    Path((id, kid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            s.store()
+                .delete_key(&site_id(&id)?, &Kid::from_hex(&kid)?)
+                .await?;
+            s.invalidate(&id);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/audit[?site=&limit=]`.
+pub async fn audit(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    native(
+        async {
+            let site = query_param(uri.query(), "site")
+                .map(|v| site_id(&v))
+                .transpose()?;
+            let limit = query_param(uri.query(), "limit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100);
+            json(
+                StatusCode::OK,
+                &s.store().recent(site.as_ref(), limit).await?,
+            )
+        }
+        .await,
+        &headers,
+    )
+}

@@ -1,0 +1,94 @@
+//! Certificate endpoints (public material, looked up by site id).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+
+use super::request_id;
+use crate::error::{ApiError, Dialect};
+use crate::frontdoor::query_param;
+use crate::state::AppState;
+
+async fn cert(state: &AppState, uri: &Uri, fairplay: bool) -> Result<Vec<u8>, ApiError> {
+    let q = uri.query();
+    let site_id = query_param(q, "siteId")
+        .or_else(|| query_param(q, "siteid"))
+        .ok_or_else(|| {
+            ApiError::new(
+                "9001",
+                StatusCode::BAD_REQUEST,
+                "Missing request parameter siteId",
+            )
+        })?;
+    let site = state.site(&site_id).await?;
+    let c = if fairplay {
+        &site.settings.fairplay_cert
+    } else {
+        &site.settings.widevine_service_cert
+    };
+    c.clone().ok_or_else(|| {
+        if fairplay {
+            ApiError::new(
+                "7315",
+                StatusCode::NOT_FOUND,
+                "No FairPlay certificate is configured for this site",
+            )
+        } else {
+            ApiError::new(
+                "7113",
+                StatusCode::NOT_FOUND,
+                "No Widevine service certificate is configured for this site",
+            )
+        }
+    })
+}
+
+fn pallycon(e: ApiError, headers: &HeaderMap) -> Response {
+    e.render(
+        Dialect::PallyCon { http_status: false },
+        &request_id(headers),
+    )
+}
+
+/// `GET /ri/fpsKeyManager.do?siteId=`: the FairPlay certificate, base64.
+pub async fn fps_key_manager(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    match cert(&s, &uri, true).await {
+        Ok(der) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            base64::engine::general_purpose::STANDARD.encode(der),
+        )
+            .into_response(),
+        Err(e) => pallycon(e, &headers),
+    }
+}
+
+/// `GET /ri/fpsCert.do?siteId=`: the FairPlay certificate, DER.
+pub async fn fps_cert(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    match cert(&s, &uri, true).await {
+        Ok(der) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-x509-ca-cert"),
+            )],
+            der,
+        )
+            .into_response(),
+        Err(e) => pallycon(e, &headers),
+    }
+}
+
+/// `GET /ri/widevineCert.do?siteId=`: the Widevine service certificate.
+pub async fn widevine_cert(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    match cert(&s, &uri, false).await {
+        Ok(c) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
+            c,
+        )
+            .into_response(),
+        Err(e) => pallycon(e, &headers),
+    }
+}

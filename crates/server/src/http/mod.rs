@@ -1,0 +1,206 @@
+//! The router and its middleware: request ids, limits with coded answers,
+//! CORS for licence paths, tracing.
+
+pub mod admin;
+pub mod certs;
+pub mod demo;
+pub mod license;
+pub mod meta;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::error::{codes, ApiError, Dialect};
+use crate::state::AppState;
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request id set by the middleware (or sent by the client).
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn dialect_for(path: &str) -> Dialect {
+    if path.starts_with("/ri/") {
+        Dialect::PallyCon { http_status: false }
+    } else {
+        Dialect::Native
+    }
+}
+
+#[derive(Clone)]
+struct Guard {
+    permits: Arc<Semaphore>,
+    timeout: Duration,
+    header_bytes: usize,
+}
+
+/// Header size, concurrency and timeout limits, each answered with a code.
+async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let dialect = dialect_for(req.uri().path());
+    let rid = request_id(req.headers());
+    let header_size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_size > g.header_bytes {
+        return ApiError::new(
+            codes::HEADERS_TOO_LARGE,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request headers are larger than the limit",
+        )
+        .render(dialect, &rid);
+    }
+    let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
+        return ApiError::new(
+            codes::OVERLOADED,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many requests in flight; retry shortly",
+        )
+        .render(dialect, &rid);
+    };
+    match tokio::time::timeout(g.timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            codes::TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The request took longer than the timeout",
+        )
+        .render(dialect, &rid),
+    }
+}
+
+async fn not_found(headers: HeaderMap, req: Request) -> Response {
+    ApiError::new(
+        codes::NOT_FOUND,
+        StatusCode::NOT_FOUND,
+        format!("No such endpoint: {}", req.uri().path()),
+    )
+    .render(Dialect::Native, &request_id(&headers))
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limits_cfg = state.config().limits.clone();
+    let guard = Guard {
+        permits: Arc::new(Semaphore::new(limits_cfg.max_concurrency)),
+        timeout: Duration::from_millis(limits_cfg.request_timeout_ms),
+        header_bytes: limits_cfg.header_bytes,
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::RANGE,
+            HeaderName::from_static("pallycon-customdata-v2"),
+            HeaderName::from_static("pallycon-customdata"),
+            HeaderName::from_static("x-vudrm-token"),
+            HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID),
+            HeaderName::from_static("x-keyward-error-code"),
+        ])
+        .max_age(Duration::from_secs(600));
+
+    let licence = Router::new()
+        .route("/ri/licenseManager.do", post(license::ri_license))
+        .route(
+            "/ri/playready/licenseManager.do",
+            post(license::ri_playready),
+        )
+        .route(
+            "/ri/clearkey/licenseManager.do",
+            get(license::ri_clearkey).post(license::ri_clearkey),
+        )
+        .route("/ri/fpsKeyManager.do", get(certs::fps_key_manager))
+        .route("/ri/fpsCert.do", get(certs::fps_cert))
+        .route("/ri/widevineCert.do", get(certs::widevine_cert))
+        .route("/v1/license/{drm}", post(license::v1_license))
+        .route("/v1/hls-key/{site}/{cid}", get(license::v1_hls_key))
+        .route(
+            "/v1/hls-key/{site}/{cid}/{track}",
+            get(license::v1_hls_key_track),
+        )
+        .layer(DefaultBodyLimit::max(limits_cfg.body_bytes))
+        .layer(cors);
+
+    let admin = Router::new()
+        .route(
+            "/v1/admin/sites",
+            get(admin::list_sites).post(admin::create_site),
+        )
+        .route(
+            "/v1/admin/sites/{site}",
+            get(admin::get_site)
+                .put(admin::update_site)
+                .delete(admin::delete_site),
+        )
+        .route(
+            "/v1/admin/sites/{site}/keys",
+            get(admin::list_keys).post(admin::put_key),
+        )
+        .route(
+            "/v1/admin/sites/{site}/keys/{kid}",
+            get(admin::get_key).delete(admin::delete_key),
+        )
+        .route("/v1/admin/audit", get(admin::audit))
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+
+    let mut app = Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/v1/time", get(meta::time))
+        .merge(licence)
+        .merge(admin);
+    if state.demo().is_some() {
+        app = app
+            .route("/demo", get(demo::redirect))
+            .route("/demo/", get(demo::index))
+            .route("/demo/token", get(demo::token))
+            .route("/demo/{*path}", get(demo::asset));
+    }
+    app.fallback(not_found)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(guard, limits))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+            REQUEST_ID,
+        )))
+        .layer(SetRequestIdLayer::new(
+            HeaderName::from_static(REQUEST_ID),
+            MakeRequestUuid,
+        ))
+        .layer(middleware::from_fn(sanitize_request_id))
+}
+
+/// A client-sent request id is kept only when short and printable.
+async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(REQUEST_ID)
+        .map(|v| v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
+        .unwrap_or(true);
+    if !ok {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
+}

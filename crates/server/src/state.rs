@@ -1,0 +1,174 @@
+//! Shared application state: the store, the configuration, and short-lived
+//! in-memory caches of site credentials and content keys.
+//!
+//! A licence request needs the site's keys and settings and the content's
+//! keys; reading SQLite for each would dominate the request. Entries live for
+//! `cache_ttl_ms`; the admin API drops entries it changes at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use keyward_store::{ContentKeyRecord, SiteSettings, Store};
+use keyward_token::SiteCredentials;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// A site as the request path needs it.
+#[derive(Debug)]
+pub struct SiteEntry {
+    /// Token-crate credentials (AES key schedule expanded once).
+    pub creds: SiteCredentials,
+    /// Settings.
+    pub settings: SiteSettings,
+}
+
+struct Cached<T> {
+    value: Arc<T>,
+    at: Instant,
+}
+
+/// The application state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Config,
+    ttl: Duration,
+    sites: RwLock<HashMap<String, Cached<SiteEntry>>>,
+    keys: RwLock<HashMap<(String, String), Cached<Vec<ContentKeyRecord>>>>,
+    demo_token: Option<DemoMinter>,
+}
+
+/// Mints demo tokens (demo mode only).
+pub struct DemoMinter {
+    /// The demo site's credentials.
+    pub creds: SiteCredentials,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(store: Arc<dyn Store>, config: Config, demo: Option<DemoMinter>) -> Self {
+        let ttl = Duration::from_millis(config.cache_ttl_ms);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                ttl,
+                sites: RwLock::new(HashMap::new()),
+                keys: RwLock::new(HashMap::new()),
+                demo_token: demo,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The demo minter, in demo mode.
+    pub fn demo(&self) -> Option<&DemoMinter> {
+        self.inner.demo_token.as_ref()
+    }
+
+    /// The site, from cache or store. Unknown → 1003.
+    pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, ApiError> {
+        if let Ok(map) = self.inner.sites.read() {
+            if let Some(c) = map.get(site_id) {
+                if c.at.elapsed() < self.inner.ttl {
+                    return Ok(c.value.clone());
+                }
+            }
+        }
+        let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
+            ApiError::new(
+                "1003",
+                axum::http::StatusCode::NOT_FOUND,
+                "Site ID not found",
+            )
+        })?;
+        let site = self.inner.store.site(&id).await?;
+        let creds = SiteCredentials::new(
+            site.site_id.as_str(),
+            site.site_key.expose(),
+            site.access_key.expose(),
+        )
+        .map_err(|e| {
+            ApiError::internal(format!("stored site credentials invalid: {}", e.code()))
+        })?;
+        let entry = Arc::new(SiteEntry {
+            creds,
+            settings: site.settings,
+        });
+        if let Ok(mut map) = self.inner.sites.write() {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(
+                site_id.to_owned(),
+                Cached {
+                    value: entry.clone(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        Ok(entry)
+    }
+
+    /// The content's keys (all tracks), from cache or store.
+    pub async fn keys(
+        &self,
+        site_id: &str,
+        cid: &str,
+    ) -> Result<Arc<Vec<ContentKeyRecord>>, ApiError> {
+        let k = (site_id.to_owned(), cid.to_owned());
+        if let Ok(map) = self.inner.keys.read() {
+            if let Some(c) = map.get(&k) {
+                if c.at.elapsed() < self.inner.ttl {
+                    return Ok(c.value.clone());
+                }
+            }
+        }
+        let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
+            ApiError::new(
+                "1003",
+                axum::http::StatusCode::NOT_FOUND,
+                "Site ID not found",
+            )
+        })?;
+        let keys = Arc::new(self.inner.store.keys_for_content(&id, cid).await?);
+        if let Ok(mut map) = self.inner.keys.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(
+                k,
+                Cached {
+                    value: keys.clone(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Drops cached entries for a site (after an admin change).
+    pub fn invalidate(&self, site_id: &str) {
+        if let Ok(mut m) = self.inner.sites.write() {
+            m.remove(site_id);
+        }
+        if let Ok(mut m) = self.inner.keys.write() {
+            m.retain(|(s, _), _| s != site_id);
+        }
+    }
+}
