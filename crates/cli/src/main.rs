@@ -48,6 +48,8 @@ enum Command {
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
+    /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -93,6 +95,14 @@ fn main() -> ExitCode {
         Command::Customdata(c) => token::run_customdata(c),
         Command::Site(c) => admin::run_site(c),
         Command::Key(c) => admin::run_key(c),
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&keyward_server::openapi::document())
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod frontdoor;
 pub mod http;
 pub mod json;
+pub mod openapi;
 pub mod state;
 
 use std::path::Path;

@@ -41,3 +41,13 @@ pub async fn time() -> Response {
     )
         .into_response()
 }
+
+/// `GET /openapi.json`: the native and admin API description.
+pub async fn openapi() -> Response {
+    let body = serde_json::to_string_pretty(&crate::openapi::document()).unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}

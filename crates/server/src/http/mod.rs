@@ -170,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/v1/time", get(meta::time))
+        .route("/openapi.json", get(meta::openapi))
         .merge(licence)
         .merge(admin);
     if state.demo().is_some() {

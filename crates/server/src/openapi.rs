@@ -1,0 +1,153 @@
+//! The OpenAPI 3.1 document for the native and admin endpoints, built next to
+//! the routes it describes and served at `/openapi.json`. CI compares it with
+//! the committed `docs/openapi.json`, so every API change shows up in review.
+
+use serde_json::{json, Value};
+
+fn problem(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn token_params() -> Value {
+    json!([
+        {"name": "pallycon-customdata-v2", "in": "header", "required": false, "schema": {"type": "string"},
+         "description": "PallyCon/DoveRunner license token (or callback auth data)."},
+        {"name": "pallycon-customdata-v2", "in": "query", "required": false, "schema": {"type": "string"},
+         "description": "The same, as a query parameter."}
+    ])
+}
+
+/// The document.
+pub fn document() -> Value {
+    let refusals = |ok: Value| -> Value {
+        let mut r = json!({
+            "400": problem("Malformed request or token (7009, 7013, 74xx, 7107, 7205, 7305, 7317, 7509)"),
+            "401": problem("Missing, bad or expired token (7010, 7011, 7016, 7019)"),
+            "403": problem("Policy refusal (7012, 7018, 1004, 7501, 7502, 7503, 7510)"),
+            "404": problem("Unknown site or key (1003, 7001)"),
+            "413": problem("Body larger than the limit (7505)"),
+            "501": problem("No upstream configured for this DRM (7104, 7202, 7301)"),
+            "503": problem("Overloaded or timed out (7506, 7507)")
+        });
+        if let (Some(m), Value::Object(o)) = (r.as_object_mut(), ok) {
+            m.extend(o);
+        }
+        r
+    };
+    let admin_err = json!({
+        "400": problem("Invalid input"),
+        "401": problem("Missing or wrong admin bearer token (unauthorized)"),
+        "404": problem("Admin API off (admin_disabled), or site/key not found"),
+        "409": problem("Site or key exists (site_exists, key_conflict)")
+    });
+    let with = |base: &Value, extra: Value| -> Value {
+        let mut b = base.clone();
+        if let (Some(m), Value::Object(o)) = (b.as_object_mut(), extra) {
+            m.extend(o);
+        }
+        b
+    };
+    let site_param = json!({"name": "site", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Z]{4}$"}});
+    let kid_param = json!({"name": "kid", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}});
+    let export_param = json!({"name": "export", "in": "query", "required": false, "schema": {"type": "boolean"},
+        "description": "Include the key material (hex) in the answer."});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "keyward",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Native licence and admin API of keyward. The PallyCon-compatible paths under /ri/ follow the vendor's protocol and are not described here."
+        },
+        "paths": {
+            "/v1/license/{drm}": {"post": {
+                "summary": "Licence for a DRM challenge",
+                "parameters": [
+                    {"name": "drm", "in": "path", "required": true, "schema": {"type": "string", "enum": ["clearkey", "widevine", "playready", "fairplay"]}},
+                    {"name": "Authorization", "in": "header", "required": false, "schema": {"type": "string"}, "description": "Bearer <license token>"}
+                ],
+                "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": refusals(json!({"200": {"description": "Licence (ClearKey: JWK set JSON)"}}))
+            }},
+            "/v1/hls-key/{site}/{cid}": {"get": {
+                "summary": "HLS AES-128 identity key (16 raw bytes)",
+                "parameters": [site_param, {"name": "cid", "in": "path", "required": true, "schema": {"type": "string"}}, token_params()[0], token_params()[1]],
+                "responses": refusals(json!({"200": {"description": "The key", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 16, "maxLength": 16}}}}}))
+            }},
+            "/v1/hls-key/{site}/{cid}/{track}": {"get": {
+                "summary": "HLS AES-128 key of one track type",
+                "parameters": [site_param, {"name": "cid", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "track", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/TrackType"}}],
+                "responses": refusals(json!({"200": {"description": "The key"}}))
+            }},
+            "/v1/time": {"get": {"summary": "Server time", "responses": {"200": {"description": "Now", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"now": {"type": "string", "format": "date-time"}, "epoch": {"type": "integer"}}, "required": ["now", "epoch"]}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {"get": {"summary": "Readiness (store answers)", "responses": {"200": {"description": "ready"}, "503": problem("Store not answering")}}},
+            "/v1/admin/sites": {
+                "get": {"summary": "List sites (no secrets)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Sites", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}}}}}}))},
+                "post": {"summary": "Create a site; generated secrets are returned once", "security": [{"admin": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewSite"}}}},
+                    "responses": with(&admin_err, json!({"201": {"description": "Created"}}))}
+            },
+            "/v1/admin/sites/{site}": {
+                "parameters": [site_param],
+                "get": {"summary": "One site", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Site"}}))},
+                "put": {"summary": "Replace the settings", "security": [{"admin": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SiteSettings"}}}},
+                    "responses": with(&admin_err, json!({"200": {"description": "Site"}}))},
+                "delete": {"summary": "Delete the site and its keys", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
+            },
+            "/v1/admin/sites/{site}/keys": {
+                "parameters": [site_param],
+                "get": {"summary": "List keys (metadata only)", "security": [{"admin": []}],
+                    "parameters": [{"name": "cid", "in": "query", "required": false, "schema": {"type": "string"}}],
+                    "responses": with(&admin_err, json!({"200": {"description": "Keys", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/KeyInfo"}}}}}}))},
+                "post": {"summary": "Import (kid + key) or generate a content key", "security": [{"admin": []}],
+                    "parameters": [export_param],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewKey"}}}},
+                    "responses": with(&admin_err, json!({"201": {"description": "Key metadata (and material with export=true)"}}))}
+            },
+            "/v1/admin/sites/{site}/keys/{kid}": {
+                "parameters": [site_param, kid_param],
+                "get": {"summary": "One key", "security": [{"admin": []}], "parameters": [export_param], "responses": with(&admin_err, json!({"200": {"description": "Key"}}))},
+                "delete": {"summary": "Delete a key", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
+            },
+            "/v1/admin/audit": {"get": {"summary": "Recent audit events", "security": [{"admin": []}],
+                "parameters": [{"name": "site", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "maximum": 1000}}],
+                "responses": with(&admin_err, json!({"200": {"description": "Events"}}))}}
+        },
+        "components": {
+            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code", "request_id"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "code": {"type": "string", "description": "Stable code: the vendor's number where one exists"},
+                    "request_id": {"type": "string"}}},
+                "TrackType": {"type": "string", "enum": ["ALL", "ALL_VIDEO", "AUDIO", "SD", "HD", "UHD1", "UHD2"]},
+                "SiteSettings": {"type": "object", "additionalProperties": false, "properties": {
+                    "token_window_secs": {"type": "integer", "default": 600},
+                    "future_leeway_secs": {"type": "integer", "default": 60},
+                    "allowed_drms": {"type": "array", "items": {"type": "string", "enum": ["Widevine", "PlayReady", "FairPlay", "NCG", "Wiseplay", "ClearKey"]}},
+                    "cors_origins": {"type": "array", "items": {"type": "string"}},
+                    "fairplay_cert": {"type": ["string", "null"], "contentEncoding": "base64"},
+                    "widevine_service_cert": {"type": ["string", "null"], "contentEncoding": "base64"},
+                    "error_style": {"type": "string", "enum": ["PallyCon", "HttpStatus"]},
+                    "callback_url": {"type": ["string", "null"]},
+                    "disabled": {"type": "boolean"}}},
+                "Site": {"allOf": [{"$ref": "#/components/schemas/SiteSettings"}, {"type": "object", "properties": {
+                    "site_id": {"type": "string"}, "created_at": {"type": "integer"}}}]},
+                "NewSite": {"type": "object", "required": ["site_id"], "additionalProperties": false, "properties": {
+                    "site_id": {"type": "string", "pattern": "^[A-Z]{4}$"},
+                    "site_key": {"type": "string", "description": "32 bytes; generated when absent"},
+                    "access_key": {"type": "string", "description": "32 bytes; generated when absent"},
+                    "settings": {"$ref": "#/components/schemas/SiteSettings"}}},
+                "KeyInfo": {"type": "object", "properties": {
+                    "site_id": {"type": "string"}, "cid": {"type": "string"}, "track_type": {"$ref": "#/components/schemas/TrackType"},
+                    "kid": {"type": "string"}, "iv": {"type": ["string", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "integer"}}},
+                "NewKey": {"type": "object", "required": ["cid"], "additionalProperties": false, "properties": {
+                    "cid": {"type": "string"}, "kid": {"type": "string"}, "key": {"type": "string"}, "iv": {"type": "string"},
+                    "track_type": {"$ref": "#/components/schemas/TrackType"}, "label": {"type": "string"}, "replace": {"type": "boolean"}}}
+            }
+        }
+    })
+}

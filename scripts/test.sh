@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need
+# (Debian chromium + ffmpeg, pinned npm packages), checks formatting and lints,
+# runs every Rust test, builds the release binary, and runs the browser and
+# player end-to-end tests against it. CI runs exactly this (.ci/run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies (idempotent)"
+bash scripts/install-test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (workspace, all targets, -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
+
+step "OpenAPI document matches the committed copy"
+cargo run --quiet --locked -p keyward -- openapi > target/openapi.json
+if ! diff -u docs/openapi.json target/openapi.json; then
+  echo "docs/openapi.json is stale: run 'cargo run -p keyward -- openapi > docs/openapi.json' and commit" >&2
+  exit 1
+fi
+
+step "release build"
+cargo build --release --locked -p keyward
+
+step "browser and player end-to-end tests"
+KEYWARD_BIN="$ROOT/target/release/keyward" bash scripts/e2e.sh
