@@ -22,6 +22,10 @@ pub struct StoreArgs {
 
 /// Site commands.
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 pub enum SiteCommand {
     /// Create a site. Give both keys (32 characters each, as the vendor console shows them) or --generate.
     #[command(
@@ -66,6 +70,21 @@ pub enum SiteCommand {
         /// Customer callback URL (callback integration; http or https).
         #[arg(long)]
         callback_url: Option<String>,
+        /// Callback timeout, milliseconds [default: 3000].
+        #[arg(long)]
+        callback_timeout_ms: Option<u32>,
+        /// Decision while the callback is down: deny or allow [default: deny].
+        #[arg(long)]
+        callback_fallback: Option<String>,
+        /// Reuse a positive callback answer for this many seconds [default: 0 = off].
+        #[arg(long)]
+        callback_cache_secs: Option<u32>,
+        /// Consecutive failures that open the callback circuit breaker (0 = off) [default: 5].
+        #[arg(long)]
+        callback_breaker_failures: Option<u32>,
+        /// Seconds an open breaker fails fast before probing [default: 30].
+        #[arg(long)]
+        callback_breaker_cooldown_secs: Option<u32>,
     },
     /// List sites (no secrets).
     List {
@@ -279,6 +298,11 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
             fairplay_cert,
             widevine_cert,
             callback_url,
+            callback_timeout_ms,
+            callback_fallback,
+            callback_cache_secs,
+            callback_breaker_failures,
+            callback_breaker_cooldown_secs,
         } => {
             let id = match SiteId::parse(&site_id) {
                 Ok(i) => i,
@@ -337,6 +361,30 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
                 }
             }
             settings.callback_url = callback_url;
+            let cb = &mut settings.callback;
+            if let Some(v) = callback_timeout_ms {
+                cb.timeout_ms = v;
+            }
+            if let Some(v) = callback_cache_secs {
+                cb.cache_ttl_secs = v;
+            }
+            if let Some(v) = callback_breaker_failures {
+                cb.breaker_failures = v;
+            }
+            if let Some(v) = callback_breaker_cooldown_secs {
+                cb.breaker_cooldown_secs = v;
+            }
+            match callback_fallback.as_deref() {
+                None => {}
+                Some("deny") => cb.fallback = keyward_store::CallbackFallback::Deny,
+                Some("allow") => cb.fallback = keyward_store::CallbackFallback::Allow,
+                Some(_) => {
+                    return fail(
+                        "invalid_setting",
+                        "--callback-fallback must be deny or allow",
+                    )
+                }
+            }
             let site_key = match SiteSecret::from_bytes(sk.as_bytes()) {
                 Ok(k) => k,
                 Err(_) => {

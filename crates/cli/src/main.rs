@@ -48,8 +48,35 @@ enum Command {
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
+    /// Callback-mode helpers.
+    #[command(subcommand)]
+    Callback(CallbackCommand),
     /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum CallbackCommand {
+    /// Run a small example callback page that allows a set of users.
+    ///
+    /// Try callback mode in two commands:
+    ///   keyward site add --site-id CBCK --generate --callback-url http://127.0.0.1:9000/callback
+    ///   keyward callback serve-example --site-key <the site key> --allow alice
+    /// then send `keyward customdata make …` output as pallycon-customdata-v2.
+    ServeExample {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+        /// The site key (32 characters). Or env KEYWARD_SITE_KEY.
+        #[arg(long, env = "KEYWARD_SITE_KEY", hide_env_values = true)]
+        site_key: String,
+        /// A user allowed to play (repeatable).
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// Licence duration granted, seconds (0 = unlimited).
+        #[arg(long, default_value_t = 3600)]
+        duration: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -95,6 +122,12 @@ fn main() -> ExitCode {
         Command::Customdata(c) => token::run_customdata(c),
         Command::Site(c) => admin::run_site(c),
         Command::Key(c) => admin::run_key(c),
+        Command::Callback(CallbackCommand::ServeExample {
+            listen,
+            site_key,
+            allow,
+            duration,
+        }) => serve_example(&listen, &site_key, allow, duration),
         Command::Openapi => {
             println!(
                 "{}",
@@ -141,4 +174,54 @@ fn serve(a: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve_example(listen: &str, site_key: &str, allow: Vec<String>, duration: u64) -> ExitCode {
+    init_logging(false);
+    let key = match keyward_token::SiteKey::new(site_key.as_bytes()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{}", e.to_json());
+            return ExitCode::from(2);
+        }
+    };
+    let policy = if duration > 0 {
+        serde_json::json!({"limit": true, "persistent": false, "duration": duration})
+    } else {
+        serde_json::json!({"limit": false, "persistent": false})
+    };
+    let app = keyward_server::callback_example::router(
+        keyward_server::callback_example::ExampleCallback {
+            site_key: key,
+            allowed_users: allow.clone(),
+            playback_policy: policy,
+        },
+    );
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyward: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("keyward: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(%listen, allowed = ?allow, "example callback page at POST /callback");
+        match axum::serve(listener, app).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keyward: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

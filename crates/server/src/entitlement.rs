@@ -2,7 +2,8 @@
 //! consumes: who may play what, with which keys and rules.
 
 use keyward_token::{
-    AllowedTrackTypes, DrmType, ResponseFormat, SecurityPolicy, Timestamp, TrackType, VerifiedToken,
+    AllowedTrackTypes, DrmType, Policy, ResponseFormat, SecurityPolicy, Timestamp, TrackType,
+    VerifiedToken,
 };
 
 /// Which front door produced the entitlement.
@@ -10,6 +11,10 @@ use keyward_token::{
 pub enum Source {
     /// A PallyCon/DoveRunner license token.
     PallyConToken,
+    /// PallyCon callback mode: the customer's callback page decided.
+    Callback,
+    /// Callback mode while the callback is down, with the site's allow fallback.
+    CallbackFallback,
 }
 
 /// A key carried in the credential itself (not the key store).
@@ -67,7 +72,28 @@ pub struct Entitlement {
 impl Entitlement {
     /// From a verified PallyCon token.
     pub fn from_pallycon(t: &VerifiedToken) -> Self {
-        let p = t.policy();
+        let mut e = Self::from_policy(
+            Source::PallyConToken,
+            t.site_id().as_str(),
+            t.user_id(),
+            t.cid(),
+            t.drm_type(),
+            t.policy(),
+        );
+        e.response_format = t.response_format();
+        e.key_rotation = t.key_rotation();
+        e
+    }
+
+    /// From a policy any front door decided (token, callback answer, …).
+    pub fn from_policy(
+        source: Source,
+        site_id: &str,
+        user_id: &str,
+        cid: &str,
+        drm: DrmType,
+        p: &Policy,
+    ) -> Self {
         let pb = p.effective_playback();
         let ext = p.external_key.clone().unwrap_or_default();
         let cenc_keys = ext
@@ -93,11 +119,11 @@ impl Entitlement {
             })
             .collect();
         Self {
-            source: Source::PallyConToken,
-            site_id: t.site_id().as_str().to_owned(),
-            user_id: t.user_id().to_owned(),
-            cid: t.cid().to_owned(),
-            drm: t.drm_type(),
+            source,
+            site_id: site_id.to_owned(),
+            user_id: user_id.to_owned(),
+            cid: cid.to_owned(),
+            drm,
             persistent: pb.persistent.unwrap_or(false),
             license_duration: pb.license_duration.filter(|d| *d > 0),
             expire_at: if pb.license_duration.unwrap_or(0) > 0 {
@@ -112,8 +138,8 @@ impl Entitlement {
             security: p.security.clone().unwrap_or_default(),
             cenc_keys,
             hls_keys,
-            response_format: t.response_format(),
-            key_rotation: t.key_rotation(),
+            response_format: ResponseFormat::Original,
+            key_rotation: false,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! whole application so tests can drive it with `oneshot`; [`serve`] runs it.
 
 pub mod backdoor;
+pub mod callback_example;
 pub mod config;
 pub mod entitlement;
 pub mod error;

@@ -24,6 +24,9 @@ pub struct SiteEntry {
     pub settings: SiteSettings,
 }
 
+/// (site id, content id).
+type SiteContent = (String, String);
+
 struct Cached<T> {
     value: Arc<T>,
     at: Instant,
@@ -40,8 +43,9 @@ struct Inner {
     config: Config,
     ttl: Duration,
     sites: RwLock<HashMap<String, Cached<SiteEntry>>>,
-    keys: RwLock<HashMap<(String, String), Cached<Vec<ContentKeyRecord>>>>,
+    keys: RwLock<HashMap<SiteContent, Cached<Vec<ContentKeyRecord>>>>,
     demo_token: Option<DemoMinter>,
+    callbacks: crate::frontdoor::callback::Callbacks,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -62,6 +66,7 @@ impl AppState {
                 sites: RwLock::new(HashMap::new()),
                 keys: RwLock::new(HashMap::new()),
                 demo_token: demo,
+                callbacks: crate::frontdoor::callback::Callbacks::default(),
             }),
         }
     }
@@ -74,6 +79,11 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Callback-mode state (breakers, bounds, caches).
+    pub fn callbacks(&self) -> &crate::frontdoor::callback::Callbacks {
+        &self.inner.callbacks
     }
 
     /// The demo minter, in demo mode.

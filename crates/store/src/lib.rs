@@ -28,7 +28,10 @@ pub use kek::Kek;
 pub use keys::{ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType};
 pub use memory::MemoryStore;
 pub use replay::{Redemption, ReplayStore};
-pub use sites::{Drm, ErrorStyle, NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
+pub use sites::{
+    CallbackFallback, CallbackSettings, Drm, ErrorStyle, NewSite, Site, SiteId, SiteSecret,
+    SiteSettings, SiteStore,
+};
 pub use sqlite::SqliteStore;
 
 /// Every store trait at once, so the server can hold one `Arc<dyn Store>`.

@@ -262,6 +262,56 @@ pub struct SiteSettings {
     pub callback_url: Option<String>,
     /// A disabled site's tokens and license requests are refused. Default false.
     pub disabled: bool,
+    /// How keyward calls the callback URL (timeouts, breaker, cache, fallback).
+    pub callback: CallbackSettings,
+}
+
+/// What to do when the customer's callback cannot be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackFallback {
+    /// Refuse the licence (default): an outage of the callback stops playback.
+    #[default]
+    Deny,
+    /// Grant a short streaming licence (`fallback_license_duration_secs`).
+    /// Risk: anyone with well-formed auth data plays while the callback is down.
+    Allow,
+}
+
+/// Per-site settings for callback-mode licences.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackSettings {
+    /// Time allowed for one callback, milliseconds. Default 3000 (the vendor's).
+    pub timeout_ms: u32,
+    /// Callbacks in flight at once for the site; more wait up to the timeout. Default 16.
+    pub max_concurrent: u32,
+    /// Consecutive failures that open the circuit breaker; 0 turns it off. Default 5.
+    pub breaker_failures: u32,
+    /// How long an open breaker fails fast before one probe is let through, seconds.
+    /// Default 30.
+    pub breaker_cooldown_secs: u32,
+    /// How long a positive answer is reused for the same (user, content, DRM), seconds.
+    /// Default 0 (off): every licence asks the callback.
+    pub cache_ttl_secs: u32,
+    /// The decision while the callback is down. Default deny.
+    pub fallback: CallbackFallback,
+    /// Licence duration granted by the `allow` fallback, seconds. Default 300.
+    pub fallback_license_duration_secs: u32,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        CallbackSettings {
+            timeout_ms: 3000,
+            max_concurrent: 16,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+            cache_ttl_secs: 0,
+            fallback: CallbackFallback::Deny,
+            fallback_license_duration_secs: 300,
+        }
+    }
 }
 
 impl Default for SiteSettings {
@@ -276,6 +326,7 @@ impl Default for SiteSettings {
             error_style: ErrorStyle::PallyCon,
             callback_url: None,
             disabled: false,
+            callback: CallbackSettings::default(),
         }
     }
 }
@@ -309,6 +360,25 @@ impl SiteSettings {
                     return bad(field, "empty or larger than 64 KiB");
                 }
             }
+        }
+        let cb = &self.callback;
+        if cb.timeout_ms == 0 || cb.timeout_ms > 60_000 {
+            return bad("callback.timeout_ms", "must be 1 to 60000");
+        }
+        if cb.max_concurrent == 0 || cb.max_concurrent > 10_000 {
+            return bad("callback.max_concurrent", "must be 1 to 10000");
+        }
+        if cb.breaker_failures > 0 && cb.breaker_cooldown_secs == 0 {
+            return bad(
+                "callback.breaker_cooldown_secs",
+                "must be greater than zero",
+            );
+        }
+        if cb.fallback == CallbackFallback::Allow && cb.fallback_license_duration_secs == 0 {
+            return bad(
+                "callback.fallback_license_duration_secs",
+                "must be greater than zero",
+            );
         }
         if let Some(url) = &self.callback_url {
             if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -49,8 +49,14 @@ const KEK_CHECK_NAME: &str = "kek_check";
 const KEK_CHECK_PLAINTEXT: &[u8] = b"keyward kek check v1";
 
 /// The embedded migrations: (version, description, SQL). Append only; never edit.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "callback settings",
+        include_str!("../migrations/0002_callback_settings.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct EmbeddedMigrations;
@@ -110,7 +116,7 @@ pub struct SqliteStore {
 
 const SITE_COLUMNS: &str = "site_id, site_key_wrapped, access_key_wrapped, token_window_secs, \
      future_leeway_secs, allowed_drms, cors_origins, fairplay_cert, widevine_service_cert, \
-     error_style, callback_url, disabled, created_at";
+     error_style, callback_url, disabled, created_at, callback_settings";
 
 const KEY_COLUMNS: &str = "site_id, kid, cid, track_type, key_wrapped, iv, label, created_at";
 
@@ -251,6 +257,10 @@ impl SqliteStore {
                 .map_err(|_| StoreError::backend("stored error_style is invalid"))?,
             callback_url: row.try_get("callback_url").map_err(backend)?,
             disabled: row.try_get("disabled").map_err(backend)?,
+            callback: {
+                let text: String = row.try_get("callback_settings").map_err(backend)?;
+                serde_json::from_str(&text).map_err(StoreError::backend)?
+            },
         };
         Ok(Site {
             site_id,
@@ -328,7 +338,7 @@ impl SiteStore for SqliteStore {
         let s = &new.settings;
         let sql = format!(
             "INSERT INTO sites ({SITE_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
              RETURNING {SITE_COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -345,6 +355,7 @@ impl SiteStore for SqliteStore {
             .bind(s.callback_url.as_deref())
             .bind(s.disabled)
             .bind(unix_now())
+            .bind(serde_json::to_string(&s.callback).map_err(StoreError::backend)?)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| match db_error_kind(&e) {
@@ -379,7 +390,8 @@ impl SiteStore for SqliteStore {
         let sql = format!(
             "UPDATE sites SET token_window_secs = ?2, future_leeway_secs = ?3, \
              allowed_drms = ?4, cors_origins = ?5, fairplay_cert = ?6, \
-             widevine_service_cert = ?7, error_style = ?8, callback_url = ?9, disabled = ?10 \
+             widevine_service_cert = ?7, error_style = ?8, callback_url = ?9, disabled = ?10, \
+             callback_settings = ?11 \
              WHERE site_id = ?1 RETURNING {SITE_COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -393,6 +405,7 @@ impl SiteStore for SqliteStore {
             .bind(s.error_style.as_str())
             .bind(s.callback_url.as_deref())
             .bind(s.disabled)
+            .bind(serde_json::to_string(&s.callback).map_err(StoreError::backend)?)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?

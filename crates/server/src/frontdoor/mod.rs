@@ -1,6 +1,7 @@
 //! Front doors: incoming credentials → a verified [`Entitlement`] or a coded
 //! refusal. They never talk to a DRM.
 
+pub mod callback;
 pub mod pallycon;
 
 use axum::http::{HeaderMap, StatusCode};

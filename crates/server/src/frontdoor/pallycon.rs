@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use keyward_token::{CustomDataV2, DrmType, Timestamp, UntrustedAuthData, VerifyOptions};
 
-use super::Credential;
+use super::{callback, Credential};
 use crate::entitlement::Entitlement;
 use crate::error::ApiError;
 use crate::state::{AppState, SiteEntry};
@@ -29,22 +29,17 @@ pub async fn verify(
     cred: &Credential,
     expect: Expect<'_>,
 ) -> Result<(Entitlement, Arc<SiteEntry>), (ApiError, Option<Arc<SiteEntry>>)> {
-    let untrusted = match cred {
-        Credential::CustomDataV2(v) => {
-            match CustomDataV2::parse(v).map_err(|e| (e.into(), None))? {
-                CustomDataV2::LicenseToken(t) => t,
-                CustomDataV2::AuthData(a) => return Err(callback_mode(state, &a).await),
-            }
-        }
-        Credential::CustomDataV1(v) => {
-            let a = UntrustedAuthData::parse_legacy(v).map_err(|e| (e.into(), None))?;
-            return Err(callback_mode(state, &a).await);
-        }
+    let parsed = match cred {
+        Credential::CustomDataV2(v) => CustomDataV2::parse(v).map_err(|e| (e.into(), None))?,
+        Credential::CustomDataV1(v) => CustomDataV2::AuthData(
+            UntrustedAuthData::parse_legacy(v).map_err(|e| (e.into(), None))?,
+        ),
     };
-    let site = state
-        .site(untrusted.untrusted_site_id())
-        .await
-        .map_err(|e| (e, None))?;
+    let claimed_site = match &parsed {
+        CustomDataV2::LicenseToken(t) => t.untrusted_site_id().to_owned(),
+        CustomDataV2::AuthData(a) => a.site_id().as_str().to_owned(),
+    };
+    let site = state.site(&claimed_site).await.map_err(|e| (e, None))?;
     let fail = |e: ApiError| (e, Some(site.clone()));
     if site.settings.disabled {
         return Err(fail(ApiError::new(
@@ -53,79 +48,83 @@ pub async fn verify(
             "The site's service is stopped",
         )));
     }
-    let opts = VerifyOptions {
-        now: Timestamp::now(),
-        window_secs: site.settings.token_window_secs,
-        leeway_secs: site.settings.future_leeway_secs,
+    let ent = match parsed {
+        CustomDataV2::LicenseToken(untrusted) => {
+            let opts = VerifyOptions {
+                now: Timestamp::now(),
+                window_secs: site.settings.token_window_secs,
+                leeway_secs: site.settings.future_leeway_secs,
+            };
+            let verified = untrusted
+                .verify(&site.creds, &opts)
+                .map_err(|e| fail(e.into()))?;
+            Entitlement::from_pallycon(&verified)
+        }
+        CustomDataV2::AuthData(a) => {
+            let auth = a.open(&site.creds.site_key).map_err(|e| fail(e.into()))?;
+            // The DRM and content checks below run before the callback is asked.
+            check(
+                &site,
+                expect,
+                auth.drm_type,
+                auth.site_id.as_str(),
+                &auth.cid,
+            )
+            .map_err(fail)?;
+            callback::decide(state.callbacks(), &site, &auth)
+                .await
+                .map_err(fail)?
+        }
     };
-    let verified = untrusted
-        .verify(&site.creds, &opts)
-        .map_err(|e| fail(e.into()))?;
-    let ent = Entitlement::from_pallycon(&verified);
-    if let Some(s) = expect.site {
-        if s != ent.site_id {
-            return Err(fail(ApiError::new(
-                "7016",
-                StatusCode::FORBIDDEN,
-                format!(
-                    "Invalid token: the token is for site {}, the request names {s}",
-                    ent.site_id
-                ),
-            )));
-        }
-    }
-    if !expect.drms.contains(&ent.drm) {
-        let want: Vec<&str> = expect.drms.iter().map(|d| d.as_str()).collect();
-        return Err(fail(ApiError::new(
-            "7018",
-            StatusCode::FORBIDDEN,
-            format!(
-                "Invalid DRM type in token: {} token on an endpoint for {}",
-                ent.drm,
-                want.join(", ")
-            ),
-        )));
-    }
-    let store_drm: Option<keyward_store::Drm> = ent.drm.as_str().parse().ok();
-    if let Some(d) = store_drm {
-        if !site.settings.allows(d) {
-            return Err(fail(ApiError::new(
-                "7018",
-                StatusCode::FORBIDDEN,
-                format!(
-                    "Invalid DRM type in token: {} is not enabled for this site",
-                    ent.drm
-                ),
-            )));
-        }
-    }
-    if let Some(c) = expect.cid {
-        if c != ent.cid {
-            return Err(fail(ApiError::new(
-                "7012",
-                StatusCode::FORBIDDEN,
-                "Does not match with token's CID: the request names another content id",
-            )));
-        }
-    }
+    check(&site, expect, ent.drm, &ent.site_id, &ent.cid).map_err(fail)?;
     Ok((ent, site))
 }
 
-/// Callback mode: auth data instead of a token. The site must have a callback
-/// URL; the callback integration answers for it.
-async fn callback_mode(
-    state: &AppState,
-    a: &UntrustedAuthData,
-) -> (ApiError, Option<Arc<SiteEntry>>) {
-    match state.site(a.site_id().as_str()).await {
-        Err(e) => (e, None),
-        Ok(site) => (
-            ApiError::new(
-                "8705",
+/// The endpoint's expectations and the site's DRM list.
+fn check(
+    site: &SiteEntry,
+    expect: Expect<'_>,
+    drm: DrmType,
+    site_id: &str,
+    cid: &str,
+) -> Result<(), ApiError> {
+    if let Some(s) = expect.site {
+        if s != site_id {
+            return Err(ApiError::new(
+                "7016",
                 StatusCode::FORBIDDEN,
-                "Callback auth data received, but this site has no callback URL configured",
-            ),
-            Some(site),
-        ),
+                format!("Invalid token: the token is for site {site_id}, the request names {s}"),
+            ));
+        }
     }
+    if !expect.drms.contains(&drm) {
+        let want: Vec<&str> = expect.drms.iter().map(|d| d.as_str()).collect();
+        return Err(ApiError::new(
+            "7018",
+            StatusCode::FORBIDDEN,
+            format!(
+                "Invalid DRM type in token: {drm} token on an endpoint for {}",
+                want.join(", ")
+            ),
+        ));
+    }
+    if let Ok(d) = drm.as_str().parse::<keyward_store::Drm>() {
+        if !site.settings.allows(d) {
+            return Err(ApiError::new(
+                "7018",
+                StatusCode::FORBIDDEN,
+                format!("Invalid DRM type in token: {drm} is not enabled for this site"),
+            ));
+        }
+    }
+    if let Some(c) = expect.cid {
+        if c != cid {
+            return Err(ApiError::new(
+                "7012",
+                StatusCode::FORBIDDEN,
+                "Does not match with token's CID: the request names another content id",
+            ));
+        }
+    }
+    Ok(())
 }

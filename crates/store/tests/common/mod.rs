@@ -72,6 +72,12 @@ pub async fn site_crud(store: &dyn Store) {
         error_style: ErrorStyle::HttpStatus,
         callback_url: Some("https://backend.example/cb".into()),
         disabled: true,
+        callback: keyward_store::CallbackSettings {
+            timeout_ms: 500,
+            cache_ttl_secs: 10,
+            fallback: keyward_store::CallbackFallback::Allow,
+            ..keyward_store::CallbackSettings::default()
+        },
     };
     let updated = store
         .update_site(&site_id("TUTO"), settings.clone())

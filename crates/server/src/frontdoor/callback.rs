@@ -1,0 +1,485 @@
+//! PallyCon callback integration: the player sends encrypted auth data instead
+//! of a token, and keyward asks the site's own callback page whether the user
+//! may play and with which rights (pallycon.md §5).
+//!
+//! The call: POST form `data=base64(AES(site key, {user_id, cid, oid, nonce,
+//! drm_type}))` with a fresh random nonce; the answer is base64(AES(JSON)) with
+//! `error_code` ("0000" = allow), `error_message`, optional `response_user_id`,
+//! the v1 `playback_policy` / `security_policy` / `external_key`, and the echoed
+//! `nonce`. The answer becomes an [`Entitlement`] exactly as a token's policy.
+//!
+//! What production needs around it: a timeout (site setting, default 3 s), a
+//! bound on concurrent calls per site, a circuit breaker (after N consecutive
+//! failures fail fast for T seconds, then let one probe through), an optional
+//! short cache of positive answers, and a fallback decision while the callback
+//! is down (default deny). Redirects are not followed; answers over 64 KiB are
+//! refused. The URL comes from the site's configuration, never from a request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use keyward_store::{CallbackFallback, CallbackSettings};
+use keyward_token::{AuthData, Policy, SdkCode, Timestamp};
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::entitlement::{Entitlement, Source};
+use crate::error::ApiError;
+use crate::state::SiteEntry;
+
+/// Largest callback answer read, bytes.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Per-site circuit breaker, concurrency bound and answer cache.
+#[derive(Default)]
+pub struct Callbacks {
+    sites: Mutex<HashMap<String, Arc<SiteCallbacks>>>,
+    client: once_client::Client,
+}
+
+mod once_client {
+    /// A shared HTTP client (built on first use; no redirects followed).
+    #[derive(Default)]
+    pub struct Client(std::sync::OnceLock<Option<reqwest::Client>>);
+
+    impl Client {
+        pub fn get(&self) -> Option<&reqwest::Client> {
+            self.0
+                .get_or_init(|| {
+                    reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION"), " callback"))
+                        .pool_idle_timeout(std::time::Duration::from_secs(30))
+                        .build()
+                        .ok()
+                })
+                .as_ref()
+        }
+    }
+}
+
+/// (user, content, DRM) of a cached positive answer.
+type CacheKey = (String, String, String);
+
+struct SiteCallbacks {
+    permits: Semaphore,
+    breaker: Mutex<Breaker>,
+    cache: Mutex<HashMap<CacheKey, (Instant, Arc<Entitlement>)>>,
+}
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+}
+
+/// A breaker decision for one call.
+enum Gate {
+    Closed,
+    Probe,
+    Open(Duration),
+}
+
+impl Callbacks {
+    fn site(&self, site_id: &str, s: &CallbackSettings) -> Arc<SiteCallbacks> {
+        let mut map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(site_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(SiteCallbacks {
+                    permits: Semaphore::new(s.max_concurrent as usize),
+                    breaker: Mutex::new(Breaker::default()),
+                    cache: Mutex::new(HashMap::new()),
+                })
+            })
+            .clone()
+    }
+
+    /// The breaker's state for a site, for logs and tests: (consecutive failures, open).
+    pub fn breaker_state(&self, site_id: &str) -> (u32, bool) {
+        let map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(site_id) {
+            None => (0, false),
+            Some(s) => {
+                let b = s.breaker.lock().unwrap_or_else(|e| e.into_inner());
+                (b.failures, b.open_until.is_some_and(|t| t > Instant::now()))
+            }
+        }
+    }
+}
+
+impl SiteCallbacks {
+    fn gate(&self) -> Gate {
+        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        match b.open_until {
+            None => Gate::Closed,
+            Some(t) if t > Instant::now() => Gate::Open(t - Instant::now()),
+            Some(_) if b.probing => Gate::Open(Duration::ZERO),
+            Some(_) => {
+                b.probing = true;
+                Gate::Probe
+            }
+        }
+    }
+
+    fn record(&self, site_id: &str, ok: bool, s: &CallbackSettings) {
+        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        b.probing = false;
+        if ok {
+            if b.open_until.is_some() || b.failures > 0 {
+                tracing::info!(site = site_id, "callback recovered: circuit closed");
+            }
+            *b = Breaker::default();
+            return;
+        }
+        b.failures = b.failures.saturating_add(1);
+        if s.breaker_failures > 0 && b.failures >= s.breaker_failures {
+            b.open_until =
+                Some(Instant::now() + Duration::from_secs(u64::from(s.breaker_cooldown_secs)));
+            tracing::warn!(
+                site = site_id,
+                failures = b.failures,
+                cooldown_secs = s.breaker_cooldown_secs,
+                "callback circuit open: failing fast"
+            );
+        }
+    }
+}
+
+/// Whether a failure means "the callback is down" (breaker, fallback) rather
+/// than a decision or a broken answer.
+fn is_outage(e: &ApiError) -> bool {
+    e.code == "8701"
+}
+
+fn err(code: &str, status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError::new(code, status, msg)
+}
+
+/// Decides a callback-mode request.
+pub async fn decide(
+    callbacks: &Callbacks,
+    site: &SiteEntry,
+    auth: &AuthData,
+) -> Result<Entitlement, ApiError> {
+    let settings = &site.settings.callback;
+    let Some(url) = site.settings.callback_url.as_deref() else {
+        return Err(err(
+            "8705",
+            StatusCode::FORBIDDEN,
+            "Callback auth data received, but this site has no callback URL configured",
+        ));
+    };
+    let site_id = auth.site_id.as_str();
+    let sc = callbacks.site(site_id, settings);
+    let cache_key = (
+        auth.user_id.clone(),
+        auth.cid.clone(),
+        auth.drm_type.as_str().to_owned(),
+    );
+    if settings.cache_ttl_secs > 0 {
+        let cache = sc.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, ent)) = cache.get(&cache_key) {
+            if at.elapsed() < Duration::from_secs(u64::from(settings.cache_ttl_secs)) {
+                tracing::debug!(site = site_id, "callback answer from cache");
+                return Ok((**ent).clone());
+            }
+        }
+    }
+    let result = match sc.gate() {
+        Gate::Open(left) => Err(err(
+            "8701",
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Callback circuit open after repeated failures: failing fast for {} s more",
+                left.as_secs().max(1)
+            ),
+        )),
+        gate => {
+            let timeout = Duration::from_millis(u64::from(settings.timeout_ms));
+            let outcome = match tokio::time::timeout(timeout, sc.permits.acquire()).await {
+                Err(_) | Ok(Err(_)) => Err(err(
+                    "8701",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many callbacks in flight for this site; none finished within the timeout",
+                )),
+                Ok(Ok(_permit)) => call(callbacks, site, url, auth, timeout).await,
+            };
+            let healthy = match &outcome {
+                Ok(_) => true,
+                Err(e) => !is_outage(e) && e.code != "8706" && e.code != "8004",
+            };
+            sc.record(site_id, healthy, settings);
+            if matches!(gate, Gate::Probe) {
+                tracing::info!(site = site_id, ok = healthy, "callback circuit probe");
+            }
+            outcome
+        }
+    };
+    match result {
+        Ok(ent) => {
+            if settings.cache_ttl_secs > 0 {
+                let mut cache = sc.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() > 50_000 {
+                    cache.clear();
+                }
+                cache.insert(cache_key, (Instant::now(), Arc::new(ent.clone())));
+            }
+            Ok(ent)
+        }
+        Err(e) if is_outage(&e) && settings.fallback == CallbackFallback::Allow => {
+            tracing::warn!(site = site_id, reason = %e.message, "callback down: fallback allow");
+            let policy = Policy::new().playback(
+                keyward_token::PlaybackPolicy::default()
+                    .persistent(false)
+                    .license_duration(u64::from(settings.fallback_license_duration_secs)),
+            );
+            Ok(Entitlement::from_policy(
+                Source::CallbackFallback,
+                site_id,
+                &auth.user_id,
+                &auth.cid,
+                auth.drm_type,
+                &policy,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn call(
+    callbacks: &Callbacks,
+    site: &SiteEntry,
+    url: &str,
+    auth: &AuthData,
+    timeout: Duration,
+) -> Result<Entitlement, ApiError> {
+    let client = callbacks
+        .client
+        .get()
+        .ok_or_else(|| ApiError::internal("the HTTP client could not be built"))?;
+    let nonce = {
+        use rand::RngCore;
+        let mut b = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        hex::encode(b)
+    };
+    let mut req = Map::new();
+    req.insert("user_id".into(), Value::String(auth.user_id.clone()));
+    req.insert("cid".into(), Value::String(auth.cid.clone()));
+    if let Some(oid) = &auth.oid {
+        req.insert("oid".into(), Value::String(oid.clone()));
+    }
+    req.insert("nonce".into(), Value::String(nonce.clone()));
+    req.insert(
+        "drm_type".into(),
+        Value::String(auth.drm_type.as_str().into()),
+    );
+    let data = site
+        .creds
+        .site_key
+        .encrypt_b64(Value::Object(req).to_string().as_bytes());
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("data", &data)
+        .finish();
+    let down = |m: String| err("8701", StatusCode::SERVICE_UNAVAILABLE, m);
+    let send = client
+        .post(url)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(form)
+        .timeout(timeout)
+        .send();
+    let mut resp = send.await.map_err(|e| {
+        if e.is_timeout() {
+            down(format!(
+                "Callback did not answer within {} ms",
+                timeout.as_millis()
+            ))
+        } else {
+            down("Callback URL could not be reached".into())
+        }
+    })?;
+    let status = resp.status();
+    if status.is_redirection() {
+        return Err(down(format!(
+            "Callback answered with a redirect (HTTP {}); redirects are not followed",
+            status.as_u16()
+        )));
+    }
+    if !status.is_success() {
+        return Err(down(format!("Callback answered HTTP {}", status.as_u16())));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(err(
+                        "8706",
+                        StatusCode::BAD_GATEWAY,
+                        format!("Callback answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => {
+                return Err(down(format!(
+                    "Callback did not finish within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+            Err(_) => {
+                return Err(down(
+                    "Callback connection failed while reading the answer".into(),
+                ))
+            }
+        }
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| {
+            err(
+                "8706",
+                StatusCode::BAD_GATEWAY,
+                "Callback answer is not text",
+            )
+        })?
+        .trim();
+    let plain = site.creds.site_key.decrypt_b64(text).ok_or_else(|| {
+        err(
+            "8706",
+            StatusCode::BAD_GATEWAY,
+            "Callback answer does not decrypt with the site key",
+        )
+    })?;
+    let answer: Value = serde_json::from_slice(&plain).map_err(|_| {
+        err(
+            "8706",
+            StatusCode::BAD_GATEWAY,
+            "Callback answer is not JSON",
+        )
+    })?;
+    interpret(auth, &nonce, &answer)
+}
+
+/// Turns a decrypted callback answer into an entitlement or the vendor's code.
+pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitlement, ApiError> {
+    let bad = |m: &str| {
+        err(
+            "8706",
+            StatusCode::BAD_GATEWAY,
+            format!("Invalid callback answer: {m}"),
+        )
+    };
+    let Value::Object(a) = answer else {
+        return Err(bad("not a JSON object"));
+    };
+    let code = match a.get("error_code") {
+        Some(Value::String(c)) => c.as_str(),
+        Some(_) => return Err(bad("error_code is not a string")),
+        None => return Err(bad("error_code is missing")),
+    };
+    let message = match a.get("error_message") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(m)) => m.as_str(),
+        Some(_) => return Err(bad("error_message is not a string")),
+    };
+    if code != "0000" {
+        let mut j = crate::json::JsonOut::object();
+        j.str("ERROR", code);
+        j.str("MESSAGE", message);
+        return Err(err("8002", StatusCode::FORBIDDEN, j.finish()));
+    }
+    match a.get("nonce") {
+        Some(Value::String(n)) if n == nonce => {}
+        _ => {
+            return Err(err(
+                "8004",
+                StatusCode::BAD_GATEWAY,
+                "Callback answer has a missing or wrong nonce",
+            ))
+        }
+    }
+    let user_id = match a.get("response_user_id") {
+        None | Some(Value::Null) => auth.user_id.clone(),
+        Some(Value::String(u)) if !u.is_empty() && u.len() <= 1024 => u.clone(),
+        Some(_) => return Err(bad("response_user_id is not a non-empty string")),
+    };
+    let Some(pb) = a.get("playback_policy") else {
+        return Err(bad("playback_policy is missing"));
+    };
+    let Value::Object(pbo) = pb else {
+        return Err(err(
+            "8707",
+            StatusCode::BAD_GATEWAY,
+            "Invalid playback period: playback_policy is not an object",
+        ));
+    };
+    const V2_ONLY: [&str; 6] = [
+        "license_duration",
+        "rental_duration",
+        "playback_duration",
+        "allowed_track_types",
+        "max_stream_per_user",
+        "renewal_duration",
+    ];
+    if a.contains_key("policy_version") || V2_ONLY.iter().any(|k| pbo.contains_key(*k)) {
+        return Err(err(
+            "8707",
+            StatusCode::BAD_GATEWAY,
+            "Invalid playback period: the callback answered a v2 policy where the v1 shape (limit, persistent, duration, expire_date) is expected",
+        ));
+    }
+    // The three policy members in the v1 shape: read by the same parser as a
+    // legacy token policy, so both become the same Entitlement.
+    let mut v1 = Map::new();
+    for k in ["playback_policy", "security_policy", "external_key"] {
+        if let Some(v) = a.get(k).filter(|v| !v.is_null()) {
+            v1.insert(k.into(), v.clone());
+        }
+    }
+    let policy =
+        Policy::from_received_json(Value::Object(v1).to_string().as_bytes()).map_err(|e| {
+            let code = match e.code() {
+                SdkCode::ExpireDate => "8708",
+                SdkCode::LicenseDuration | SdkCode::Persistent | SdkCode::PlaybackPolicyType => {
+                    "8707"
+                }
+                SdkCode::NcgControlHdcp => "8712",
+                _ => "8706",
+            };
+            let prefix = match code {
+                "8708" => "Invalid playback period format",
+                "8707" => "Invalid playback period",
+                "8712" => "Invalid HDCP value",
+                _ => "Invalid callback answer",
+            };
+            err(
+                code,
+                StatusCode::BAD_GATEWAY,
+                format!("{prefix}: {}", e.message()),
+            )
+        })?;
+    if let Some(exp) = policy.playback.as_ref().and_then(|p| p.expire_date) {
+        if Timestamp::now() > exp {
+            return Err(err(
+                "8711",
+                StatusCode::FORBIDDEN,
+                format!("Playback period is over: expire_date {exp} has passed"),
+            ));
+        }
+    }
+    Ok(Entitlement::from_policy(
+        Source::Callback,
+        auth.site_id.as_str(),
+        &user_id,
+        &auth.cid,
+        auth.drm_type,
+        &policy,
+    ))
+}
