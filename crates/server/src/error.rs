@@ -144,6 +144,8 @@ pub mod codes {
     pub const LICENSE_EXPIRED: &str = "7510";
     /// No route.
     pub const NOT_FOUND: &str = "not_found";
+    /// The route exists but not for this method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 }
 
 impl From<VerifyError> for ApiError {

@@ -5,7 +5,7 @@
 //! never show key material; a key is exported only with `?export=true`.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
@@ -17,7 +17,7 @@ use keyward_store::{
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::request_id;
+use super::{path_error, request_id};
 use crate::error::{ApiError, Dialect};
 use crate::frontdoor::query_param;
 use crate::state::AppState;
@@ -57,12 +57,20 @@ pub async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Re
 fn json_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    let body = body.map_err(|_| {
-        ApiError::new(
-            "invalid_body",
-            StatusCode::BAD_REQUEST,
-            "Request body could not be read",
-        )
+    let body = body.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                crate::error::codes::BODY_TOO_LARGE,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body is larger than the limit",
+            )
+        } else {
+            ApiError::new(
+                "invalid_body",
+                StatusCode::BAD_REQUEST,
+                "Request body could not be read",
+            )
+        }
     })?;
     serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -156,11 +164,15 @@ pub async fn create_site(
 /// `GET /v1/admin/sites/{site}`.
 pub async fn get_site(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     native(
-        async { json(StatusCode::OK, &s.store().site(&site_id(&id)?).await?) }.await,
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            json(StatusCode::OK, &s.store().site(&site_id(&id)?).await?)
+        }
+        .await,
         &headers,
     )
 }
@@ -168,12 +180,13 @@ pub async fn get_site(
 /// `PUT /v1/admin/sites/{site}`: replace the settings.
 pub async fn update_site(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     native(
         async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
             let settings: SiteSettings = json_body(body)?;
             let site = s.store().update_site(&site_id(&id)?, settings).await?;
             s.invalidate(&id);
@@ -187,11 +200,12 @@ pub async fn update_site(
 /// `DELETE /v1/admin/sites/{site}`.
 pub async fn delete_site(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     native(
         async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
             s.store().delete_site(&site_id(&id)?).await?;
             s.invalidate(&id);
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -204,12 +218,13 @@ pub async fn delete_site(
 /// `GET /v1/admin/sites/{site}/keys[?cid=]`: metadata only.
 pub async fn list_keys(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     native(
         async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
             let cid = query_param(uri.query(), "cid");
             json(
                 StatusCode::OK,
@@ -266,13 +281,14 @@ fn key_json(
 /// or generate (`{cid}` only). The key is in the answer only with `export=true`.
 pub async fn put_key(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     native(
         async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
             let req: PutKey = json_body(body)?;
             let export = query_param(uri.query(), "export").as_deref() == Some("true");
             let sid = site_id(&id)?;
@@ -314,12 +330,13 @@ pub async fn put_key(
 /// `GET /v1/admin/sites/{site}/keys/{kid}[?export=true]`.
 pub async fn get_key(
     State(s): State<AppState>,
-    Path((id, kid)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     native(
         async {
+            let Path((id, kid)) = path.map_err(|e| path_error(&e))?;
             let export = query_param(uri.query(), "export").as_deref() == Some("true");
             let rec = s
                 .store()
@@ -335,11 +352,12 @@ pub async fn get_key(
 /// `DELETE /v1/admin/sites/{site}/keys/{kid}`.
 pub async fn delete_key(
     State(s): State<AppState>,
-    Path((id, kid)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     native(
         async {
+            let Path((id, kid)) = path.map_err(|e| path_error(&e))?;
             s.store()
                 .delete_key(&site_id(&id)?, &Kid::from_hex(&kid)?)
                 .await?;

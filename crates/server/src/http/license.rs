@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keyward_drm::playready::PlayReadyChallenge;
 use keyward_token::{DrmType, TrackType};
 
-use super::request_id;
+use super::{path_error, request_id};
 use crate::backdoor::brokered::{self, WidevineAnswer};
 use crate::backdoor::{clearkey, hls};
 use crate::error::{codes, ApiError, Dialect};
@@ -129,7 +129,15 @@ pub async fn ri_license(
 ) -> Response {
     let r = async {
         let body = body_bytes(body)?;
-        let cred = frontdoor::credential(&headers, uri.query(), false).map_err(|e| (e, None))?;
+        let mut cred =
+            frontdoor::credential(&headers, uri.query(), false).map_err(|e| (e, None))?;
+        // PlayReady players may carry the token only in the challenge's
+        // <CustomData> (pallycon.md §6.2), also on this generic URL.
+        if cred.is_none() {
+            if let Ok(c) = PlayReadyChallenge::parse(&body) {
+                cred = c.custom_data.map(Credential::CustomDataV2);
+            }
+        }
         let all = &[
             DrmType::Widevine,
             DrmType::PlayReady,
@@ -250,12 +258,13 @@ pub async fn ri_clearkey(
 /// `POST /v1/license/{drm}`: native path, problem+json refusals.
 pub async fn v1_license(
     State(state): State<AppState>,
-    Path(drm): Path<String>,
+    drm: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
+        let Path(drm) = drm.map_err(|e| (path_error(&e), None))?;
         let drm_type = match drm.as_str() {
             "clearkey" => DrmType::ClearKey,
             "widevine" => DrmType::Widevine,
@@ -301,21 +310,29 @@ pub async fn v1_license(
 /// `GET /v1/hls-key/{site}/{cid}`: the 16-byte identity key.
 pub async fn v1_hls_key(
     State(state): State<AppState>,
-    Path((site, cid)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    hls_key_inner(state, site, cid, None, uri, headers).await
+    match path {
+        Ok(Path((site, cid))) => hls_key_inner(state, site, cid, None, uri, headers).await,
+        Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
+    }
 }
 
 /// `GET /v1/hls-key/{site}/{cid}/{track}`: the key of one track type.
 pub async fn v1_hls_key_track(
     State(state): State<AppState>,
-    Path((site, cid, track)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    hls_key_inner(state, site, cid, Some(track), uri, headers).await
+    match path {
+        Ok(Path((site, cid, track))) => {
+            hls_key_inner(state, site, cid, Some(track), uri, headers).await
+        }
+        Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
+    }
 }
 
 async fn hls_key_inner(

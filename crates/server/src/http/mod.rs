@@ -10,6 +10,7 @@ pub mod meta;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -95,6 +96,25 @@ async fn not_found(headers: HeaderMap, req: Request) -> Response {
     .render(Dialect::Native, &request_id(&headers))
 }
 
+async fn method_not_allowed(headers: HeaderMap, req: Request) -> Response {
+    ApiError::new(
+        codes::METHOD_NOT_ALLOWED,
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not served on {}", req.method(), req.uri().path()),
+    )
+    .render(Dialect::Native, &request_id(&headers))
+}
+
+/// A path parameter that is not valid percent-encoded UTF-8: a coded refusal
+/// (9001) instead of axum's plain-text rejection.
+pub fn path_error(rej: &PathRejection) -> ApiError {
+    ApiError::new(
+        "9001",
+        StatusCode::BAD_REQUEST,
+        format!("Bad path parameter: {}", rej.body_text()),
+    )
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let limits_cfg = state.config().limits.clone();
@@ -140,6 +160,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/hls-key/{site}/{cid}/{track}",
             get(license::v1_hls_key_track),
         )
+        // Before the layers, so that CORS still answers preflights.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits_cfg.body_bytes))
         .layer(cors);
 
@@ -163,6 +185,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_key).delete(admin::delete_key),
         )
         .route("/v1/admin/audit", get(admin::audit))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
 
@@ -171,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/v1/time", get(meta::time))
         .route("/openapi.json", get(meta::openapi))
+        .method_not_allowed_fallback(method_not_allowed)
         .merge(licence)
         .merge(admin);
     if state.demo().is_some() {
