@@ -186,6 +186,25 @@ async fn headers_over_the_limit_are_7508() {
         )
         .await;
     a.assert_pallycon(StatusCode::OK, "7508");
+    // Written outside the CORS layer, the refusal still carries CORS headers so a
+    // browser player can read its code.
+    let a = app
+        .send(
+            Request::post("/ri/clearkey/licenseManager.do")
+                .header("origin", "https://player.example")
+                .header("x-padding", &big)
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        a.header("access-control-allow-origin").as_deref(),
+        Some("https://player.example")
+    );
+    assert!(a
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("x-keyward-error-code"));
     // Many small headers add up too.
     let mut b = Request::get("/v1/hls-key/TEST/movie-1");
     for i in 0..400 {

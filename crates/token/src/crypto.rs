@@ -151,8 +151,10 @@ pub(crate) fn decode_b64_lenient(s: &str) -> Option<Vec<u8>> {
     if let Some(v) = decode_b64_strict(s.as_bytes()) {
         return Some(v);
     }
+    // A `+` sent unencoded in a URL query arrives as a space (even at either
+    // end), so spaces map back to `+`; line breaks and tabs are dropped.
     let cleaned: String = s
-        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .trim_matches(|c: char| matches!(c, '\r' | '\n' | '\t'))
         .chars()
         .filter_map(|c| match c {
             ' ' => Some('+'),
@@ -285,7 +287,12 @@ mod tests {
     fn lenient_base64() {
         assert_eq!(decode_b64_lenient("aGVs\r\nbG8=").unwrap(), b"hello");
         assert_eq!(decode_b64_lenient("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_b64_lenient(" +/8= ").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(decode_b64_lenient("\n+/8=\n").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(
+            decode_b64_lenient(" /8=").unwrap(),
+            vec![0xfb, 0xff],
+            "leading + as a space"
+        );
         assert_eq!(
             decode_b64_lenient("a b8=").unwrap(),
             decode_b64_lenient("a+b8=").unwrap()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -55,36 +55,54 @@ struct Guard {
 async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let dialect = dialect_for(req.uri().path());
     let rid = request_id(req.headers());
+    // These refusals are written outside the CORS layer: a browser can read
+    // their codes only if they carry the CORS headers themselves.
+    let cors_origin = is_licence_path(req.uri().path())
+        .then(|| req.headers().get(header::ORIGIN).cloned())
+        .flatten();
+    let refuse = |code: &str, status: StatusCode, msg: &str| -> Response {
+        let mut r = ApiError::new(code, status, msg).render(dialect, &rid);
+        if let Some(o) = &cors_origin {
+            r.headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-request-id,x-keyward-error-code"),
+            );
+        }
+        r
+    };
     let header_size: usize = req
         .headers()
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if header_size > g.header_bytes {
-        return ApiError::new(
+        return refuse(
             codes::HEADERS_TOO_LARGE,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request headers are larger than the limit",
-        )
-        .render(dialect, &rid);
+        );
     }
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
-        return ApiError::new(
+        return refuse(
             codes::OVERLOADED,
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many requests in flight; retry shortly",
-        )
-        .render(dialect, &rid);
+        );
     };
     match tokio::time::timeout(g.timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => ApiError::new(
+        Err(_) => refuse(
             codes::TIMEOUT,
             StatusCode::SERVICE_UNAVAILABLE,
             "The request took longer than the timeout",
-        )
-        .render(dialect, &rid),
+        ),
     }
+}
+
+fn is_licence_path(p: &str) -> bool {
+    p.starts_with("/ri/") || p.starts_with("/v1/license/") || p.starts_with("/v1/hls-key/")
 }
 
 async fn not_found(headers: HeaderMap, req: Request) -> Response {
