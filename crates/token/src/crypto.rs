@@ -190,39 +190,46 @@ fn decode_b64_strict(s: &[u8]) -> Option<Vec<u8>> {
     }
     let pad = s.iter().rev().take(2).take_while(|&&c| c == b'=').count();
     let body = &s[..s.len() - pad];
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let mut chunks = body.chunks_exact(4);
-    for c in &mut chunks {
+    let full = body.len() / 4;
+    let rest = &body[full * 4..];
+    let tail_len = match rest.len() {
+        0 => 0,
+        2 => 1,
+        3 => 2,
+        _ => return None,
+    };
+    let mut out = vec![0u8; full * 3 + tail_len];
+    let (head, tail) = out.split_at_mut(full * 3);
+    let mut bad = 0u8;
+    for (c, o) in body.chunks_exact(4).zip(head.chunks_exact_mut(3)) {
         let (a, b, cc, d) = (
             DECODE[usize::from(c[0])],
             DECODE[usize::from(c[1])],
             DECODE[usize::from(c[2])],
             DECODE[usize::from(c[3])],
         );
-        if (a | b | cc | d) & 0xc0 != 0 {
-            return None;
-        }
+        bad |= a | b | cc | d;
         let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(cc) << 6) | u32::from(d);
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
     }
-    let rest = chunks.remainder();
-    match rest.len() {
-        0 => {}
-        2 | 3 => {
-            let mut n = 0u32;
-            for (i, &ch) in rest.iter().enumerate() {
-                let v = DECODE[usize::from(ch)];
-                if v & 0xc0 != 0 {
-                    return None;
-                }
-                n |= u32::from(v) << (18 - 6 * i);
+    if bad & 0xc0 != 0 {
+        return None;
+    }
+    if !rest.is_empty() {
+        let mut n = 0u32;
+        for (i, &ch) in rest.iter().enumerate() {
+            let v = DECODE[usize::from(ch)];
+            if v & 0xc0 != 0 {
+                return None;
             }
-            out.push((n >> 16) as u8);
-            if rest.len() == 3 {
-                out.push((n >> 8) as u8);
-            }
+            n |= u32::from(v) << (18 - 6 * i);
         }
-        _ => return None,
+        tail[0] = (n >> 16) as u8;
+        if tail_len == 2 {
+            tail[1] = (n >> 8) as u8;
+        }
     }
     Some(out)
 }

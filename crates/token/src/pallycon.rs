@@ -533,12 +533,14 @@ pub(crate) fn open_policy(
     let plain = site_key.decrypt_b64(policy_b64).ok_or_else(|| {
         VerifyError::Invalid("the policy cannot be decrypted with the site key".into())
     })?;
-    let text = std::str::from_utf8(&plain)
+    let mut plain = plain;
+    // Move the plaintext out (no copy); the emptied buffer is zeroized on drop.
+    let text = String::from_utf8(std::mem::take(&mut *plain))
         .map_err(|_| VerifyError::InvalidJson("the policy is not UTF-8".into()))?;
     let policy = Policy::from_received_json(text.as_bytes()).map_err(|e| {
         VerifyError::InvalidJson(format!("policy: {} (SDK code {})", e.message(), e.code()))
     })?;
-    Ok((text.to_owned(), policy))
+    Ok((text, policy))
 }
 
 /// A token whose hash, window and policy have been checked.

@@ -33,6 +33,38 @@ fn external_member<'v, 'a>(top: &'v J<'a>) -> Option<&'v J<'a>> {
         .or_else(|| top.get("externalkey"))
 }
 
+/// An optional object member read by `read`; a non-object is its "instance" error.
+fn member<T>(
+    o: &J<'_>,
+    key: &str,
+    code: SdkCode,
+    msg: &str,
+    read: impl FnOnce(&J<'_>) -> R<T>,
+) -> R<Option<T>> {
+    o.get(key)
+        .map(|v| object(v, code, msg).and_then(read))
+        .transpose()
+}
+
+/// An optional list member (or single object) whose items `read` turns into keys.
+fn items<T>(
+    o: &J<'_>,
+    key: &str,
+    type_err: fn() -> TokenError,
+    mut read: impl FnMut(&J<'_>) -> R<T>,
+) -> R<Option<Vec<T>>> {
+    let Some(v) = o.get(key) else { return Ok(None) };
+    let list = list(v).ok_or_else(type_err)?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        if !is_object(item) {
+            return Err(type_err());
+        }
+        out.push(read(item)?);
+    }
+    Ok(Some(out))
+}
+
 fn is_object(v: &J<'_>) -> bool {
     matches!(v, J::Obj(_))
 }
@@ -218,46 +250,41 @@ impl Parser {
                 )
             })?);
         }
-        if let Some(v) = o.get("widevine") {
-            let w = object(
-                v,
-                SdkCode::WidevineType,
-                "SecurityPolicy : The widevine should be an instance of SecurityPolicyWidevine",
-            )?;
-            s.widevine = Some(widevine(w)?);
-        }
-        if let Some(v) = o.get("playready") {
-            let w = object(
-                v,
-                SdkCode::PlayReadyType,
-                "SecurityPolicy : The playready should be an instance of SecurityPolicyPlayready",
-            )?;
-            s.playready = Some(playready(w)?);
-        }
-        if let Some(v) = o.get("fairplay") {
-            let w = object(
-                v,
-                SdkCode::FairPlayType,
-                "SecurityPolicy : The fairplay should be an instance of SecurityPolicyFairplay",
-            )?;
-            s.fairplay = Some(fairplay(w)?);
-        }
-        if let Some(v) = o.get("ncg") {
-            let w = object(
-                v,
-                SdkCode::NcgType,
-                "SecurityPolicy : The ncg should be an instance of SecurityPolicyNcg",
-            )?;
-            s.ncg = Some(ncg_security(w)?);
-        }
-        if let Some(v) = o.get("wiseplay") {
-            let w = object(
-                v,
-                SdkCode::WiseplayType,
-                "SecurityPolicy : The wiseplay should be an instance of SecurityPolicyWiseplay",
-            )?;
-            s.wiseplay = Some(wiseplay(w)?);
-        }
+        s.widevine = member(
+            o,
+            "widevine",
+            SdkCode::WidevineType,
+            "SecurityPolicy : The widevine should be an instance of SecurityPolicyWidevine",
+            widevine,
+        )?;
+        s.playready = member(
+            o,
+            "playready",
+            SdkCode::PlayReadyType,
+            "SecurityPolicy : The playready should be an instance of SecurityPolicyPlayready",
+            playready,
+        )?;
+        s.fairplay = member(
+            o,
+            "fairplay",
+            SdkCode::FairPlayType,
+            "SecurityPolicy : The fairplay should be an instance of SecurityPolicyFairplay",
+            fairplay,
+        )?;
+        s.ncg = member(
+            o,
+            "ncg",
+            SdkCode::NcgType,
+            "SecurityPolicy : The ncg should be an instance of SecurityPolicyNcg",
+            ncg_security,
+        )?;
+        s.wiseplay = member(
+            o,
+            "wiseplay",
+            SdkCode::WiseplayType,
+            "SecurityPolicy : The wiseplay should be an instance of SecurityPolicyWiseplay",
+            wiseplay,
+        )?;
         Ok(s)
     }
 
@@ -268,37 +295,17 @@ impl Parser {
             SdkCode::ExternalKeyType,
             "Policy Err : The external_key should be an instance of ExternalKey",
         )?;
-        let mut e = ExternalKey::default();
-        if let Some(v) = o.get("mpeg_cenc") {
-            let items = list(v).ok_or_else(mpeg_type_err)?;
-            let mut keys = Vec::with_capacity(items.len());
-            for item in items {
-                if !is_object(item) {
-                    return Err(mpeg_type_err());
-                }
-                keys.push(self.mpeg_cenc(item, v1)?);
-            }
-            e.mpeg_cenc = Some(keys);
-        }
-        if let Some(v) = o.get("hls_aes") {
-            let items = list(v).ok_or_else(hls_type_err)?;
-            let mut keys = Vec::with_capacity(items.len());
-            for item in items {
-                if !is_object(item) {
-                    return Err(hls_type_err());
-                }
-                keys.push(self.hls_aes(item, v1)?);
-            }
-            e.hls_aes = Some(keys);
-        }
-        if let Some(v) = o.get("ncg") {
-            let k: &J<'_> = object(
-                v,
+        let e = ExternalKey {
+            mpeg_cenc: items(o, "mpeg_cenc", mpeg_type_err, |k| self.mpeg_cenc(k, v1))?,
+            hls_aes: items(o, "hls_aes", hls_type_err, |k| self.hls_aes(k, v1))?,
+            ncg: member(
+                o,
+                "ncg",
                 SdkCode::NcgKeyType,
                 "ExternalKey: The Ncg should be an instance of Ncg",
-            )?;
-            e.ncg = Some(self.ncg_key(k)?);
-        }
+                |k| self.ncg_key(k),
+            )?,
+        };
         if e.is_empty() {
             return err(
                 SdkCode::ExternalKeyEmpty,
