@@ -245,16 +245,28 @@ impl VerifyOptions {
 /// client sent; only [`UntrustedToken::verify`] yields data to act on.
 #[derive(Clone, Debug)]
 pub struct UntrustedToken {
-    drm_type: Option<String>,
-    site_id: String,
-    user_id: String,
-    cid: String,
-    policy: String,
-    timestamp: String,
-    hash: String,
-    response_format: Option<String>,
+    /// The decoded token JSON; fields point into it when they had no escapes.
+    json: String,
+    drm_type: Option<Text>,
+    site_id: Text,
+    user_id: Text,
+    cid: Text,
+    policy: Text,
+    timestamp: Text,
+    hash: Text,
+    response_format: Option<Text>,
     key_rotation: Option<bool>,
     legacy_policy_key: bool,
+}
+
+/// A string field of the token: a span of the JSON text (no escapes, the
+/// common case, no allocation) or an unescaped copy.
+#[derive(Clone, Debug, Default)]
+enum Text {
+    #[default]
+    Empty,
+    Span(usize, usize),
+    Owned(String),
 }
 
 impl UntrustedToken {
@@ -270,26 +282,36 @@ impl UntrustedToken {
         }
         let bytes = decode_b64_lenient(token)
             .ok_or_else(|| VerifyError::Parse("token is not base64".into()))?;
-        Self::from_json(&bytes)
+        let json = String::from_utf8(bytes)
+            .map_err(|_| VerifyError::Parse("token JSON is not UTF-8".into()))?;
+        Self::from_string(json)
     }
 
     /// Parses the token JSON itself (already base64-decoded).
     pub fn from_json(bytes: &[u8]) -> Result<Self, VerifyError> {
         let text = std::str::from_utf8(bytes)
-            .map_err(|_| VerifyError::Parse("token JSON is not UTF-8".into()))?
-            .trim_matches(|c: char| c.is_ascii_whitespace());
-        let mut t = Self {
-            drm_type: None,
-            site_id: String::new(),
-            user_id: String::new(),
-            cid: String::new(),
-            policy: String::new(),
-            timestamp: String::new(),
-            hash: String::new(),
-            response_format: None,
-            key_rotation: None,
-            legacy_policy_key: false,
+            .map_err(|_| VerifyError::Parse("token JSON is not UTF-8".into()))?;
+        Self::from_string(text.to_owned())
+    }
+
+    fn from_string(json: String) -> Result<Self, VerifyError> {
+        let base = json.as_ptr() as usize;
+        let text = json.trim_matches(|c: char| c.is_ascii_whitespace());
+        let span = |v: &J<'_>| -> Option<Text> {
+            match v {
+                J::Str(std::borrow::Cow::Borrowed(s)) => {
+                    let at = s.as_ptr() as usize - base;
+                    Some(Text::Span(at, at + s.len()))
+                }
+                J::Str(std::borrow::Cow::Owned(s)) => Some(Text::Owned(s.clone())),
+                _ => None,
+            }
         };
+        let mut drm_type = None;
+        let mut response_format = None;
+        let mut key_rotation = None;
+        let mut legacy_policy_key = false;
+        let mut slots: [Text; 6] = Default::default();
         let mut seen = 0u8;
         let mut shape: Option<VerifyError> = None;
         let walked = P::members(text, |k, p| {
@@ -297,48 +319,49 @@ impl UntrustedToken {
             if shape.is_some() {
                 return Ok(());
             }
-            let mut text_of = |v: &J<'_>| -> Option<String> {
-                let s = v.as_str().map(str::to_owned);
-                if s.is_none() {
-                    shape = Some(VerifyError::InvalidJson(format!(
-                        "token {k} is not a string"
-                    )));
-                }
-                s
-            };
+            let not_string = || VerifyError::InvalidJson(format!("token {k} is not a string"));
             let (slot, bit) = match k {
                 "drm_type" => {
-                    t.drm_type = text_of(&v);
+                    drm_type = span(&v);
+                    if drm_type.is_none() {
+                        shape = Some(not_string());
+                    }
                     return Ok(());
                 }
                 "response_format" => {
-                    t.response_format = text_of(&v);
+                    response_format = span(&v);
+                    if response_format.is_none() {
+                        shape = Some(not_string());
+                    }
                     return Ok(());
                 }
                 "key_rotation" => {
-                    t.key_rotation = v.as_bool();
-                    if t.key_rotation.is_none() {
+                    key_rotation = v.as_bool();
+                    if key_rotation.is_none() {
                         shape = Some(VerifyError::InvalidJson(
                             "token key_rotation is not a boolean".into(),
                         ));
                     }
                     return Ok(());
                 }
-                "site_id" => (&mut t.site_id, 1),
-                "user_id" => (&mut t.user_id, 2),
-                "cid" => (&mut t.cid, 4),
-                "policy" => (&mut t.policy, 8),
+                "site_id" => (0, 1),
+                "user_id" => (1, 2),
+                "cid" => (2, 4),
+                "policy" => (3, 8),
                 "token" => {
-                    t.legacy_policy_key = true;
-                    (&mut t.policy, 16)
+                    legacy_policy_key = true;
+                    (3, 16)
                 }
-                "timestamp" => (&mut t.timestamp, 32),
-                "hash" => (&mut t.hash, 64),
+                "timestamp" => (4, 32),
+                "hash" => (5, 64),
                 _ => return Ok(()),
             };
-            if let Some(s) = text_of(&v) {
-                *slot = s;
-                seen |= bit;
+            match span(&v) {
+                Some(t) => {
+                    slots[slot] = t;
+                    seen |= bit;
+                }
+                None => shape = Some(not_string()),
             }
             Ok(())
         });
@@ -372,47 +395,68 @@ impl UntrustedToken {
                 return Err(VerifyError::InvalidJson(format!("token has no {name}")));
             }
         }
-        Ok(t)
+        let [site_id, user_id, cid, policy, timestamp, hash] = slots;
+        Ok(Self {
+            json,
+            drm_type,
+            site_id,
+            user_id,
+            cid,
+            policy,
+            timestamp,
+            hash,
+            response_format,
+            key_rotation,
+            legacy_policy_key: legacy_policy_key && seen & 8 == 0,
+        })
+    }
+
+    fn text<'s>(&'s self, t: &'s Text) -> &'s str {
+        match t {
+            Text::Empty => "",
+            Text::Span(a, b) => self.json.get(*a..*b).unwrap_or(""),
+            Text::Owned(s) => s,
+        }
     }
 
     /// The claimed site id (look up the site's keys with it, then verify).
     pub fn untrusted_site_id(&self) -> &str {
-        &self.site_id
+        self.text(&self.site_id)
     }
 
     /// The claimed drm_type, as sent (absent = PlayReady).
     pub fn untrusted_drm_type(&self) -> Option<&str> {
-        self.drm_type.as_deref()
+        self.drm_type.as_ref().map(|t| self.text(t))
     }
 
     /// The claimed user id.
     pub fn untrusted_user_id(&self) -> &str {
-        &self.user_id
+        self.text(&self.user_id)
     }
 
     /// The claimed content id.
     pub fn untrusted_cid(&self) -> &str {
-        &self.cid
+        self.text(&self.cid)
     }
 
     /// The claimed timestamp string.
     pub fn untrusted_timestamp(&self) -> &str {
-        &self.timestamp
+        self.text(&self.timestamp)
     }
 
     /// The `policy` ciphertext as sent.
     pub fn untrusted_policy_b64(&self) -> &str {
-        &self.policy
+        self.text(&self.policy)
     }
 
     /// The hash as sent.
     pub fn untrusted_hash(&self) -> &str {
-        &self.hash
+        self.text(&self.hash)
     }
 
     /// `response_format` as sent.
     pub fn untrusted_response_format(&self) -> Option<&str> {
-        self.response_format.as_deref()
+        self.response_format.as_ref().map(|t| self.text(t))
     }
 
     /// `key_rotation` as sent.
@@ -428,20 +472,20 @@ impl UntrustedToken {
     /// Whether the hash matches (constant-time), trying the drm_type as sent
     /// and then its canonical spelling (the server ignores its case).
     pub fn hash_matches(&self, access_key: &AccessKey) -> bool {
-        let received = decode_b64_lenient(&self.hash).unwrap_or_default();
+        let received = decode_b64_lenient(self.text(&self.hash)).unwrap_or_default();
         let check = |drm: &str| -> bool {
             let d = token_digest(
                 access_key,
                 drm,
-                &self.site_id,
-                &self.user_id,
-                &self.cid,
-                &self.policy,
-                &self.timestamp,
+                self.text(&self.site_id),
+                self.text(&self.user_id),
+                self.text(&self.cid),
+                self.text(&self.policy),
+                self.text(&self.timestamp),
             );
             received.len() == d.len() && bool::from(received.ct_eq(&d))
         };
-        let sent = self.drm_type.as_deref().unwrap_or("");
+        let sent = self.drm_type.as_ref().map(|t| self.text(t)).unwrap_or("");
         if check(sent) {
             return true;
         }
@@ -453,7 +497,7 @@ impl UntrustedToken {
 
     /// The timestamp judged against the options (7013 if it is not `yyyy-mm-ddThh:mm:ssZ`).
     pub fn time_verdict(&self, opts: &VerifyOptions) -> Result<TimeVerdict, VerifyError> {
-        let ts = Timestamp::parse(&self.timestamp).map_err(|_| {
+        let ts = Timestamp::parse(self.text(&self.timestamp)).map_err(|_| {
             VerifyError::InvalidJson("timestamp is not yyyy-mm-ddThh:mm:ssZ".into())
         })?;
         Ok(TimeVerdict {
@@ -472,13 +516,13 @@ impl UntrustedToken {
         creds: &SiteCredentials,
         opts: &VerifyOptions,
     ) -> Result<VerifiedToken, VerifyError> {
-        if self.site_id != creds.site_id.as_str() {
+        if self.text(&self.site_id) != creds.site_id.as_str() {
             return Err(VerifyError::Invalid("token is for another site".into()));
         }
         if !self.hash_matches(&creds.access_key) {
             return Err(VerifyError::HashMismatch);
         }
-        let drm_type = match self.drm_type.as_deref() {
+        let drm_type = match self.drm_type.as_ref().map(|t| self.text(t)) {
             None => DrmType::PlayReady,
             Some(s) => DrmType::parse_ignore_case(s).ok_or_else(|| {
                 VerifyError::DrmType(format!("'{}' is not a DRM type", truncate(s, 32)))
@@ -488,7 +532,7 @@ impl UntrustedToken {
         if !verdict.is_valid() {
             return Err(VerifyError::Expired(verdict));
         }
-        let response_format = match self.response_format.as_deref() {
+        let response_format = match self.response_format.as_ref().map(|t| self.text(t)) {
             None => ResponseFormat::Original,
             Some(s) => ResponseFormat::ALL_VALUES
                 .iter()
@@ -501,14 +545,14 @@ impl UntrustedToken {
                     ))
                 })?,
         };
-        let (policy_json, policy) = open_policy(&self.policy, &creds.site_key)?;
+        let (policy_json, policy) = open_policy(self.text(&self.policy), &creds.site_key)?;
         let timestamp = Timestamp::from_unix(opts.now.unix() - verdict.age_secs)
             .ok_or_else(|| VerifyError::InvalidJson("timestamp out of range".into()))?;
         Ok(VerifiedToken {
             drm_type,
             site_id: creds.site_id.clone(),
-            user_id: self.user_id.clone(),
-            cid: self.cid.clone(),
+            user_id: self.text(&self.user_id).to_owned(),
+            cid: self.text(&self.cid).to_owned(),
             timestamp,
             time: verdict,
             policy,
@@ -612,6 +656,6 @@ pub mod dangerous {
         token: &UntrustedToken,
         site_key: &SiteKey,
     ) -> Result<(String, Policy), VerifyError> {
-        open_policy(&token.policy, site_key)
+        open_policy(token.text(&token.policy), site_key)
     }
 }
