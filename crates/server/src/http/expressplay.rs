@@ -1,0 +1,519 @@
+//! ExpressPlay-compatible endpoints (see `docs/expressplay.md`):
+//!
+//! * `GET|POST /hms/wv/token`, `GET|POST /hms/ck/token`: a customer's backend
+//!   gets a licence URL carrying a sealed `ExpressPlayToken`;
+//! * `POST /hms/ck/rights/?ExpressPlayToken=…`: a ClearKey licence for the
+//!   token's key (the browser calls it: CORS applies);
+//! * `POST /hms/wv/rights/?ExpressPlayToken=…`: the token and the Widevine
+//!   challenge are verified, then refused with -7011 until an upstream exists;
+//! * `/v1/admin/customers…`: customer administration (admin bearer token).
+//!
+//! Every refusal on `/hms/…` is in the ExpressPlay dialect (`errorFormat`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use keyward_drm::clearkey::{license_response, release_ack, ClearKeyMessage, SessionType};
+use keyward_drm::widevine::WidevineChallenge;
+use keyward_drm::{ContentKey, Kid};
+use keyward_store::customers::{generate_authenticator, hash_authenticator, NewCustomer};
+use keyward_store::{AuthEnv, CustomerSettings, StoreError};
+use keyward_token::expressplay::{codes, ErrorFormat, Params, TokenDrm};
+use serde::Deserialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::{admin, path_error, request_id, REQUEST_ID};
+use crate::error::{ApiError, Dialect};
+use crate::frontdoor::expressplay::{self as front, refuse};
+use crate::state::AppState;
+
+/// Every ExpressPlay route plus the customer admin API.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let body_limit = state.config().limits.body_bytes;
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::RANGE,
+            HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID),
+            HeaderName::from_static("x-keyward-error-code"),
+        ])
+        .max_age(Duration::from_secs(600));
+    let hms = Router::new()
+        .route("/hms/wv/token", get(token_wv).post(token_wv))
+        .route("/hms/ck/token", get(token_ck).post(token_ck))
+        .route("/hms/wv/rights/", post(rights_wv))
+        .route("/hms/wv/rights", post(rights_wv))
+        .route("/hms/ck/rights/", post(rights_ck))
+        .route("/hms/ck/rights", post(rights_ck))
+        .route("/hms/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(cors);
+    let admin = Router::new()
+        .route(
+            "/v1/admin/customers",
+            get(list_customers).post(create_customer),
+        )
+        .route(
+            "/v1/admin/customers/{id}",
+            get(get_customer)
+                .put(update_customer)
+                .delete(delete_customer),
+        )
+        .route("/v1/admin/customers/{id}/rotate", post(rotate_customer))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+    hms.merge(admin)
+}
+
+fn answer(r: Result<Response, ApiError>, format: ErrorFormat, headers: &HeaderMap) -> Response {
+    r.unwrap_or_else(|e| {
+        e.render(
+            Dialect::ExpressPlay {
+                json: format == ErrorFormat::Json,
+            },
+            &request_id(headers),
+        )
+    })
+}
+
+/// The request's parameters (query, and for POST the form body), its error
+/// format, and the peer address. A body that is not form-encoded → -2030.
+struct Incoming {
+    params: Params,
+    format: ErrorFormat,
+    headers: HeaderMap,
+    peer: Option<IpAddr>,
+    body: Bytes,
+}
+
+async fn read(req: Request, form_body: bool, limit: usize) -> (Incoming, Result<(), ApiError>) {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = req.into_parts();
+    let mut params = Params::default();
+    if let Some(q) = parts.uri.query() {
+        params.extend_from_form(q.as_bytes());
+    }
+    let body = axum::body::to_bytes(body, limit).await;
+    let mut check = Ok(());
+    let body = match body {
+        Ok(b) => b,
+        Err(_) => {
+            check = Err(refuse(
+                codes::ADMIN,
+                "the request body could not be read or is larger than the limit",
+            ));
+            Bytes::new()
+        }
+    };
+    if form_body && check.is_ok() && !body.is_empty() {
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            check = Err(refuse(
+                codes::ADMIN,
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        } else {
+            params.extend_from_form(&body);
+        }
+    }
+    let format = match ErrorFormat::from_params(&params) {
+        Ok(f) => f,
+        Err(e) => {
+            if check.is_ok() {
+                check = Err(front::refusal(&e));
+            }
+            ErrorFormat::Html
+        }
+    };
+    if check.is_ok() && params.has_broken_name() {
+        check = Err(refuse(
+            codes::ADMIN,
+            "a parameter name has broken percent-encoding",
+        ));
+    }
+    (
+        Incoming {
+            params,
+            format,
+            headers: parts.headers,
+            peer,
+            body,
+        },
+        check,
+    )
+}
+
+async fn token(state: AppState, req: Request, drm: TokenDrm) -> Response {
+    let post = req.method() == Method::POST;
+    let (inc, check) = read(req, post, state.config().limits.body_bytes).await;
+    let r = async {
+        check?;
+        let url = front::mint(&state, drm, &inc.params, inc.peer).await?;
+        Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/uri-list"),
+            )],
+            url,
+        )
+            .into_response())
+    }
+    .await;
+    answer(r, inc.format, &inc.headers)
+}
+
+/// `GET|POST /hms/wv/token`.
+pub async fn token_wv(State(state): State<AppState>, req: Request) -> Response {
+    token(state, req, TokenDrm::Widevine).await
+}
+
+/// `GET|POST /hms/ck/token`.
+pub async fn token_ck(State(state): State<AppState>, req: Request) -> Response {
+    token(state, req, TokenDrm::ClearKey).await
+}
+
+fn the_token(p: &Params) -> Result<&str, ApiError> {
+    p.single("ExpressPlayToken", codes::INVALID_TOKEN)
+        .map_err(|e| front::refuse(codes::INVALID_TOKEN, e.detail().to_owned()))?
+        .ok_or_else(|| refuse(codes::INVALID_TOKEN, "ExpressPlayToken is missing"))
+}
+
+/// `POST /hms/ck/rights/?ExpressPlayToken=…` with the ClearKey CDM message.
+pub async fn rights_ck(State(state): State<AppState>, req: Request) -> Response {
+    let (inc, check) = read(req, false, state.config().limits.body_bytes).await;
+    let r = async {
+        check?;
+        let token = the_token(&inc.params)?;
+        let red = front::redeem(&state, TokenDrm::ClearKey, token).await?;
+        let (kids, session) = match ClearKeyMessage::parse(&inc.body) {
+            Ok(ClearKeyMessage::Release { kids }) => {
+                return Ok(json(release_ack(&kids)));
+            }
+            Ok(ClearKeyMessage::LicenseRequest { kids, session_type }) => (kids, session_type),
+            Err(e) => {
+                return Err(refuse(
+                    codes::KID_MISSING,
+                    format!("the ClearKey request carries no readable kids: {e}"),
+                ))
+            }
+        };
+        if session == SessionType::PersistentLicense {
+            return Err(refuse(
+                codes::KEY_DATA,
+                "persistent-license sessions are not granted by ExpressPlay tokens",
+            ));
+        }
+        if !kids.iter().any(|k| k.0 == red.kid) {
+            return Err(refuse(
+                codes::KID_INVALID,
+                "the request does not ask for the token's kid",
+            ));
+        }
+        let ent = &red.entitlement;
+        debug_assert_eq!(ent.cenc_keys.len(), 1);
+        Ok(json(license_response(
+            &[(Kid(red.kid), ContentKey::new(red.key))],
+            session,
+        )))
+    }
+    .await;
+    answer(r, inc.format, &inc.headers)
+}
+
+/// `POST /hms/wv/rights/?ExpressPlayToken=…` with a Widevine challenge.
+pub async fn rights_wv(State(state): State<AppState>, req: Request) -> Response {
+    let (inc, check) = read(req, false, state.config().limits.body_bytes).await;
+    let r = async {
+        check?;
+        let token = the_token(&inc.params)?;
+        let red = front::redeem(&state, TokenDrm::Widevine, token).await?;
+        match WidevineChallenge::parse(&inc.body) {
+            Err(e) => Err(refuse(
+                codes::WIDEVINE_LICENSE,
+                format!("the Widevine challenge is malformed: {e}"),
+            )),
+            Ok(WidevineChallenge::LicenseRequest { key_ids, .. })
+                if !key_ids.is_empty() && !key_ids.iter().any(|k| k.0 == red.kid) =>
+            {
+                Err(refuse(
+                    codes::KID_INVALID,
+                    "the challenge does not name the token's kid",
+                ))
+            }
+            Ok(_) => Err(refuse(
+                codes::WIDEVINE_DISABLED,
+                "no Widevine upstream is configured: the token and challenge are valid, but keyward cannot issue Widevine licences itself",
+            )),
+        }
+    }
+    .await;
+    answer(r, inc.format, &inc.headers)
+}
+
+fn json(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    let (inc, _) = read(req, false, 0).await;
+    answer(
+        Err(ApiError::new(
+            "-2030",
+            StatusCode::NOT_FOUND,
+            "ExpressPlay Admin error: no such endpoint",
+        )),
+        inc.format,
+        &inc.headers,
+    )
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let (inc, _) = read(req, false, 0).await;
+    answer(
+        Err(ApiError::new(
+            "-2030",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "ExpressPlay Admin error: method not allowed on this endpoint",
+        )),
+        inc.format,
+        &inc.headers,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Admin API
+// ---------------------------------------------------------------------------
+
+fn native(r: Result<Response, ApiError>, headers: &HeaderMap) -> Response {
+    r.unwrap_or_else(|e| e.render(Dialect::Native, &request_id(headers)))
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    match e.code() {
+        "customer_not_found" => ApiError::new(
+            "customer_not_found",
+            StatusCode::NOT_FOUND,
+            "Customer not found",
+        ),
+        "customer_exists" => ApiError::new(
+            "customer_exists",
+            StatusCode::CONFLICT,
+            "A customer with this id already exists",
+        ),
+        _ => e.into(),
+    }
+}
+
+fn body_json<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|_| {
+        ApiError::new(
+            "invalid_body",
+            StatusCode::BAD_REQUEST,
+            "Request body could not be read",
+        )
+    })?;
+    let body = if body.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        body
+    };
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            "invalid_body",
+            StatusCode::BAD_REQUEST,
+            format!("Invalid JSON body: {e}"),
+        )
+    })
+}
+
+fn ok_json(status: StatusCode, v: &serde_json::Value) -> Result<Response, ApiError> {
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response())
+}
+
+/// `GET /v1/admin/customers`.
+pub async fn list_customers(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    native(
+        async {
+            let all = s.store().customers().await.map_err(store_err)?;
+            ok_json(
+                StatusCode::OK,
+                &serde_json::to_value(all).map_err(|e| ApiError::internal(e.to_string()))?,
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCustomer {
+    customer_id: String,
+    #[serde(default)]
+    settings: CustomerSettings,
+}
+
+/// `POST /v1/admin/customers`: creates a customer; both authenticators are
+/// generated and returned once, in this answer.
+pub async fn create_customer(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let req: CreateCustomer = body_json(body)?;
+            let test = generate_authenticator().map_err(ApiError::from)?;
+            let prod = generate_authenticator().map_err(ApiError::from)?;
+            let c = s
+                .store()
+                .create_customer(NewCustomer {
+                    customer_id: req.customer_id,
+                    test_hash: hash_authenticator(&test),
+                    production_hash: hash_authenticator(&prod),
+                    settings: req.settings,
+                })
+                .await
+                .map_err(store_err)?;
+            let mut v = serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?;
+            v["test_authenticator"] = test.into();
+            v["production_authenticator"] = prod.into();
+            ok_json(StatusCode::CREATED, &v)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/customers/{id}`.
+pub async fn get_customer(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let c = s.store().customer(&id).await.map_err(store_err)?;
+            ok_json(
+                StatusCode::OK,
+                &serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `PUT /v1/admin/customers/{id}`: replaces the settings.
+pub async fn update_customer(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let settings: CustomerSettings = body_json(body)?;
+            let c = s
+                .store()
+                .update_customer(&id, settings)
+                .await
+                .map_err(store_err)?;
+            ok_json(
+                StatusCode::OK,
+                &serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    env: AuthEnv,
+}
+
+/// `POST /v1/admin/customers/{id}/rotate` `{"env":"test"|"production"}`: a new
+/// authenticator for that environment, returned once; the old one stops working.
+pub async fn rotate_customer(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let req: Rotate = body_json(body)?;
+            let fresh = generate_authenticator().map_err(ApiError::from)?;
+            s.store()
+                .rotate_customer_authenticator(&id, req.env, hash_authenticator(&fresh))
+                .await
+                .map_err(store_err)?;
+            ok_json(
+                StatusCode::OK,
+                &serde_json::json!({"customer_id": id, "env": req.env, "authenticator": fresh}),
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/customers/{id}`.
+pub async fn delete_customer(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            s.store().delete_customer(&id).await.map_err(store_err)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
