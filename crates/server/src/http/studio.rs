@@ -1,0 +1,570 @@
+//! The Studio token API (seed 002): `POST /v2/token` (alias `/v2/generate`)
+//! and `GET /v2/stats`, authenticated with `x-api-key`; and the client
+//! administration under `/v1/admin/clients` (admin bearer token).
+//!
+//! Refusals are RFC 7807 problem+json with a stable `code`; validation
+//! refusals also carry `field`, the JSON path of the offending value.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use keyward_store::{ClientSettings, NewClient, SiteId, SiteSecret, StatsQuery};
+use keyward_token::studio::{
+    api_key_hash, merge_under, mint, PolicyError, StudioPolicy, StudioSecret,
+};
+use keyward_token::Timestamp;
+use rand::distributions::{Alphanumeric, DistString};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{path_error, request_id};
+use crate::error::{codes, ApiError};
+use crate::frontdoor::query_param;
+use crate::frontdoor::studio::store_error;
+use crate::state::AppState;
+
+/// A refusal, possibly naming a field.
+struct Refusal {
+    err: ApiError,
+    field: Option<String>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(err: ApiError) -> Self {
+        Self { err, field: None }
+    }
+}
+
+fn field_error(code: &str, field: &str, message: String) -> Refusal {
+    Refusal {
+        err: ApiError::new(code, StatusCode::BAD_REQUEST, message),
+        field: Some(field.to_owned()),
+    }
+}
+
+impl From<PolicyError> for Refusal {
+    fn from(e: PolicyError) -> Self {
+        field_error(e.kind.code(), &e.path, e.to_string())
+    }
+}
+
+fn problem(r: Refusal, headers: &HeaderMap) -> Response {
+    let rid = request_id(headers);
+    let mut resp = r.err.render(crate::error::Dialect::Native, &rid);
+    if let Some(field) = r.field {
+        // Same members as every native refusal, plus `field`.
+        let body = json!({
+            "type": format!("https://keyward.dev/errors/{}", r.err.code),
+            "title": r.err.status.canonical_reason().unwrap_or("Error"),
+            "status": r.err.status.as_u16(),
+            "detail": r.err.message,
+            "code": r.err.code,
+            "field": field,
+            "request_id": rid,
+        });
+        let headers = resp.headers().clone();
+        resp = (r.err.status, body.to_string()).into_response();
+        *resp.headers_mut() = headers;
+    }
+    resp
+}
+
+fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
+    let body = body.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                codes::BODY_TOO_LARGE,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body is larger than the limit",
+            )
+        } else {
+            ApiError::new(
+                "studio_invalid_body",
+                StatusCode::BAD_REQUEST,
+                "Request body could not be read",
+            )
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            "studio_invalid_body",
+            StatusCode::BAD_REQUEST,
+            format!("The body is not JSON: {e}"),
+        )
+        .into()
+    })
+}
+
+/// The client an `x-api-key` belongs to (401 otherwise).
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<keyward_store::Client, ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            "studio_api_key_invalid",
+            StatusCode::UNAUTHORIZED,
+            "Missing or wrong x-api-key",
+        )
+    };
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .ok_or_else(unauthorized)?;
+    // The hash is the lookup key: no comparison of secrets in variable time.
+    state
+        .store()
+        .client_by_api_key(&api_key_hash(key))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(unauthorized)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+/// `POST /v2/token` and `/v2/generate`: mints a Studio token.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let client = authenticate(&state, &headers).await?;
+        let v = body_json(body)?;
+        let obj = v.as_object().ok_or_else(|| {
+            field_error("studio_wrong_type", "", "The body must be a JSON object".into())
+        })?;
+        for k in obj.keys() {
+            if k != "clientName" && k != "policy" {
+                return Err(field_error(
+                    "studio_unknown_field",
+                    k,
+                    format!("{k}: unknown field (expected clientName and policy)"),
+                ));
+            }
+        }
+        let name = match obj.get("clientName") {
+            None => {
+                return Err(field_error(
+                    "studio_missing_field",
+                    "clientName",
+                    "clientName: required field missing".into(),
+                ))
+            }
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => {
+                return Err(field_error(
+                    "studio_wrong_type",
+                    "clientName",
+                    "clientName: wrong type, expected string".into(),
+                ))
+            }
+        };
+        if name != client.name {
+            return Err(ApiError::new(
+                "studio_client_mismatch",
+                StatusCode::FORBIDDEN,
+                "clientName does not match the client of this API key",
+            )
+            .into());
+        }
+        if client.settings.disabled {
+            return Err(ApiError::new(
+                "studio_client_disabled",
+                StatusCode::FORBIDDEN,
+                "This client is disabled",
+            )
+            .into());
+        }
+        let req_policy = match obj.get("policy") {
+            None => Value::Object(Map::new()),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => {
+                return Err(field_error(
+                    "studio_wrong_type",
+                    "policy",
+                    "policy: wrong type, expected object".into(),
+                ))
+            }
+        };
+        let merged = match &client.settings.default_policy {
+            Some(d) => merge_under(d, &req_policy),
+            None => req_policy,
+        };
+        let policy = StudioPolicy::from_value(&merged)?;
+        let prefixes = &client.settings.content_prefixes;
+        if !prefixes.is_empty() {
+            let ok = policy
+                .content_id
+                .as_deref()
+                .is_some_and(|c| prefixes.iter().any(|p| c.starts_with(p.as_str())));
+            if !ok {
+                return Err(Refusal {
+                    err: ApiError::new(
+                        "studio_content_not_allowed",
+                        StatusCode::FORBIDDEN,
+                        "policy.content_id is missing or outside the content this client may mint for",
+                    ),
+                    field: Some("policy.content_id".into()),
+                });
+            }
+        }
+        let secret = client
+            .secrets
+            .first()
+            .ok_or_else(|| ApiError::internal("client has no token secret"))?;
+        let secret = StudioSecret::new(secret.expose())
+            .map_err(|e| ApiError::internal(format!("client secret: {e}")))?;
+        let token = mint(&client.name, &secret, &merged.to_string(), Timestamp::now())
+            .map_err(|e| Refusal::from(crate::frontdoor::studio::token_error(&e)))?;
+        tracing::info!(client = %client.name, cid = ?policy.content_id, "studio token minted");
+        Ok(if wants_json(&headers) {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({ "token": token }).to_string(),
+            )
+                .into_response()
+        } else {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response()
+        })
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+fn day_ms(field: &str, s: &str) -> Result<i64, Refusal> {
+    Timestamp::parse(&format!("{s}T00:00:00Z"))
+        .map(|t| t.unix() * 1000)
+        .map_err(|_| {
+            field_error(
+                "studio_invalid_value",
+                field,
+                format!("{field}: must be a date YYYY-MM-DD"),
+            )
+        })
+}
+
+/// `GET /v2/stats?from=&to=&client_data_key=&client_data_value=`: licence
+/// counts per day, DRM and result for the API key's client.
+pub async fn stats(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let r = async {
+        let client = authenticate(&state, &headers).await?;
+        let q = uri.query();
+        let since_ms = query_param(q, "from")
+            .map(|s| day_ms("from", &s))
+            .transpose()?;
+        let until_ms = query_param(q, "to")
+            .map(|s| day_ms("to", &s).map(|ms| ms + 86_400_000))
+            .transpose()?;
+        let key = query_param(q, "client_data_key");
+        let value = query_param(q, "client_data_value");
+        let client_data = match (key, value) {
+            (Some(k), Some(v)) => {
+                if k.is_empty()
+                    || k.len() > 64
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                {
+                    return Err(field_error(
+                        "studio_invalid_value",
+                        "client_data_key",
+                        "client_data_key: 1 to 64 characters of A-Z a-z 0-9 _ - .".into(),
+                    ));
+                }
+                Some((k, v))
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(field_error(
+                    "studio_missing_field",
+                    "client_data_value",
+                    "client_data_value: required with client_data_key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(field_error(
+                    "studio_missing_field",
+                    "client_data_key",
+                    "client_data_key: required with client_data_value".into(),
+                ))
+            }
+        };
+        let rows = state
+            .store()
+            .license_stats(&StatsQuery {
+                client: client.name.clone(),
+                since_ms,
+                until_ms,
+                client_data: client_data.clone(),
+            })
+            .await
+            .map_err(store_error)?;
+        let total: u64 = rows
+            .iter()
+            .filter(|r| r.result == "ok")
+            .map(|r| r.count)
+            .sum();
+        let body = json!({
+            "client": client.name,
+            "filter": client_data.map(|(k, v)| json!({"key": k, "value": v})),
+            "issued": total,
+            "counts": rows,
+        });
+        Ok::<_, Refusal>(
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+// --- admin ----------------------------------------------------------------
+
+/// A fresh API key: `kwk_` and 40 alphanumerics (about 238 bits).
+pub fn generate_api_key() -> String {
+    format!(
+        "kwk_{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
+    )
+}
+
+fn admin_json(status: StatusCode, v: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn admin_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Refusal> {
+    let v = body_json(body)?;
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::new(
+            "invalid_body",
+            StatusCode::BAD_REQUEST,
+            format!("Invalid JSON body: {e}"),
+        )
+        .into()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateClient {
+    name: String,
+    site_id: String,
+    #[serde(default)]
+    settings: ClientSettings,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// Validates a default policy the way a request policy is validated.
+fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
+    if let Some(p) = &s.default_policy {
+        StudioPolicy::from_value(p).map_err(|e| {
+            field_error(
+                e.kind.code(),
+                &format!("settings.default_{}", e.path),
+                format!("settings.default_{e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `GET /v1/admin/clients`.
+pub async fn list_clients(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match s.store().clients().await {
+        Ok(c) => admin_json(StatusCode::OK, &json!(c)),
+        Err(e) => problem(store_error(e).into(), &headers),
+    }
+}
+
+/// `POST /v1/admin/clients`: creates a client; the API key is shown once.
+pub async fn create_client(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let req: CreateClient = admin_body(body)?;
+        check_default_policy(&req.settings)?;
+        let site_id = SiteId::parse(&req.site_id).map_err(ApiError::from)?;
+        let api_key = generate_api_key();
+        let client = s
+            .store()
+            .create_client(NewClient {
+                name: req.name,
+                site_id,
+                settings: req.settings,
+                secret: SiteSecret::generate().map_err(ApiError::from)?,
+                api_key: (
+                    req.label.unwrap_or_else(|| "default".into()),
+                    api_key_hash(&api_key),
+                ),
+            })
+            .await
+            .map_err(store_error)?;
+        Ok::<_, Refusal>(admin_json(
+            StatusCode::CREATED,
+            &json!({"client": client, "api_key": api_key}),
+        ))
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+fn name_of(p: Result<Path<String>, PathRejection>) -> Result<String, Refusal> {
+    p.map(|Path(n)| n).map_err(|e| path_error(&e).into())
+}
+
+/// `GET /v1/admin/clients/{name}`.
+pub async fn get_client(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let name = name_of(name)?;
+        let c = s.store().client(&name).await.map_err(store_error)?;
+        Ok::<_, Refusal>(admin_json(StatusCode::OK, &json!(c)))
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+/// `PUT /v1/admin/clients/{name}`: replaces the settings (body: settings).
+pub async fn update_client(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let name = name_of(name)?;
+        let settings: ClientSettings = admin_body(body)?;
+        check_default_policy(&settings)?;
+        let c = s
+            .store()
+            .update_client(&name, settings)
+            .await
+            .map_err(store_error)?;
+        s.gatekeeper().invalidate_client(&name);
+        Ok::<_, Refusal>(admin_json(StatusCode::OK, &json!(c)))
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+/// `DELETE /v1/admin/clients/{name}`.
+pub async fn delete_client(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let name = name_of(name)?;
+        s.store().delete_client(&name).await.map_err(store_error)?;
+        s.gatekeeper().invalidate_client(&name);
+        Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddKey {
+    label: String,
+}
+
+/// `POST /v1/admin/clients/{name}/api-keys`: adds a key, shown once.
+pub async fn add_api_key(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let name = name_of(name)?;
+        let req: AddKey = admin_body(body)?;
+        let api_key = generate_api_key();
+        let info = s
+            .store()
+            .add_api_key(&name, &req.label, api_key_hash(&api_key))
+            .await
+            .map_err(store_error)?;
+        Ok::<_, Refusal>(admin_json(
+            StatusCode::CREATED,
+            &json!({"id": info.id, "label": info.label, "created_at": info.created_at, "api_key": api_key}),
+        ))
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+/// `DELETE /v1/admin/clients/{name}/api-keys/{id}`.
+pub async fn remove_api_key(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let Path((name, id)) = path.map_err(|e| Refusal::from(path_error(&e)))?;
+        s.store()
+            .remove_api_key(&name, &id)
+            .await
+            .map_err(store_error)?;
+        Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
+
+/// `POST /v1/admin/clients/{name}/secret`: a new token secret; tokens minted
+/// under the previous one keep verifying (key id) until it is dropped.
+pub async fn rotate_secret(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let name = name_of(name)?;
+        let c = s
+            .store()
+            .add_client_secret(&name, SiteSecret::generate().map_err(ApiError::from)?)
+            .await
+            .map_err(store_error)?;
+        s.gatekeeper().invalidate_client(&name);
+        let kids: Vec<String> = c
+            .secrets
+            .iter()
+            .filter_map(|x| StudioSecret::new(x.expose()).ok())
+            .map(|x| x.kid_hex())
+            .collect();
+        Ok::<_, Refusal>(admin_json(
+            StatusCode::OK,
+            &json!({"name": c.name, "kids": kids}),
+        ))
+    }
+    .await;
+    r.unwrap_or_else(|e| problem(e, &headers))
+}
