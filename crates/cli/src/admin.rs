@@ -221,7 +221,7 @@ fn store_fail(e: &StoreError) -> ExitCode {
     )
 }
 
-fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode
+pub(crate) fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode
 where
     F: for<'a> FnOnce(
         &'a dyn Store,

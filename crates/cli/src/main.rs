@@ -2,6 +2,8 @@
 //! (`token issue|inspect`), and site / key administration on the embedded store.
 
 mod admin;
+mod clients;
+mod customers;
 mod rfc3339;
 mod token;
 
@@ -45,6 +47,12 @@ enum Command {
     /// Manage content keys in the data directory.
     #[command(subcommand)]
     Key(admin::KeyCommand),
+    /// Manage ExpressPlay-style customers (customerAuthenticator) in the data directory.
+    #[command(subcommand)]
+    Customer(customers::CustomerCommand),
+    /// Manage Studio token clients (callers of POST /v2/token) in the data directory.
+    #[command(subcommand)]
+    Client(clients::ClientCommand),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
@@ -122,6 +130,8 @@ fn main() -> ExitCode {
         Command::Customdata(c) => token::run_customdata(c),
         Command::Site(c) => admin::run_site(c),
         Command::Key(c) => admin::run_key(c),
+        Command::Client(c) => clients::run(c),
+        Command::Customer(c) => customers::run(c),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,

@@ -89,6 +89,9 @@ pub struct Config {
     /// (default 2000). Changes made through the admin API apply at once; the CLI
     /// writes straight to the store and is seen after this delay.
     pub cache_ttl_ms: u64,
+    /// Geo, VPN/Tor, trusted proxies and session webhook settings (Studio
+    /// policies): `geoip_db`, `vpn_lists`, `trusted_proxies`, `session_timeout_ms`.
+    pub gatekeeper: crate::gatekeeper::GatekeeperConfig,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             public_base_url: None,
             limits: Limits::default(),
             cache_ttl_ms: 2000,
+            gatekeeper: crate::gatekeeper::GatekeeperConfig::default(),
         }
     }
 }
@@ -132,6 +136,10 @@ struct FileConfig {
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
     limits: Option<FileLimits>,
+    geoip_db: Option<PathBuf>,
+    vpn_lists: Option<Vec<PathBuf>>,
+    trusted_proxies: Option<Vec<String>>,
+    session_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -194,6 +202,16 @@ fn parse_log_format(source: &str, key: &str, v: &str) -> Result<LogFormat, Confi
     }
 }
 
+fn parse_cidrs<S: AsRef<str>>(
+    source: &str,
+    key: &str,
+    items: impl Iterator<Item = S>,
+) -> Result<Vec<crate::gatekeeper::Cidr>, ConfigError> {
+    items
+        .map(|s| s.as_ref().parse().map_err(|e: String| bad(source, key, e)))
+        .collect()
+}
+
 impl Config {
     /// Builds the configuration from all layers.
     ///
@@ -249,6 +267,18 @@ impl Config {
             if let Some(v) = f.cache_ttl_ms {
                 c.cache_ttl_ms = v;
             }
+            if let Some(v) = f.geoip_db {
+                c.gatekeeper.geoip_db = Some(v);
+            }
+            if let Some(v) = f.vpn_lists {
+                c.gatekeeper.vpn_lists = v;
+            }
+            if let Some(v) = f.trusted_proxies {
+                c.gatekeeper.trusted_proxies = parse_cidrs(&src, "trusted_proxies", v.iter())?;
+            }
+            if let Some(v) = f.session_timeout_ms {
+                c.gatekeeper.session_timeout_ms = v;
+            }
             if let Some(l) = f.limits {
                 if let Some(v) = l.body_bytes {
                     c.limits.body_bytes = v;
@@ -296,6 +326,16 @@ impl Config {
         }
         if let Some(v) = get("KEYWARD_DEMO") {
             c.demo = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = get("KEYWARD_GEOIP_DB") {
+            c.gatekeeper.geoip_db = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("KEYWARD_VPN_LISTS") {
+            c.gatekeeper.vpn_lists = v.split(',').map(|p| PathBuf::from(p.trim())).collect();
+        }
+        if let Some(v) = get("KEYWARD_TRUSTED_PROXIES") {
+            c.gatekeeper.trusted_proxies =
+                parse_cidrs(src, "KEYWARD_TRUSTED_PROXIES", v.split(','))?;
         }
         let src = "command line";
         if let Some(v) = &cli.listen {

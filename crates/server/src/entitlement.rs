@@ -15,6 +15,21 @@ pub enum Source {
     Callback,
     /// Callback mode while the callback is down, with the site's allow fallback.
     CallbackFallback,
+    /// An ExpressPlay-style URL token (`/hms/*/rights/?ExpressPlayToken=`).
+    ExpressPlay,
+    /// A Studio-DRM-style v2 token (`x-vudrm-token`).
+    Studio,
+}
+
+/// What a Studio token carries beyond the common fields: the whole validated
+/// policy (per-DRM sections, geo, session, client_data) for the brokers, and
+/// the client it was minted for.
+#[derive(Clone, Debug)]
+pub struct StudioGrant {
+    /// Client name.
+    pub client: String,
+    /// The token's policy.
+    pub policy: keyward_token::studio::StudioPolicy,
 }
 
 /// A key carried in the credential itself (not the key store).
@@ -67,6 +82,8 @@ pub struct Entitlement {
     pub response_format: ResponseFormat,
     /// Key rotation asked.
     pub key_rotation: bool,
+    /// The Studio policy, for Studio tokens (carried for the brokers).
+    pub studio: Option<std::sync::Arc<StudioGrant>>,
 }
 
 impl Entitlement {
@@ -140,6 +157,7 @@ impl Entitlement {
             hls_keys,
             response_format: ResponseFormat::Original,
             key_rotation: false,
+            studio: None,
         }
     }
 }

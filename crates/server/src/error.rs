@@ -28,6 +28,12 @@ pub enum Dialect {
     },
     /// RFC 7807 problem+json.
     Native,
+    /// ExpressPlay: negative codes; `text/html` (default) or `application/json`
+    /// (`errorFormat=json`), with the real status.
+    ExpressPlay {
+        /// `errorFormat=json`.
+        json: bool,
+    },
 }
 
 /// A coded refusal.
@@ -96,6 +102,9 @@ impl ApiError {
                 r.headers_mut()
                     .insert("x-keyward-error-code", header_value(&self.code));
                 r
+            }
+            Dialect::ExpressPlay { json } => {
+                crate::frontdoor::expressplay::render_error(self, json, request_id)
             }
             Dialect::Native => {
                 let mut j = JsonOut::object();

@@ -11,6 +11,7 @@ pub mod config;
 pub mod entitlement;
 pub mod error;
 pub mod frontdoor;
+pub mod gatekeeper;
 pub mod http;
 pub mod json;
 pub mod openapi;
@@ -134,9 +135,21 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if demo_on {
         tracing::info!("demo: open http://{addr}/demo/ in a browser");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    // Load (or generate) the ExpressPlay token sealing key now, so its warning
+    // comes at start-up and a bad KEYWARD_TOKEN_KEY stops the server.
+    if let Err(e) = frontdoor::expressplay::keys(&state) {
+        return Err(StartError::Kek(format!(
+            "ExpressPlay token key: {}",
+            e.log_detail.unwrap_or(e.message)
+        )));
+    }
+    // The peer address is needed by customer IP allow-lists (ExpressPlay -2003).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     tracing::info!("keyward stopped");
     Ok(())
 }

@@ -46,6 +46,7 @@ struct Inner {
     keys: RwLock<HashMap<SiteContent, Cached<Vec<ContentKeyRecord>>>>,
     demo_token: Option<DemoMinter>,
     callbacks: crate::frontdoor::callback::Callbacks,
+    gatekeeper: crate::gatekeeper::Gatekeeper,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -58,6 +59,7 @@ impl AppState {
     /// Builds the state.
     pub fn new(store: Arc<dyn Store>, config: Config, demo: Option<DemoMinter>) -> Self {
         let ttl = Duration::from_millis(config.cache_ttl_ms);
+        let gatekeeper = crate::gatekeeper::Gatekeeper::new(&config.gatekeeper, ttl);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -67,6 +69,7 @@ impl AppState {
                 keys: RwLock::new(HashMap::new()),
                 demo_token: demo,
                 callbacks: crate::frontdoor::callback::Callbacks::default(),
+                gatekeeper,
             }),
         }
     }
@@ -84,6 +87,11 @@ impl AppState {
     /// Callback-mode state (breakers, bounds, caches).
     pub fn callbacks(&self) -> &crate::frontdoor::callback::Callbacks {
         &self.inner.callbacks
+    }
+
+    /// Geo, VPN, session webhook and Studio client state.
+    pub fn gatekeeper(&self) -> &crate::gatekeeper::Gatekeeper {
+        &self.inner.gatekeeper
     }
 
     /// The demo minter, in demo mode.

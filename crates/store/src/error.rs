@@ -24,6 +24,21 @@ pub enum StoreError {
     /// A key with the same (site, cid, track type) or the same (site, kid) exists.
     #[error("content key conflicts with an existing key (same cid and track type, or same kid)")]
     KeyConflict,
+    /// No customer with that id exists.
+    #[error("customer not found")]
+    CustomerNotFound,
+    /// A customer with that id (or authenticator) already exists.
+    #[error("customer already exists")]
+    CustomerExists,
+    /// No Studio client with that name exists.
+    #[error("client not found")]
+    ClientNotFound,
+    /// A Studio client with that name (or API key) already exists.
+    #[error("client already exists")]
+    ClientExists,
+    /// No API key with that id exists for the client.
+    #[error("api key not found")]
+    ApiKeyNotFound,
     /// A site id is not exactly 4 ASCII uppercase letters.
     #[error("site id must be exactly 4 ASCII uppercase letters")]
     InvalidSiteId,
@@ -101,6 +116,11 @@ impl StoreError {
             StoreError::SiteExists => "site_exists",
             StoreError::KeyNotFound => "key_not_found",
             StoreError::KeyConflict => "key_conflict",
+            StoreError::CustomerNotFound => "customer_not_found",
+            StoreError::CustomerExists => "customer_exists",
+            StoreError::ClientNotFound => "client_not_found",
+            StoreError::ClientExists => "client_exists",
+            StoreError::ApiKeyNotFound => "api_key_not_found",
             StoreError::InvalidSiteId => "invalid_site_id",
             StoreError::InvalidSecretLength { .. } => "invalid_secret_length",
             StoreError::InvalidKeyLength { .. } => "invalid_key_length",

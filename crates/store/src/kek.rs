@@ -215,6 +215,13 @@ pub(crate) enum WrapContext<'a> {
         /// Site id.
         site_id: &'a str,
     },
+    /// A Studio client's token secret.
+    ClientSecret {
+        /// Client name.
+        client: &'a str,
+        /// Sequence number of the secret.
+        seq: i64,
+    },
 }
 
 impl WrapContext<'_> {
@@ -230,6 +237,9 @@ impl WrapContext<'_> {
             WrapContext::AccessKey { site_id } => {
                 format!("keyward/v1/access_key|{site_id}").into_bytes()
             }
+            WrapContext::ClientSecret { client, seq } => {
+                format!("keyward/v1/client_secret|{client}|{seq}").into_bytes()
+            }
         }
     }
 
@@ -239,6 +249,7 @@ impl WrapContext<'_> {
             WrapContext::ContentKey { .. } => "content key",
             WrapContext::SiteKey { .. } => "site key",
             WrapContext::AccessKey { .. } => "access key",
+            WrapContext::ClientSecret { .. } => "client token secret",
         }
     }
 }

@@ -14,6 +14,8 @@
 //! Times are unix seconds (`i64`) unless a name says `_ms`.
 
 pub mod audit;
+pub mod clients;
+pub mod customers;
 pub mod error;
 pub mod kek;
 pub mod keys;
@@ -23,6 +25,10 @@ pub mod sites;
 pub mod sqlite;
 
 pub use audit::{AuditEvent, AuditRecord, AuditStore};
+pub use clients::{
+    ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient, StatsQuery, StatsRow,
+};
+pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use kek::Kek;
 pub use keys::{ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType};
@@ -35,9 +41,15 @@ pub use sites::{
 pub use sqlite::SqliteStore;
 
 /// Every store trait at once, so the server can hold one `Arc<dyn Store>`.
-pub trait Store: SiteStore + KeyStore + ReplayStore + AuditStore {}
+pub trait Store:
+    SiteStore + KeyStore + ReplayStore + AuditStore + CustomerStore + ClientStore
+{
+}
 
-impl<T: SiteStore + KeyStore + ReplayStore + AuditStore + ?Sized> Store for T {}
+impl<T: SiteStore + KeyStore + ReplayStore + AuditStore + CustomerStore + ClientStore + ?Sized>
+    Store for T
+{
+}
 
 /// Now, unix seconds (0 if the clock is before 1970).
 pub(crate) fn unix_now() -> i64 {

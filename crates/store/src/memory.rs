@@ -31,6 +31,10 @@ pub struct MemoryStore {
     keys: Mutex<BTreeMap<(SiteId, Kid), ContentKeyRecord>>,
     replay: Mutex<HashMap<(String, Vec<u8>), ReplayEntry>>,
     audit: Mutex<Vec<AuditRecord>>,
+    /// ExpressPlay-style customers, by id.
+    customers: Mutex<BTreeMap<String, MemoryCustomer>>,
+    /// Studio token clients, by name.
+    clients: Mutex<BTreeMap<String, MemoryClient>>,
 }
 
 /// Locks, recovering from poisoning: every critical section leaves the maps consistent.
@@ -248,6 +252,335 @@ impl AuditStore for MemoryStore {
             .filter(|r| site_id.is_none_or(|s| r.event.site_id.as_ref() == Some(s)))
             .take(limit)
             .cloned()
+            .collect())
+    }
+}
+
+// --- ExpressPlay-style customers -------------------------------------------
+
+/// A stored customer with its authenticator hashes.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryCustomer {
+    customer: crate::customers::Customer,
+    test_hash: [u8; 32],
+    production_hash: [u8; 32],
+}
+
+#[async_trait]
+impl crate::customers::CustomerStore for MemoryStore {
+    async fn create_customer(
+        &self,
+        new: crate::customers::NewCustomer,
+    ) -> Result<crate::customers::Customer> {
+        crate::customers::validate_customer_id(&new.customer_id)?;
+        new.settings.validate()?;
+        let mut all = lock(&self.customers);
+        let taken = all.values().any(|c| {
+            [c.test_hash, c.production_hash]
+                .iter()
+                .any(|h| *h == new.test_hash || *h == new.production_hash)
+        });
+        if taken || all.contains_key(&new.customer_id) {
+            return Err(StoreError::CustomerExists);
+        }
+        let customer = crate::customers::Customer {
+            customer_id: new.customer_id.clone(),
+            settings: new.settings,
+            tokens_issued: 0,
+            created_at: unix_now(),
+        };
+        all.insert(
+            new.customer_id,
+            MemoryCustomer {
+                customer: customer.clone(),
+                test_hash: new.test_hash,
+                production_hash: new.production_hash,
+            },
+        );
+        Ok(customer)
+    }
+
+    async fn customer(&self, customer_id: &str) -> Result<crate::customers::Customer> {
+        lock(&self.customers)
+            .get(customer_id)
+            .map(|c| c.customer.clone())
+            .ok_or(StoreError::CustomerNotFound)
+    }
+
+    async fn customers(&self) -> Result<Vec<crate::customers::Customer>> {
+        Ok(lock(&self.customers)
+            .values()
+            .map(|c| c.customer.clone())
+            .collect())
+    }
+
+    async fn customer_by_authenticator(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(crate::customers::Customer, crate::customers::AuthEnv)>> {
+        for c in lock(&self.customers).values() {
+            if crate::customers::hashes_equal(&c.test_hash, hash) {
+                return Ok(Some((c.customer.clone(), crate::customers::AuthEnv::Test)));
+            }
+            if crate::customers::hashes_equal(&c.production_hash, hash) {
+                return Ok(Some((
+                    c.customer.clone(),
+                    crate::customers::AuthEnv::Production,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        settings: crate::customers::CustomerSettings,
+    ) -> Result<crate::customers::Customer> {
+        settings.validate()?;
+        let mut all = lock(&self.customers);
+        let c = all
+            .get_mut(customer_id)
+            .ok_or(StoreError::CustomerNotFound)?;
+        c.customer.settings = settings;
+        Ok(c.customer.clone())
+    }
+
+    async fn rotate_customer_authenticator(
+        &self,
+        customer_id: &str,
+        env: crate::customers::AuthEnv,
+        hash: [u8; 32],
+    ) -> Result<()> {
+        let mut all = lock(&self.customers);
+        let c = all
+            .get_mut(customer_id)
+            .ok_or(StoreError::CustomerNotFound)?;
+        match env {
+            crate::customers::AuthEnv::Test => c.test_hash = hash,
+            crate::customers::AuthEnv::Production => c.production_hash = hash,
+        }
+        Ok(())
+    }
+
+    async fn take_customer_token(&self, customer_id: &str) -> Result<bool> {
+        let mut all = lock(&self.customers);
+        let c = all
+            .get_mut(customer_id)
+            .ok_or(StoreError::CustomerNotFound)?;
+        if c.customer
+            .settings
+            .token_quota
+            .is_some_and(|q| c.customer.tokens_issued >= q)
+        {
+            return Ok(false);
+        }
+        c.customer.tokens_issued += 1;
+        Ok(true)
+    }
+
+    async fn delete_customer(&self, customer_id: &str) -> Result<()> {
+        lock(&self.customers)
+            .remove(customer_id)
+            .map(|_| ())
+            .ok_or(StoreError::CustomerNotFound)
+    }
+}
+
+// --- Studio token clients ---------------------------------------------------
+
+/// A stored client with its API key hashes.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryClient {
+    client: crate::clients::Client,
+    key_hashes: Vec<[u8; 32]>,
+}
+
+#[async_trait]
+impl crate::clients::ClientStore for MemoryStore {
+    async fn create_client(
+        &self,
+        new: crate::clients::NewClient,
+    ) -> Result<crate::clients::Client> {
+        crate::clients::validate_client_name(&new.name)?;
+        crate::clients::validate_label(&new.api_key.0)?;
+        new.settings.validate()?;
+        if !lock(&self.sites).contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut all = lock(&self.clients);
+        if all.contains_key(&new.name)
+            || all.values().any(|c| c.key_hashes.contains(&new.api_key.1))
+        {
+            return Err(StoreError::ClientExists);
+        }
+        let now = unix_now();
+        let client = crate::clients::Client {
+            name: new.name.clone(),
+            site_id: new.site_id,
+            settings: new.settings,
+            api_keys: vec![crate::clients::ApiKeyInfo {
+                id: crate::clients::api_key_id(&new.api_key.1),
+                label: new.api_key.0,
+                created_at: now,
+            }],
+            secrets: vec![new.secret],
+            created_at: now,
+        };
+        all.insert(
+            new.name,
+            MemoryClient {
+                client: client.clone(),
+                key_hashes: vec![new.api_key.1],
+            },
+        );
+        Ok(client)
+    }
+
+    async fn client(&self, name: &str) -> Result<crate::clients::Client> {
+        lock(&self.clients)
+            .get(name)
+            .map(|c| c.client.clone())
+            .ok_or(StoreError::ClientNotFound)
+    }
+
+    async fn clients(&self) -> Result<Vec<crate::clients::Client>> {
+        Ok(lock(&self.clients)
+            .values()
+            .map(|c| c.client.clone())
+            .collect())
+    }
+
+    async fn update_client(
+        &self,
+        name: &str,
+        settings: crate::clients::ClientSettings,
+    ) -> Result<crate::clients::Client> {
+        settings.validate()?;
+        let mut all = lock(&self.clients);
+        let c = all.get_mut(name).ok_or(StoreError::ClientNotFound)?;
+        c.client.settings = settings;
+        Ok(c.client.clone())
+    }
+
+    async fn delete_client(&self, name: &str) -> Result<()> {
+        lock(&self.clients)
+            .remove(name)
+            .map(|_| ())
+            .ok_or(StoreError::ClientNotFound)
+    }
+
+    async fn add_api_key(
+        &self,
+        name: &str,
+        label: &str,
+        hash: [u8; 32],
+    ) -> Result<crate::clients::ApiKeyInfo> {
+        crate::clients::validate_label(label)?;
+        let mut all = lock(&self.clients);
+        if all.values().any(|c| c.key_hashes.contains(&hash)) {
+            return Err(StoreError::ClientExists);
+        }
+        let c = all.get_mut(name).ok_or(StoreError::ClientNotFound)?;
+        if c.key_hashes.len() >= crate::clients::MAX_API_KEYS {
+            return Err(StoreError::InvalidInput {
+                field: "api_keys",
+                reason: "at most 16 API keys per client",
+            });
+        }
+        let info = crate::clients::ApiKeyInfo {
+            id: crate::clients::api_key_id(&hash),
+            label: label.to_owned(),
+            created_at: unix_now(),
+        };
+        c.key_hashes.push(hash);
+        c.client.api_keys.push(info.clone());
+        Ok(info)
+    }
+
+    async fn remove_api_key(&self, name: &str, id: &str) -> Result<()> {
+        let mut all = lock(&self.clients);
+        let c = all.get_mut(name).ok_or(StoreError::ClientNotFound)?;
+        let Some(i) = c
+            .key_hashes
+            .iter()
+            .position(|h| crate::clients::api_key_id(h) == id)
+        else {
+            return Err(StoreError::ApiKeyNotFound);
+        };
+        if c.key_hashes.len() <= 1 {
+            return Err(StoreError::InvalidInput {
+                field: "api_keys",
+                reason: "the last API key cannot be removed; add another first",
+            });
+        }
+        c.key_hashes.remove(i);
+        c.client.api_keys.retain(|k| k.id != id);
+        Ok(())
+    }
+
+    async fn client_by_api_key(&self, hash: &[u8; 32]) -> Result<Option<crate::clients::Client>> {
+        Ok(lock(&self.clients)
+            .values()
+            .find(|c| c.key_hashes.contains(hash))
+            .map(|c| c.client.clone()))
+    }
+
+    async fn add_client_secret(
+        &self,
+        name: &str,
+        secret: SiteSecret,
+    ) -> Result<crate::clients::Client> {
+        let mut all = lock(&self.clients);
+        let c = all.get_mut(name).ok_or(StoreError::ClientNotFound)?;
+        c.client.secrets.insert(0, secret);
+        c.client.secrets.truncate(crate::clients::MAX_SECRETS);
+        Ok(c.client.clone())
+    }
+
+    async fn license_stats(
+        &self,
+        q: &crate::clients::StatsQuery,
+    ) -> Result<Vec<crate::clients::StatsRow>> {
+        if let Some((k, _)) = &q.client_data {
+            crate::clients::validate_stats_key(k)?;
+        }
+        let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        for r in lock(&self.audit).iter() {
+            let e = &r.event;
+            if e.kind != "license"
+                || e.detail.get("client").and_then(|v| v.as_str()) != Some(q.client.as_str())
+                || q.since_ms.is_some_and(|s| e.at_unix_ms < s)
+                || q.until_ms.is_some_and(|u| e.at_unix_ms >= u)
+            {
+                continue;
+            }
+            if let Some((k, v)) = &q.client_data {
+                let got = e
+                    .detail
+                    .get("client_data")
+                    .and_then(|d| d.get(k))
+                    .and_then(crate::clients::client_data_text);
+                if got.as_deref() != Some(v.as_str()) {
+                    continue;
+                }
+            }
+            *counts
+                .entry((
+                    crate::clients::day_of(e.at_unix_ms),
+                    e.drm.clone().unwrap_or_default(),
+                    e.result.clone(),
+                ))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((day, drm, result), count)| crate::clients::StatsRow {
+                day,
+                drm,
+                result,
+                count,
+            })
             .collect())
     }
 }

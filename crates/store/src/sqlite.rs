@@ -56,6 +56,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "callback settings",
         include_str!("../migrations/0002_callback_settings.sql"),
     ),
+    (
+        3,
+        "customers",
+        include_str!("../migrations/0003_customers.sql"),
+    ),
+    (4, "clients", include_str!("../migrations/0004_clients.sql")),
 ];
 
 #[derive(Debug)]
@@ -677,6 +683,509 @@ impl AuditStore for SqliteStore {
                         request_id: row.try_get("request_id").map_err(backend)?,
                         detail: serde_json::from_str(&detail).map_err(StoreError::backend)?,
                     },
+                })
+            })
+            .collect()
+    }
+}
+
+// --- ExpressPlay-style customers -------------------------------------------
+
+const CUSTOMER_COLUMNS: &str = "customer_id, settings, tokens_issued, created_at";
+
+fn customer_from_row(row: &SqliteRow) -> Result<crate::customers::Customer> {
+    let settings: String = row.try_get("settings").map_err(backend)?;
+    let issued: i64 = row.try_get("tokens_issued").map_err(backend)?;
+    Ok(crate::customers::Customer {
+        customer_id: row.try_get("customer_id").map_err(backend)?,
+        settings: serde_json::from_str(&settings).map_err(StoreError::backend)?,
+        tokens_issued: u64::try_from(issued).unwrap_or(0),
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+#[async_trait]
+impl crate::customers::CustomerStore for SqliteStore {
+    async fn create_customer(
+        &self,
+        new: crate::customers::NewCustomer,
+    ) -> Result<crate::customers::Customer> {
+        crate::customers::validate_customer_id(&new.customer_id)?;
+        new.settings.validate()?;
+        let sql = format!(
+            "INSERT INTO customers (customer_id, test_hash, production_hash, settings, tokens_issued, created_at) \
+             VALUES (?1, ?2, ?3, ?4, 0, ?5) RETURNING {CUSTOMER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&new.customer_id)
+            .bind(&new.test_hash[..])
+            .bind(&new.production_hash[..])
+            .bind(serde_json::to_string(&new.settings).map_err(StoreError::backend)?)
+            .bind(unix_now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| match db_error_kind(&e) {
+                Some(ErrorKind::UniqueViolation) => StoreError::CustomerExists,
+                _ => backend(e),
+            })?;
+        customer_from_row(&row)
+    }
+
+    async fn customer(&self, customer_id: &str) -> Result<crate::customers::Customer> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE customer_id = ?1");
+        let row = sqlx::query(&sql)
+            .bind(customer_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::CustomerNotFound)?;
+        customer_from_row(&row)
+    }
+
+    async fn customers(&self) -> Result<Vec<crate::customers::Customer>> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY customer_id");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(customer_from_row).collect()
+    }
+
+    async fn customer_by_authenticator(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(crate::customers::Customer, crate::customers::AuthEnv)>> {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS}, test_hash, production_hash FROM customers \
+             WHERE test_hash = ?1 OR production_hash = ?1"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let test: Vec<u8> = row.try_get("test_hash").map_err(backend)?;
+        let prod: Vec<u8> = row.try_get("production_hash").map_err(backend)?;
+        let env = if crate::customers::hashes_equal(&test, hash) {
+            crate::customers::AuthEnv::Test
+        } else if crate::customers::hashes_equal(&prod, hash) {
+            crate::customers::AuthEnv::Production
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((customer_from_row(&row)?, env)))
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        settings: crate::customers::CustomerSettings,
+    ) -> Result<crate::customers::Customer> {
+        settings.validate()?;
+        let sql = format!(
+            "UPDATE customers SET settings = ?2 WHERE customer_id = ?1 RETURNING {CUSTOMER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(customer_id)
+            .bind(serde_json::to_string(&settings).map_err(StoreError::backend)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::CustomerNotFound)?;
+        customer_from_row(&row)
+    }
+
+    async fn rotate_customer_authenticator(
+        &self,
+        customer_id: &str,
+        env: crate::customers::AuthEnv,
+        hash: [u8; 32],
+    ) -> Result<()> {
+        let sql = match env {
+            crate::customers::AuthEnv::Test => {
+                "UPDATE customers SET test_hash = ?2 WHERE customer_id = ?1"
+            }
+            crate::customers::AuthEnv::Production => {
+                "UPDATE customers SET production_hash = ?2 WHERE customer_id = ?1"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(customer_id)
+            .bind(&hash[..])
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match db_error_kind(&e) {
+                Some(ErrorKind::UniqueViolation) => StoreError::CustomerExists,
+                _ => backend(e),
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::CustomerNotFound);
+        }
+        Ok(())
+    }
+
+    async fn take_customer_token(&self, customer_id: &str) -> Result<bool> {
+        // One statement: the quota check and the count are atomic.
+        let done = sqlx::query(
+            "UPDATE customers SET tokens_issued = tokens_issued + 1 WHERE customer_id = ?1 \
+             AND (json_extract(settings, '$.token_quota') IS NULL \
+                  OR tokens_issued < json_extract(settings, '$.token_quota'))",
+        )
+        .bind(customer_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Either used up or gone.
+        self.customer(customer_id).await.map(|_| false)
+    }
+
+    async fn delete_customer(&self, customer_id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM customers WHERE customer_id = ?1")
+            .bind(customer_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::CustomerNotFound);
+        }
+        Ok(())
+    }
+}
+
+// --- Studio token clients ---------------------------------------------------
+
+impl SqliteStore {
+    async fn client_from_row(&self, row: &SqliteRow) -> Result<crate::clients::Client> {
+        let name: String = row.try_get("name").map_err(backend)?;
+        let site_id: String = row.try_get("site_id").map_err(backend)?;
+        let settings: String = row.try_get("settings").map_err(backend)?;
+        let keys = sqlx::query(
+            "SELECT id, label, created_at FROM client_api_keys WHERE client = ?1 \
+             ORDER BY created_at, id",
+        )
+        .bind(&name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let api_keys = keys
+            .iter()
+            .map(|r| {
+                Ok(crate::clients::ApiKeyInfo {
+                    id: r.try_get("id").map_err(backend)?,
+                    label: r.try_get("label").map_err(backend)?,
+                    created_at: r.try_get("created_at").map_err(backend)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let secret_rows = sqlx::query(
+            "SELECT seq, secret_wrapped FROM client_secrets WHERE client = ?1 ORDER BY seq DESC",
+        )
+        .bind(&name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut secrets = Vec::with_capacity(secret_rows.len());
+        for r in &secret_rows {
+            let seq: i64 = r.try_get("seq").map_err(backend)?;
+            let wrapped: Vec<u8> = r.try_get("secret_wrapped").map_err(backend)?;
+            let plain = self
+                .kek
+                .unwrap(&WrapContext::ClientSecret { client: &name, seq }, &wrapped)?;
+            secrets.push(SiteSecret::from_bytes(&plain)?);
+        }
+        Ok(crate::clients::Client {
+            site_id: SiteId::parse(&site_id)
+                .map_err(|_| StoreError::backend("stored site_id is invalid"))?,
+            settings: serde_json::from_str(&settings).map_err(StoreError::backend)?,
+            api_keys,
+            secrets,
+            created_at: row.try_get("created_at").map_err(backend)?,
+            name,
+        })
+    }
+
+    async fn insert_client_secret(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        name: &str,
+        secret: &SiteSecret,
+    ) -> Result<()> {
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM client_secrets WHERE client = ?1",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let wrapped = self.kek.wrap(
+            &WrapContext::ClientSecret { client: name, seq },
+            secret.expose(),
+        )?;
+        sqlx::query(
+            "INSERT INTO client_secrets (client, seq, secret_wrapped, created_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(name)
+        .bind(seq)
+        .bind(wrapped)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM client_secrets WHERE client = ?1 AND seq <= ?2 - ?3")
+            .bind(name)
+            .bind(seq)
+            .bind(crate::clients::MAX_SECRETS as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::clients::ClientStore for SqliteStore {
+    async fn create_client(
+        &self,
+        new: crate::clients::NewClient,
+    ) -> Result<crate::clients::Client> {
+        crate::clients::validate_client_name(&new.name)?;
+        crate::clients::validate_label(&new.api_key.0)?;
+        new.settings.validate()?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO clients (name, site_id, settings, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&new.name)
+        .bind(new.site_id.as_str())
+        .bind(serde_json::to_string(&new.settings).map_err(StoreError::backend)?)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_error_kind(&e) {
+            Some(ErrorKind::UniqueViolation) => StoreError::ClientExists,
+            Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
+            _ => backend(e),
+        })?;
+        sqlx::query(
+            "INSERT INTO client_api_keys (key_hash, client, id, label, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&new.api_key.1[..])
+        .bind(&new.name)
+        .bind(crate::clients::api_key_id(&new.api_key.1))
+        .bind(&new.api_key.0)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_error_kind(&e) {
+            Some(ErrorKind::UniqueViolation) => StoreError::ClientExists,
+            _ => backend(e),
+        })?;
+        self.insert_client_secret(&mut tx, &new.name, &new.secret)
+            .await?;
+        tx.commit().await.map_err(backend)?;
+        self.client(&new.name).await
+    }
+
+    async fn client(&self, name: &str) -> Result<crate::clients::Client> {
+        let row =
+            sqlx::query("SELECT name, site_id, settings, created_at FROM clients WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .ok_or(StoreError::ClientNotFound)?;
+        self.client_from_row(&row).await
+    }
+
+    async fn clients(&self) -> Result<Vec<crate::clients::Client>> {
+        let rows =
+            sqlx::query("SELECT name, site_id, settings, created_at FROM clients ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.client_from_row(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn update_client(
+        &self,
+        name: &str,
+        settings: crate::clients::ClientSettings,
+    ) -> Result<crate::clients::Client> {
+        settings.validate()?;
+        let done = sqlx::query("UPDATE clients SET settings = ?2 WHERE name = ?1")
+            .bind(name)
+            .bind(serde_json::to_string(&settings).map_err(StoreError::backend)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ClientNotFound);
+        }
+        self.client(name).await
+    }
+
+    async fn delete_client(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ClientNotFound);
+        }
+        Ok(())
+    }
+
+    async fn add_api_key(
+        &self,
+        name: &str,
+        label: &str,
+        hash: [u8; 32],
+    ) -> Result<crate::clients::ApiKeyInfo> {
+        crate::clients::validate_label(label)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM client_api_keys WHERE client = ?1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        if count as usize >= crate::clients::MAX_API_KEYS {
+            return Err(StoreError::InvalidInput {
+                field: "api_keys",
+                reason: "at most 16 API keys per client",
+            });
+        }
+        let info = crate::clients::ApiKeyInfo {
+            id: crate::clients::api_key_id(&hash),
+            label: label.to_owned(),
+            created_at: unix_now(),
+        };
+        sqlx::query(
+            "INSERT INTO client_api_keys (key_hash, client, id, label, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&hash[..])
+        .bind(name)
+        .bind(&info.id)
+        .bind(&info.label)
+        .bind(info.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_error_kind(&e) {
+            Some(ErrorKind::UniqueViolation) => StoreError::ClientExists,
+            Some(ErrorKind::ForeignKeyViolation) => StoreError::ClientNotFound,
+            _ => backend(e),
+        })?;
+        Ok(info)
+    }
+
+    async fn remove_api_key(&self, name: &str, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM client_api_keys WHERE client = ?1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM client_api_keys WHERE client = ?1 AND id = ?2")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ApiKeyNotFound);
+        }
+        if count <= 1 {
+            return Err(StoreError::InvalidInput {
+                field: "api_keys",
+                reason: "the last API key cannot be removed; add another first",
+            });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn client_by_api_key(&self, hash: &[u8; 32]) -> Result<Option<crate::clients::Client>> {
+        let row = sqlx::query(
+            "SELECT c.name, c.site_id, c.settings, c.created_at FROM client_api_keys k \
+             JOIN clients c ON c.name = k.client WHERE k.key_hash = ?1",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(r) => Ok(Some(self.client_from_row(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn add_client_secret(
+        &self,
+        name: &str,
+        secret: SiteSecret,
+    ) -> Result<crate::clients::Client> {
+        self.client(name).await?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        self.insert_client_secret(&mut tx, name, &secret).await?;
+        tx.commit().await.map_err(backend)?;
+        self.client(name).await
+    }
+
+    async fn license_stats(
+        &self,
+        q: &crate::clients::StatsQuery,
+    ) -> Result<Vec<crate::clients::StatsRow>> {
+        let (path, value) = match &q.client_data {
+            Some((k, v)) => {
+                crate::clients::validate_stats_key(k)?;
+                (Some(format!("$.client_data.\"{k}\"")), Some(v.clone()))
+            }
+            None => (None, None),
+        };
+        let rows = sqlx::query(
+            "SELECT strftime('%Y-%m-%d', at_unix_ms / 1000, 'unixepoch') AS day, \
+                    COALESCE(drm, '') AS drm, result, COUNT(*) AS n \
+             FROM audit \
+             WHERE kind = 'license' AND json_extract(detail, '$.client') = ?1 \
+               AND (?2 IS NULL OR at_unix_ms >= ?2) AND (?3 IS NULL OR at_unix_ms < ?3) \
+               AND (?4 IS NULL OR ( \
+                    (json_type(detail, ?4) = 'text' AND json_extract(detail, ?4) = ?5) OR \
+                    (json_type(detail, ?4) IN ('integer', 'real') \
+                        AND CAST(json_extract(detail, ?4) AS TEXT) = ?5) OR \
+                    (json_type(detail, ?4) = 'true' AND ?5 = 'true') OR \
+                    (json_type(detail, ?4) = 'false' AND ?5 = 'false'))) \
+             GROUP BY day, drm, result ORDER BY day, drm, result",
+        )
+        .bind(&q.client)
+        .bind(q.since_ms)
+        .bind(q.until_ms)
+        .bind(path)
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n").map_err(backend)?;
+                Ok(crate::clients::StatsRow {
+                    day: r.try_get("day").map_err(backend)?,
+                    drm: r.try_get("drm").map_err(backend)?,
+                    result: r.try_get("result").map_err(backend)?,
+                    count: u64::try_from(n).unwrap_or(0),
                 })
             })
             .collect()

@@ -42,11 +42,13 @@
 pub mod crypto;
 pub mod customdata;
 mod error;
+pub mod expressplay;
 mod ids;
 mod json;
 mod jsonread;
 pub mod pallycon;
 pub mod policy;
+pub mod studio;
 mod time;
 
 pub use crypto::{AccessKey, SiteKey};

@@ -2,7 +2,9 @@
 //! refusal. They never talk to a DRM.
 
 pub mod callback;
+pub mod expressplay;
 pub mod pallycon;
+pub mod studio;
 
 use axum::http::{HeaderMap, StatusCode};
 
@@ -20,6 +22,34 @@ pub enum Credential {
     CustomDataV2(String),
     /// The legacy `pallycon-customdata` header.
     CustomDataV1(String),
+    /// A Studio-DRM-style v2 token (`x-vudrm-token`, `?token=`, or a bearer
+    /// with five `|`-separated parts).
+    Studio(String),
+}
+
+/// The Studio token header.
+pub const VUDRM_TOKEN: &str = "x-vudrm-token";
+
+/// Verifies any credential: Studio tokens through their front door (which
+/// needs the peer address and headers for geo rules), the rest through the
+/// PallyCon one.
+pub async fn verify(
+    state: &crate::state::AppState,
+    cred: &Credential,
+    expect: pallycon::Expect<'_>,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<
+    (
+        crate::entitlement::Entitlement,
+        std::sync::Arc<crate::state::SiteEntry>,
+    ),
+    (ApiError, Option<std::sync::Arc<crate::state::SiteEntry>>),
+> {
+    match cred {
+        Credential::Studio(t) => studio::verify(state, t, expect, peer, headers).await,
+        other => pallycon::verify(state, other, expect).await,
+    }
 }
 
 fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
@@ -49,6 +79,11 @@ pub fn credential(
     query: Option<&str>,
     bearer: bool,
 ) -> Result<Option<Credential>, ApiError> {
+    if let Some(v) = header_text(headers, VUDRM_TOKEN)? {
+        if !v.trim().is_empty() {
+            return Ok(Some(Credential::Studio(v.trim().to_owned())));
+        }
+    }
     if let Some(v) = header_text(headers, CUSTOMDATA_V2)? {
         if !v.trim().is_empty() {
             return Ok(Some(Credential::CustomDataV2(v.to_owned())));
@@ -67,7 +102,11 @@ pub fn credential(
                 .or_else(|| v.strip_prefix("bearer "))
             {
                 if !t.trim().is_empty() {
-                    return Ok(Some(Credential::CustomDataV2(t.trim().to_owned())));
+                    let t = t.trim().to_owned();
+                    if keyward_token::studio::looks_like_studio_token(&t) {
+                        return Ok(Some(Credential::Studio(t)));
+                    }
+                    return Ok(Some(Credential::CustomDataV2(t)));
                 }
             }
         }
@@ -75,6 +114,11 @@ pub fn credential(
     if let Some(v) = header_text(headers, CUSTOMDATA_V1)? {
         if !v.trim().is_empty() {
             return Ok(Some(Credential::CustomDataV1(v.to_owned())));
+        }
+    }
+    if let Some(v) = query_param(query, "token") {
+        if !v.trim().is_empty() {
+            return Ok(Some(Credential::Studio(v.trim().to_owned())));
         }
     }
     Ok(None)

@@ -16,8 +16,9 @@ use super::{path_error, request_id};
 use crate::backdoor::brokered::{self, WidevineAnswer};
 use crate::backdoor::{clearkey, hls};
 use crate::error::{codes, ApiError, Dialect};
-use crate::frontdoor::pallycon::{self, Expect};
+use crate::frontdoor::pallycon::Expect;
 use crate::frontdoor::{self, Credential};
+use crate::gatekeeper::PeerAddr;
 use crate::state::{AppState, SiteEntry};
 
 type Refusal = (ApiError, Option<Arc<SiteEntry>>);
@@ -87,9 +88,10 @@ async fn entitle(
     cred: Option<Credential>,
     expect: Expect<'_>,
     headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
 ) -> Result<(crate::entitlement::Entitlement, Arc<SiteEntry>), Refusal> {
     let cred = cred.ok_or_else(|| (frontdoor::missing(), None))?;
-    let (ent, site) = pallycon::verify(state, &cred, expect).await?;
+    let (ent, site) = frontdoor::verify(state, &cred, expect, peer, headers).await?;
     check_origin(&site, headers)?;
     tracing::info!(site = %ent.site_id, cid = %ent.cid, drm = %ent.drm, user = %ent.user_id, "entitled");
     Ok((ent, site))
@@ -117,12 +119,29 @@ fn octets(body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Studio entitlements: every licence outcome goes to the audit trail (stats).
+fn record_outcome<T>(
+    state: &AppState,
+    ent: &crate::entitlement::Entitlement,
+    out: &Result<T, ApiError>,
+    headers: &HeaderMap,
+) {
+    if ent.studio.is_some() {
+        let result = match out {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        frontdoor::studio::record(state, ent, result, &request_id(headers));
+    }
+}
+
 const CLEARKEY: &[DrmType] = &[DrmType::ClearKey];
 const HLS_DRMS: &[DrmType] = &[DrmType::ClearKey, DrmType::Ncg];
 
 /// `POST /ri/licenseManager.do`: the DRM is the token's `drm_type`.
 pub async fn ri_license(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -155,6 +174,7 @@ pub async fn ri_license(
                 site: None,
             },
             &headers,
+            peer,
         )
         .await?;
         answer_for(&state, &ent, &site, &body)
@@ -190,6 +210,7 @@ async fn answer_for(
 /// challenge's `<CustomData>`.
 pub async fn ri_playready(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -216,6 +237,7 @@ pub async fn ri_playready(
                 site: None,
             },
             &headers,
+            peer,
         )
         .await?;
         Err::<Response, _>((brokered::playready(), Some(site)))
@@ -228,6 +250,7 @@ pub async fn ri_playready(
 /// `?siteId=&cid=` for every key the policy releases.
 pub async fn ri_clearkey(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -243,12 +266,13 @@ pub async fn ri_clearkey(
             cid: cid.as_deref(),
             site: site_q.as_deref(),
         };
-        let (ent, site) = entitle(&state, cred, expect, &headers).await?;
+        let (ent, site) = entitle(&state, cred, expect, &headers, peer).await?;
         let out = if method == Method::GET && body.is_empty() {
             clearkey::all_keys(&state, &ent).await
         } else {
             clearkey::license(&state, &ent, &body).await
         };
+        record_outcome(&state, &ent, &out, &headers);
         out.map(json).map_err(|e| (e, Some(site)))
     }
     .await;
@@ -258,6 +282,7 @@ pub async fn ri_clearkey(
 /// `POST /v1/license/{drm}`: native path, problem+json refusals.
 pub async fn v1_license(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     drm: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
@@ -297,11 +322,12 @@ pub async fn v1_license(
                 site: None,
             },
             &headers,
+            peer,
         )
         .await?;
-        answer_for(&state, &ent, &site, &body)
-            .await
-            .map_err(|e| (e, Some(site)))
+        let out = answer_for(&state, &ent, &site, &body).await;
+        record_outcome(&state, &ent, &out, &headers);
+        out.map_err(|e| (e, Some(site)))
     }
     .await;
     render(true, r, &headers)
@@ -310,12 +336,13 @@ pub async fn v1_license(
 /// `GET /v1/hls-key/{site}/{cid}`: the 16-byte identity key.
 pub async fn v1_hls_key(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     match path {
-        Ok(Path((site, cid))) => hls_key_inner(state, site, cid, None, uri, headers).await,
+        Ok(Path((site, cid))) => hls_key_inner(state, site, cid, None, uri, headers, peer).await,
         Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
     }
 }
@@ -323,13 +350,14 @@ pub async fn v1_hls_key(
 /// `GET /v1/hls-key/{site}/{cid}/{track}`: the key of one track type.
 pub async fn v1_hls_key_track(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     path: Result<Path<(String, String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     match path {
         Ok(Path((site, cid, track))) => {
-            hls_key_inner(state, site, cid, Some(track), uri, headers).await
+            hls_key_inner(state, site, cid, Some(track), uri, headers, peer).await
         }
         Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
     }
@@ -342,6 +370,7 @@ async fn hls_key_inner(
     track: Option<String>,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<std::net::SocketAddr>,
 ) -> Response {
     let r = async {
         let track = match track {
@@ -365,10 +394,10 @@ async fn hls_key_inner(
             cid: Some(&cid),
             site: Some(&site),
         };
-        let (ent, site) = entitle(&state, cred, expect, &headers).await?;
-        let key = hls::key(&state, &ent, track)
-            .await
-            .map_err(|e| (e, Some(site)))?;
+        let (ent, site) = entitle(&state, cred, expect, &headers, peer).await?;
+        let key = hls::key(&state, &ent, track).await;
+        record_outcome(&state, &ent, &key, &headers);
+        let key = key.map_err(|e| (e, Some(site)))?;
         Ok(octets(key.to_vec()))
     }
     .await;

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod certs;
 pub mod demo;
+pub mod expressplay;
 pub mod license;
 pub mod meta;
+pub mod studio;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,8 @@ pub fn request_id(headers: &HeaderMap) -> String {
 fn dialect_for(path: &str) -> Dialect {
     if path.starts_with("/ri/") {
         Dialect::PallyCon { http_status: false }
+    } else if path.starts_with("/hms/") {
+        Dialect::ExpressPlay { json: false }
     } else {
         Dialect::Native
     }
@@ -102,7 +106,10 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
 }
 
 fn is_licence_path(p: &str) -> bool {
-    p.starts_with("/ri/") || p.starts_with("/v1/license/") || p.starts_with("/v1/hls-key/")
+    p.starts_with("/ri/")
+        || p.starts_with("/v1/license/")
+        || p.starts_with("/v1/hls-key/")
+        || p.starts_with("/hms/")
 }
 
 async fn not_found(headers: HeaderMap, req: Request) -> Response {
@@ -203,6 +210,28 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_key).delete(admin::delete_key),
         )
         .route("/v1/admin/audit", get(admin::audit))
+        .route(
+            "/v1/admin/clients",
+            get(studio::list_clients).post(studio::create_client),
+        )
+        .route(
+            "/v1/admin/clients/{name}",
+            get(studio::get_client)
+                .put(studio::update_client)
+                .delete(studio::delete_client),
+        )
+        .route(
+            "/v1/admin/clients/{name}/api-keys",
+            post(studio::add_api_key),
+        )
+        .route(
+            "/v1/admin/clients/{name}/api-keys/{id}",
+            axum::routing::delete(studio::remove_api_key),
+        )
+        .route(
+            "/v1/admin/clients/{name}/secret",
+            post(studio::rotate_secret),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
@@ -212,9 +241,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/v1/time", get(meta::time))
         .route("/openapi.json", get(meta::openapi))
+        .route("/v2/token", post(studio::token))
+        .route("/v2/generate", post(studio::token))
+        .route("/v2/stats", get(studio::stats))
         .method_not_allowed_fallback(method_not_allowed)
         .merge(licence)
-        .merge(admin);
+        .merge(admin)
+        .merge(expressplay::routes(&state));
     if state.demo().is_some() {
         app = app
             .route("/demo", get(demo::redirect))
