@@ -40,6 +40,9 @@ pub enum StartError {
     /// The KEK text is invalid.
     #[error("KEYWARD_KEK: {0}")]
     Kek(String),
+    /// A secret other than the KEK is missing or invalid (the message names it).
+    #[error("{0}")]
+    Secret(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {err}")]
     Bind {
@@ -107,7 +110,7 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
         site.site_key.expose(),
         site.access_key.expose(),
     )
-    .map_err(|e| StartError::Kek(format!("demo site credentials: {}", e.code())))?;
+    .map_err(|e| StartError::Secret(format!("demo site credentials: {}", e.code())))?;
     Ok(state::DemoMinter { creds })
 }
 
@@ -138,8 +141,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Load (or generate) the ExpressPlay token sealing key now, so its warning
     // comes at start-up and a bad KEYWARD_TOKEN_KEY stops the server.
     if let Err(e) = frontdoor::expressplay::keys(&state) {
-        return Err(StartError::Kek(format!(
-            "ExpressPlay token key: {}",
+        return Err(StartError::Secret(format!(
+            "KEYWARD_TOKEN_KEY (ExpressPlay token sealing key): {}",
             e.log_detail.unwrap_or(e.message)
         )));
     }

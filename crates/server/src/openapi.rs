@@ -56,7 +56,7 @@ pub fn document() -> Value {
         "info": {
             "title": "keyward",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Native licence and admin API of keyward. The PallyCon-compatible paths under /ri/ follow the vendor's protocol and are not described here."
+            "description": "Native licence, Studio token and admin API of keyward. The vendor-compatible paths under /ri/ (PallyCon) and /hms/ (ExpressPlay) follow those vendors' protocols and are documented in docs/ rather than here."
         },
         "paths": {
             "/v1/license/{drm}": {"post": {
@@ -112,6 +112,57 @@ pub fn document() -> Value {
                 "get": {"summary": "One key", "security": [{"admin": []}], "parameters": [export_param], "responses": with(&admin_err, json!({"200": {"description": "Key"}}))},
                 "delete": {"summary": "Delete a key", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
             },
+            "/v2/token": {"post": {
+                "summary": "Mint a single-use Studio DRM token (alias: /v2/generate)",
+                "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["clientName", "policy"], "properties": {
+                    "clientName": {"type": "string"}, "policy": {"type": "object", "description": "Studio DRM policy (docs/studio-token.md); unknown fields are refused"}}}}}},
+                "responses": {
+                    "200": {"description": "The token (text/plain, or {\"token\":…} with Accept: application/json)"},
+                    "400": problem("Invalid policy: studio_* codes with the field path"),
+                    "401": problem("Missing or wrong x-api-key (studio_api_key_invalid)"),
+                    "403": problem("Client mismatch, disabled client or content not allowed")
+                }
+            }},
+            "/v2/generate": {"post": {"summary": "Alias of /v2/token", "responses": {"200": {"description": "The token"}}}},
+            "/v2/stats": {"get": {
+                "summary": "Issued licences per day and DRM for the API key's client",
+                "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "client_data", "in": "query", "required": false, "schema": {"type": "string"}, "description": "key=value filter on client_data"}],
+                "responses": {"200": {"description": "Counts"}, "401": problem("Missing or wrong x-api-key")}
+            }},
+            "/v1/admin/clients": {
+                "get": {"summary": "List Studio token clients (no secrets)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Clients"}}))},
+                "post": {"summary": "Create a client; its first API key and token secret are returned once", "security": [{"admin": []}], "responses": with(&admin_err, json!({"201": {"description": "Created"}}))}
+            },
+            "/v1/admin/clients/{name}": {
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"summary": "One client", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Client"}}))},
+                "put": {"summary": "Replace the client's settings", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Client"}}))},
+                "delete": {"summary": "Delete the client", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
+            },
+            "/v1/admin/clients/{name}/api-keys": {"post": {"summary": "Add an API key (returned once)", "security": [{"admin": []}],
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with(&admin_err, json!({"201": {"description": "Key"}}))}},
+            "/v1/admin/clients/{name}/api-keys/{id}": {"delete": {"summary": "Remove an API key", "security": [{"admin": []}],
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with(&admin_err, json!({"204": {"description": "Removed"}}))}},
+            "/v1/admin/clients/{name}/secret": {"post": {"summary": "Rotate the token secret (live tokens keep verifying by key id)", "security": [{"admin": []}],
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with(&admin_err, json!({"200": {"description": "New secret, returned once"}}))}},
+            "/v1/admin/customers": {
+                "get": {"summary": "List ExpressPlay-style customers (no authenticators)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customers"}}))},
+                "post": {"summary": "Create a customer; test and production authenticators are returned once", "security": [{"admin": []}], "responses": with(&admin_err, json!({"201": {"description": "Created"}}))}
+            },
+            "/v1/admin/customers/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"summary": "One customer", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customer"}}))},
+                "put": {"summary": "Replace the customer's settings", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customer"}}))},
+                "delete": {"summary": "Delete the customer", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
+            },
+            "/v1/admin/customers/{id}/rotate": {"post": {"summary": "Rotate the test or production authenticator (returned once)", "security": [{"admin": []}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": with(&admin_err, json!({"200": {"description": "New authenticator"}}))}},
             "/v1/admin/audit": {"get": {"summary": "Recent audit events", "security": [{"admin": []}],
                 "parameters": [{"name": "site", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "maximum": 1000}}],
                 "responses": with(&admin_err, json!({"200": {"description": "Events"}}))}}
