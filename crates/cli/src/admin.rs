@@ -197,28 +197,24 @@ pub enum KeyCommand {
     },
 }
 
-fn fail(code: &str, message: &str) -> ExitCode {
+pub(crate) fn fail(code: &str, message: &str) -> ExitCode {
     eprintln!("{}", json!({"error_code": code, "error_message": message}));
     ExitCode::from(2)
 }
 
-fn store_fail(e: &StoreError) -> ExitCode {
+/// A store refusal as the one JSON error line: exit 2 for the caller's mistakes
+/// (invalid input, something that exists or does not), 1 for everything else.
+pub(crate) fn store_fail(e: &StoreError) -> ExitCode {
     eprintln!(
         "{}",
         json!({"error_code": e.code(), "error_message": e.to_string()})
     );
-    ExitCode::from(
-        if e.is_invalid_input()
-            || matches!(
-                e.code(),
-                "site_exists" | "key_conflict" | "site_not_found" | "key_not_found"
-            )
-        {
-            2
-        } else {
-            1
-        },
-    )
+    let code = e.code();
+    let caller = e.is_invalid_input()
+        || code.ends_with("_exists")
+        || code.ends_with("_not_found")
+        || code.ends_with("_conflict");
+    ExitCode::from(if caller { 2 } else { 1 })
 }
 
 pub(crate) fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode

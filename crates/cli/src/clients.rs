@@ -2,21 +2,14 @@
 //! in the data directory. API keys are printed once, when made; the store
 //! keeps only their SHA-256. Token secrets never leave keyward.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use keyward_store::{ClientSettings, NewClient, SiteId, SiteSecret, Store, StoreError};
+use keyward_store::{ClientSettings, NewClient, SiteId, SiteSecret};
 use keyward_token::studio::{api_key_hash, StudioPolicy, StudioSecret};
 use serde_json::json;
 
-/// Where the store lives.
-#[derive(clap::Args, Clone)]
-pub struct StoreArgs {
-    /// Data directory [default: ./keyward-data].
-    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
-    data_dir: PathBuf,
-}
+use crate::admin::{fail, store_fail, with_store, StoreArgs};
 
 /// Client commands.
 #[derive(Subcommand)]
@@ -94,64 +87,6 @@ pub enum ClientCommand {
         #[arg(long)]
         name: String,
     },
-}
-
-fn fail(code: &str, message: &str) -> ExitCode {
-    eprintln!("{}", json!({"error_code": code, "error_message": message}));
-    ExitCode::from(2)
-}
-
-fn store_fail(e: &StoreError) -> ExitCode {
-    eprintln!(
-        "{}",
-        json!({"error_code": e.code(), "error_message": e.to_string()})
-    );
-    let user = e.is_invalid_input()
-        || matches!(
-            e.code(),
-            "client_exists" | "client_not_found" | "api_key_not_found" | "site_not_found"
-        );
-    ExitCode::from(if user { 2 } else { 1 })
-}
-
-fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode
-where
-    F: for<'a> FnOnce(
-        &'a dyn Store,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode> + 'a>>,
-{
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail("io", &e.to_string()),
-    };
-    rt.block_on(async {
-        if let Err(e) = std::fs::create_dir_all(&store.data_dir) {
-            return fail(
-                "io",
-                &format!("cannot create {}: {e}", store.data_dir.display()),
-            );
-        }
-        let kek = std::env::var("KEYWARD_KEK")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| {
-                std::env::var("KEYWARD_KEK_FILE")
-                    .ok()
-                    .and_then(|p| std::fs::read_to_string(p).ok())
-                    .map(|s| s.trim().to_owned())
-            });
-        match keyward_server::open_store(&store.data_dir, kek.as_deref()).await {
-            Ok(s) => {
-                let code = f(&s).await;
-                s.close().await;
-                code
-            }
-            Err(e) => fail("store", &e.to_string()),
-        }
-    })
 }
 
 fn kids(c: &keyward_store::Client) -> Vec<String> {

@@ -9,7 +9,7 @@ use keyward_store::customers::{generate_authenticator, hash_authenticator, NewCu
 use keyward_store::{AuthEnv, CustomerSettings, SiteId, StoreError};
 use serde_json::json;
 
-use crate::admin::{with_store, StoreArgs};
+use crate::admin::{store_fail, with_store, StoreArgs};
 
 /// Customer commands.
 #[derive(Subcommand)]
@@ -58,20 +58,6 @@ pub enum CustomerCommand {
     },
 }
 
-fn fail(e: &StoreError) -> ExitCode {
-    eprintln!(
-        "{}",
-        json!({"error_code": e.code(), "error_message": e.to_string()})
-    );
-    ExitCode::from(
-        if e.is_invalid_input() || matches!(e.code(), "customer_exists" | "customer_not_found") {
-            2
-        } else {
-            1
-        },
-    )
-}
-
 /// Runs a customer command.
 pub fn run(c: CustomerCommand) -> ExitCode {
     match c {
@@ -85,11 +71,11 @@ pub fn run(c: CustomerCommand) -> ExitCode {
             Box::pin(async move {
                 let site_id = match site_id.as_deref().map(SiteId::parse).transpose() {
                     Ok(v) => v,
-                    Err(e) => return fail(&e),
+                    Err(e) => return store_fail(&e),
                 };
                 let (test, prod) = match (generate_authenticator(), generate_authenticator()) {
                     (Ok(t), Ok(p)) => (t, p),
-                    (Err(e), _) | (_, Err(e)) => return fail(&e),
+                    (Err(e), _) | (_, Err(e)) => return store_fail(&e),
                 };
                 let new = NewCustomer {
                     customer_id,
@@ -115,7 +101,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                         );
                         ExitCode::SUCCESS
                     }
-                    Err(e) => fail(&e),
+                    Err(e) => store_fail(&e),
                 }
             })
         }),
@@ -126,7 +112,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                         println!("{}", json!(all));
                         ExitCode::SUCCESS
                     }
-                    Err(e) => fail(&e),
+                    Err(e) => store_fail(&e),
                 }
             })
         }),
@@ -140,7 +126,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                     "test" => AuthEnv::Test,
                     "production" | "prod" => AuthEnv::Production,
                     _ => {
-                        return fail(&StoreError::InvalidInput {
+                        return store_fail(&StoreError::InvalidInput {
                             field: "env",
                             reason: "must be test or production",
                         })
@@ -148,7 +134,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                 };
                 let fresh = match generate_authenticator() {
                     Ok(a) => a,
-                    Err(e) => return fail(&e),
+                    Err(e) => return store_fail(&e),
                 };
                 match s
                     .rotate_customer_authenticator(&customer_id, env, hash_authenticator(&fresh))
@@ -161,7 +147,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                         );
                         ExitCode::SUCCESS
                     }
-                    Err(e) => fail(&e),
+                    Err(e) => store_fail(&e),
                 }
             })
         }),
@@ -172,7 +158,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
                         println!("{}", json!({"deleted": customer_id}));
                         ExitCode::SUCCESS
                     }
-                    Err(e) => fail(&e),
+                    Err(e) => store_fail(&e),
                 }
             })
         }),
