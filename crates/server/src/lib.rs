@@ -5,6 +5,7 @@
 //! licence), the admin API, and the embedded demo. [`router`] builds the
 //! whole application so tests can drive it with `oneshot`; [`serve`] runs it.
 
+pub mod audit;
 pub mod backdoor;
 pub mod callback_example;
 pub mod config;

@@ -47,6 +47,7 @@ struct Inner {
     demo_token: Option<DemoMinter>,
     callbacks: crate::frontdoor::callback::Callbacks,
     gatekeeper: crate::gatekeeper::Gatekeeper,
+    audit: crate::audit::AuditSink,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -60,6 +61,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, demo: Option<DemoMinter>) -> Self {
         let ttl = Duration::from_millis(config.cache_ttl_ms);
         let gatekeeper = crate::gatekeeper::Gatekeeper::new(&config.gatekeeper, ttl);
+        let audit = crate::audit::AuditSink::start(store.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -69,6 +71,7 @@ impl AppState {
                 keys: RwLock::new(HashMap::new()),
                 demo_token: demo,
                 callbacks: crate::frontdoor::callback::Callbacks::default(),
+                audit,
                 gatekeeper,
             }),
         }
@@ -82,6 +85,11 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The audit sink (batched writes).
+    pub fn audit(&self) -> &crate::audit::AuditSink {
+        &self.inner.audit
     }
 
     /// Callback-mode state (breakers, bounds, caches).

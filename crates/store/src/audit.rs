@@ -98,6 +98,16 @@ pub trait AuditStore: Send + Sync {
     /// Appends an event; returns its sequence number.
     async fn record(&self, event: AuditEvent) -> Result<i64>;
 
+    /// Appends several events at once (one transaction where the backend has
+    /// them), so a busy gateway does not pay one write per licence. The default
+    /// records them one by one.
+    async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
+        for e in events {
+            self.record(e).await?;
+        }
+        Ok(())
+    }
+
     /// The newest events first, of one site or of all (`None`), at most `limit` (capped
     /// at [`MAX_RECENT`]).
     async fn recent(&self, site_id: Option<&SiteId>, limit: u32) -> Result<Vec<AuditRecord>>;

@@ -111,7 +111,8 @@ pub struct Customer {
     pub customer_id: String,
     /// Settings.
     pub settings: CustomerSettings,
-    /// Tokens minted so far.
+    /// Tokens minted so far, counted while the customer has a `token_quota`
+    /// (without one, minting does not write to the store).
     pub tokens_issued: u64,
     /// Created, unix seconds.
     pub created_at: i64,

@@ -111,6 +111,34 @@ fn to_array16(bytes: &[u8], column: &'static str) -> Result<[u8; 16]> {
         .map_err(|_| StoreError::backend(format!("{column} is not 16 bytes")))
 }
 
+/// How often the write-ahead log is checkpointed and truncated.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SQLite's automatic checkpoints copy the log back but cannot restart it while
+/// readers keep old snapshots open, so under steady load the `-wal` file grows
+/// without bound. A periodic `wal_checkpoint(TRUNCATE)` waits for a quiet moment
+/// (busy timeout) and resets it; `journal_size_limit` keeps what remains small.
+/// The task ends when the pool is closed.
+fn spawn_checkpointer(pool: SqlitePool) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            // A failed or busy checkpoint is simply retried on the next tick.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await;
+        }
+    });
+}
+
 /// The SQLite implementation of every store trait.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -118,6 +146,136 @@ pub struct SqliteStore {
     kek: Kek,
     path: PathBuf,
     last_purge: AtomicI64,
+    redeemer: Option<tokio::sync::mpsc::Sender<RedeemRequest>>,
+    /// One connection for the hot writes (redemptions, audit batches): SQLite takes
+    /// one writer at a time, and writers that contend through separate connections
+    /// wait in SQLite's sleeping busy handler; queued on one connection they don't.
+    writer: SqlitePool,
+}
+
+/// One single-use check waiting for the group commit.
+#[derive(Debug)]
+struct RedeemRequest {
+    namespace: String,
+    token_id: Vec<u8>,
+    expires_at: i64,
+    max_uses: u32,
+    reply: tokio::sync::oneshot::Sender<Result<Redemption>>,
+}
+
+/// Redemptions decided in one statement and one transaction.
+const MAX_REDEEM_BATCH: usize = 256;
+
+/// Single-use checks are grouped: every check waiting when the writer is free
+/// is decided by one multi-row upsert in one transaction, and each caller is
+/// answered after the commit. The decision stays atomic (SQLite applies the
+/// rows one after another under its write lock, so a token appearing twice in
+/// a batch is accepted once) and durable before the answer, but a busy gateway
+/// pays one write per batch instead of one per licence.
+fn spawn_redeemer(pool: SqlitePool) -> Option<tokio::sync::mpsc::Sender<RedeemRequest>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RedeemRequest>(4 * MAX_REDEEM_BATCH);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_REDEEM_BATCH);
+        while rx.recv_many(&mut batch, MAX_REDEEM_BATCH).await > 0 {
+            let outcome = redeem_batch(&pool, &batch, unix_now()).await;
+            match outcome {
+                Ok(results) => {
+                    for (req, r) in batch.drain(..).zip(results) {
+                        let _ = req.reply.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    let detail = e.detail().unwrap_or("redeem batch failed").to_owned();
+                    for req in batch.drain(..) {
+                        let _ = req.reply.send(Err(StoreError::backend(detail.clone())));
+                    }
+                }
+            }
+        }
+    });
+    Some(tx)
+}
+
+async fn redeem_batch(
+    pool: &SqlitePool,
+    batch: &[RedeemRequest],
+    now: i64,
+) -> Result<Vec<Redemption>> {
+    use std::collections::HashMap;
+    let mut results: Vec<Redemption> = batch
+        .iter()
+        .map(|r| Redemption {
+            use_count: r.max_uses,
+            accepted: false,
+        })
+        .collect();
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let mut groups: Vec<u32> = batch
+        .iter()
+        .map(|r| r.max_uses)
+        .filter(|m| *m > 0)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for max_uses in groups {
+        let idx: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].max_uses == max_uses)
+            .collect();
+        let mut sql = String::from(
+            "INSERT INTO redemptions (namespace, token_id, use_count, expires_at) VALUES ",
+        );
+        for (n, _) in idx.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            let base = 3 + n * 3;
+            sql.push_str(&format!("(?{}, ?{}, 1, ?{})", base, base + 1, base + 2));
+        }
+        // As the single-row form: an expired entry counts as absent (restarts at 1);
+        // when the WHERE of DO UPDATE is false nothing is written and no row returns.
+        sql.push_str(
+            " ON CONFLICT (namespace, token_id) DO UPDATE SET \
+               use_count = CASE WHEN redemptions.expires_at <= ?1 THEN 1 \
+                                ELSE redemptions.use_count + 1 END, \
+               expires_at = CASE WHEN redemptions.expires_at <= ?1 THEN excluded.expires_at \
+                                 ELSE max(redemptions.expires_at, excluded.expires_at) END \
+             WHERE redemptions.expires_at <= ?1 OR redemptions.use_count < ?2 \
+             RETURNING namespace, token_id, use_count",
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(i64::from(max_uses));
+        for &i in &idx {
+            q = q
+                .bind(batch[i].namespace.as_str())
+                .bind(batch[i].token_id.as_slice())
+                .bind(batch[i].expires_at);
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
+        let mut granted: HashMap<(String, Vec<u8>), Vec<i64>> = HashMap::new();
+        for row in &rows {
+            let ns: String = row.try_get("namespace").map_err(backend)?;
+            let id: Vec<u8> = row.try_get("token_id").map_err(backend)?;
+            let count: i64 = row.try_get("use_count").map_err(backend)?;
+            granted.entry((ns, id)).or_default().push(count);
+        }
+        for counts in granted.values_mut() {
+            counts.sort_unstable();
+            counts.reverse();
+        }
+        // Each returned row is one accepted use; hand them to the requests for
+        // that token in arrival order, lowest count first.
+        for &i in &idx {
+            let key = (batch[i].namespace.clone(), batch[i].token_id.clone());
+            if let Some(count) = granted.get_mut(&key).and_then(Vec::pop) {
+                results[i] = Redemption {
+                    use_count: to_u32(count, "use_count")?,
+                    accepted: true,
+                };
+            }
+        }
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(results)
 }
 
 const SITE_COLUMNS: &str = "site_id, site_key_wrapped, access_key_wrapped, token_window_secs, \
@@ -152,9 +310,21 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // After a checkpoint resets the write-ahead log, shrink it back to this.
+            .pragma("journal_size_limit", "67108864");
+        // No ping before every acquire: a dead connection surfaces as an error on
+        // the query itself, and the ping doubled the round trips of each write.
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -171,8 +341,15 @@ impl SqliteStore {
             kek,
             path,
             last_purge: AtomicI64::new(0),
+            redeemer: None,
+            writer,
         };
         store.check_kek().await?;
+        spawn_checkpointer(store.writer.clone());
+        let store = SqliteStore {
+            redeemer: spawn_redeemer(store.writer.clone()),
+            ..store
+        };
         Ok(store)
     }
 
@@ -183,6 +360,7 @@ impl SqliteStore {
 
     /// Closes the connection pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -580,6 +758,21 @@ impl ReplayStore for SqliteStore {
                 accepted: false,
             });
         }
+        if let Some(tx) = &self.redeemer {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let req = RedeemRequest {
+                namespace: namespace.to_owned(),
+                token_id: token_id.to_vec(),
+                expires_at: expires_at_unix,
+                max_uses,
+                reply,
+            };
+            if tx.send(req).await.is_ok() {
+                return answer
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError::backend("redeem writer stopped")));
+            }
+        }
         // The whole check-and-increment is one statement, hence atomic: SQLite runs it
         // under the database write lock. An expired entry counts as absent (restarts at 1).
         // When the WHERE of DO UPDATE is false nothing is written and no row returns.
@@ -652,6 +845,29 @@ impl AuditStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(backend)
+    }
+
+    async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for event in events {
+            let detail = event.validated_detail()?;
+            sqlx::query(
+                "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(event.at_unix_ms)
+            .bind(event.site_id.as_ref().map(SiteId::as_str))
+            .bind(&event.kind)
+            .bind(event.cid.as_deref())
+            .bind(event.drm.as_deref())
+            .bind(&event.result)
+            .bind(event.request_id.as_deref())
+            .bind(detail)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn recent(&self, site_id: Option<&SiteId>, limit: u32) -> Result<Vec<AuditRecord>> {

@@ -339,11 +339,14 @@ pub async fn mint(
         resolve_name(state, customer.settings.site_id.as_ref(), name).await?;
     }
     let keys = keys(state)?;
-    if !state
-        .store()
-        .take_customer_token(&customer.customer_id)
-        .await
-        .map_err(|e| store_failure(&e))?
+    // Only a customer with a quota pays for the counter (a database write per
+    // token); without one, minting touches the store read-only.
+    if customer.settings.token_quota.is_some()
+        && !state
+            .store()
+            .take_customer_token(&customer.customer_id)
+            .await
+            .map_err(|e| store_failure(&e))?
     {
         return Err(refuse(
             codes::NO_TOKENS,

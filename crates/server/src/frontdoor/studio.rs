@@ -247,10 +247,6 @@ pub fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &st
         "client": grant.client,
         "client_data": grant.policy.client_data,
     });
-    let store = state.store().clone();
-    tokio::spawn(async move {
-        if let Err(e) = store.record(ev).await {
-            tracing::error!(error = %e, "audit record failed");
-        }
-    });
+    let sink = state.audit().clone();
+    tokio::spawn(async move { sink.record(ev).await });
 }
