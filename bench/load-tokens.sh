@@ -210,6 +210,22 @@ EP_AUTH=$("$KW" customer add --data-dir "$DATA" --customer-id bench --site-id "$
   | json_field test_authenticator)
 [[ -n $EP_AUTH ]] || die "keyward customer add printed no authenticator"
 
+# Callback mode (issue 4): a second site whose licences are decided by the
+# example callback page (`keyward callback serve-example`, a real process on
+# loopback). Auth data carries no timestamp, so a small pool serves the run.
+CB_SITE=CBCK
+CB_PORT=$(free_port)
+"$KW" site add --data-dir "$DATA" --site-id "$CB_SITE" --site-key "$SITE_KEY" --access-key "$ACCESS_KEY" \
+  --callback-url "http://127.0.0.1:$CB_PORT/callback" >/dev/null
+"$KW" key add --data-dir "$DATA" --site-id "$CB_SITE" --cid "$CID" --kid "$KID_HEX" --key "$KEY_HEX" >/dev/null
+: >"$WORK/authdata.txt"
+CB_ALLOW=()
+for i in $(seq 1 50); do
+  CB_ALLOW+=(--allow "cb-user-$i")
+  "$KW" customdata make --site-id "$CB_SITE" --site-key "$SITE_KEY" --user-id "cb-user-$i" --cid "$CID" \
+    --drm-type ClearKey >>"$WORK/authdata.txt"
+done
+
 log "minting $PC_POOL PallyCon tokens…"
 : >"$WORK/pallycon.txt"
 for i in $(seq 1 "$PC_POOL"); do
@@ -225,6 +241,13 @@ log "starting keyward on :$P…"
 KW_PID=$(KEYWARD_LOG=warn start_server "$WORK/keyward.log" "$KW" serve --listen "127.0.0.1:$P" --data-dir "$DATA")
 SERVER_PGIDS+=("$KW_PID")
 wait_ready "$BASE/healthz" keyward "$WORK/keyward.log"
+CB_PID=$(KEYWARD_LOG=warn start_server "$WORK/callback.log" "$KW" callback serve-example \
+  --listen "127.0.0.1:$CB_PORT" --site-key "$SITE_KEY" "${CB_ALLOW[@]}")
+SERVER_PGIDS+=("$CB_PID")
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$CB_PORT/callback" && break
+  sleep 0.1
+done
 # the first start writes one WARN (generated ExpressPlay sealing key); count lines after it
 LOG_LINES_START=$(grep -c . "$WORK/keyward.log" || true)
 
@@ -362,6 +385,8 @@ RUN_ENV=("POOL=$WORK/ep.txt" "BODY=$REQ_BODY")
 run_wrk ep_rights   "$BASE/hms/ck/rights/"     "$BENCH/pool.lua"
 RUN_ENV=("TOKENS=$WORK/pallycon.txt" "LICENCE_PATH=$LIC_PATH")
 run_wrk pc_licence  "$BASE$LIC_PATH"           "$BENCH/licence.lua"
+RUN_ENV=("TOKENS=$WORK/authdata.txt" "LICENCE_PATH=$LIC_PATH")
+run_wrk cb_licence  "$BASE$LIC_PATH"           "$BENCH/licence.lua"
 
 # ---- the Studio pool: minted through /v2/token, answers captured.
 # A short probe pool first: the warm-up of the Studio licence runs on it and
@@ -434,6 +459,7 @@ label() {
     ep_token) echo "ExpressPlay \`GET /hms/ck/token\` (mint)";;
     ep_rights) echo "ExpressPlay \`POST /hms/ck/rights/\` (ClearKey redemption, $EP_POOL tokens rotating)";;
     pc_licence) echo "PallyCon ClearKey licence \`POST $LIC_PATH\` (before)";;
+    cb_licence) echo "Callback-mode ClearKey licence \`POST $LIC_PATH\` (auth data; the example callback page decides)";;
     st_licence) echo "Studio ClearKey licence \`POST $LIC_PATH\` (single-use, every token new)";;
     pc_licence2) echo "PallyCon ClearKey licence \`POST $LIC_PATH\` (after)";;
   esac
@@ -461,6 +487,8 @@ for k in st_token ep_token ep_rights pc_licence st_licence pc_licence2; do
   echo "| $(label "$k") / healthz | $(pct "${RPS[$k]}" "${RPS[health]}") % |"
 done
 echo "| **Studio licence RPS / PallyCon licence RPS** (mean of before and after: $PC_MEAN) | **$r_st %** (goal ≥ 80 %: $(verdict "$r_st >= 80")) |"
+echo "| Callback-mode licence: added p50 / p99 vs PallyCon token mode (before) | $(awk -v a="${P50[cb_licence]}" -v b="${P50[pc_licence]}" 'BEGIN { printf "%+.2f", a - b }') ms / $(awk -v a="${P99[cb_licence]}" -v b="${P99[pc_licence]}" 'BEGIN { printf "%+.2f", a - b }') ms |"
+echo "| Callback-mode licence RPS / PallyCon licence RPS (before) | $(pct "${RPS[cb_licence]}" "${RPS[pc_licence]}") % |"
 echo "| Studio licence RPS / PallyCon licence RPS, before / after separately | $(pct "${RPS[st_licence]}" "${RPS[pc_licence]}") % / $(pct "${RPS[st_licence]}" "${RPS[pc_licence2]}") % |"
 echo "| ExpressPlay redemption RPS / PallyCon licence RPS (mean) | $(pct "${RPS[ep_rights]}" "$PC_MEAN") % |"
 echo
