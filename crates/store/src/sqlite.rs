@@ -848,24 +848,38 @@ impl AuditStore for SqliteStore {
     }
 
     async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
+        // One multi-row INSERT per chunk: each statement is a round trip to the
+        // connection's worker thread, so one per event would cost a thread
+        // hand-off per licence.
+        const CHUNK: usize = 256;
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        for event in events {
-            let detail = event.validated_detail()?;
-            sqlx::query(
-                "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .bind(event.at_unix_ms)
-            .bind(event.site_id.as_ref().map(SiteId::as_str))
-            .bind(&event.kind)
-            .bind(event.cid.as_deref())
-            .bind(event.drm.as_deref())
-            .bind(&event.result)
-            .bind(event.request_id.as_deref())
-            .bind(detail)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for chunk in events.chunks(CHUNK) {
+            let mut details = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                details.push(e.validated_detail()?);
+            }
+            let mut sql = String::from(
+                "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) VALUES ",
+            );
+            for n in 0..chunk.len() {
+                if n > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?,?,?,?,?,?,?,?)");
+            }
+            let mut q = sqlx::query(&sql);
+            for (event, detail) in chunk.iter().zip(details) {
+                q = q
+                    .bind(event.at_unix_ms)
+                    .bind(event.site_id.as_ref().map(SiteId::as_str))
+                    .bind(&event.kind)
+                    .bind(event.cid.as_deref())
+                    .bind(event.drm.as_deref())
+                    .bind(&event.result)
+                    .bind(event.request_id.as_deref())
+                    .bind(detail);
+            }
+            q.execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }

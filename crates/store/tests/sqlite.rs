@@ -418,3 +418,30 @@ async fn kek_file_round_trip_opens_the_store() {
     let store = SqliteStore::open(dir.path(), kek).await.unwrap();
     assert_eq!(store.sites().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn sqlite_audit_batches_cross_chunks_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let events: Vec<keyward_store::AuditEvent> = (0..300)
+        .map(|i| {
+            let mut e = keyward_store::AuditEvent::new("license", "ok");
+            e.cid = Some(format!("cid-{i}"));
+            e.detail = serde_json::json!({"n": i});
+            e
+        })
+        .collect();
+    store.record_batch(events).await.unwrap();
+    let recent = store.recent(None, 1000).await.unwrap();
+    assert_eq!(recent.len(), 300);
+    // Newest first: the last event of the batch comes back first.
+    assert_eq!(recent[0].event.cid.as_deref(), Some("cid-299"));
+    assert_eq!(recent[299].event.cid.as_deref(), Some("cid-0"));
+    assert_eq!(recent[0].event.detail, serde_json::json!({"n": 299}));
+    // An invalid event refuses the whole batch and writes nothing.
+    let mut bad = keyward_store::AuditEvent::new("license", "ok");
+    bad.cid = Some("x".repeat(300));
+    let ok = keyward_store::AuditEvent::new("license", "ok");
+    assert!(store.record_batch(vec![ok, bad]).await.is_err());
+    assert_eq!(store.recent(None, 1000).await.unwrap().len(), 300);
+}
