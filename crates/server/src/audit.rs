@@ -43,7 +43,28 @@ impl AuditSink {
         }
     }
 
-    /// Queues one event.
+    /// Queues one event from the request path without waiting: a plain channel
+    /// send while there is room; only a full queue costs a task that waits.
+    pub fn submit(&self, event: AuditEvent) {
+        match &self.tx {
+            Some(tx) => match tx.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    let sink = self.clone();
+                    tokio::spawn(async move { sink.record(event).await });
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::error!("audit writer stopped; event dropped");
+                }
+            },
+            None => {
+                let sink = self.clone();
+                tokio::spawn(async move { sink.record(event).await });
+            }
+        }
+    }
+
+    /// Queues one event, waiting while the queue is full.
     pub async fn record(&self, event: AuditEvent) {
         match &self.tx {
             Some(tx) => {

@@ -273,14 +273,17 @@ impl CustomDataV2 {
         // Auth data has a `data` member and no `hash`. A token never has the
         // bytes `"data"` unless some string value is exactly `data`, so the full
         // JSON peek runs only then.
-        if bytes.windows(6).any(|w| w == b"\"data\"") {
+        if memchr::memmem::find(&bytes, b"\"data\"").is_some() {
             if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&bytes) {
                 if o.contains_key("data") && !o.contains_key("hash") {
                     return Ok(Self::AuthData(UntrustedAuthData::from_object(&o)?));
                 }
             }
         }
-        Ok(Self::LicenseToken(UntrustedToken::from_json(&bytes)?))
+        // Hand the decoded buffer over instead of copying it again.
+        let json = String::from_utf8(bytes)
+            .map_err(|_| VerifyError::Parse("token JSON is not UTF-8".into()))?;
+        Ok(Self::LicenseToken(UntrustedToken::from_string(json)?))
     }
 }
 

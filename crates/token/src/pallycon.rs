@@ -294,7 +294,7 @@ impl UntrustedToken {
         Self::from_string(text.to_owned())
     }
 
-    fn from_string(json: String) -> Result<Self, VerifyError> {
+    pub(crate) fn from_string(json: String) -> Result<Self, VerifyError> {
         let base = json.as_ptr() as usize;
         let text = json.trim_matches(|c: char| c.is_ascii_whitespace());
         let span = |v: &J<'_>| -> Option<Text> {

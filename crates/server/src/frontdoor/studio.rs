@@ -247,6 +247,5 @@ pub fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &st
         "client": grant.client,
         "client_data": grant.policy.client_data,
     });
-    let sink = state.audit().clone();
-    tokio::spawn(async move { sink.record(ev).await });
+    state.audit().submit(ev);
 }
