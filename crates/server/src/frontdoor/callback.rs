@@ -36,28 +36,6 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[derive(Default)]
 pub struct Callbacks {
     sites: Mutex<HashMap<String, Arc<SiteCallbacks>>>,
-    client: once_client::Client,
-}
-
-mod once_client {
-    /// A shared HTTP client (built on first use; no redirects followed).
-    #[derive(Default)]
-    pub struct Client(std::sync::OnceLock<Option<reqwest::Client>>);
-
-    impl Client {
-        pub fn get(&self) -> Option<&reqwest::Client> {
-            self.0
-                .get_or_init(|| {
-                    reqwest::Client::builder()
-                        .redirect(reqwest::redirect::Policy::none())
-                        .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION"), " callback"))
-                        .pool_idle_timeout(std::time::Duration::from_secs(30))
-                        .build()
-                        .ok()
-                })
-                .as_ref()
-        }
-    }
 }
 
 /// (user, content, DRM) of a cached positive answer.
@@ -159,8 +137,12 @@ fn err(code: &str, status: StatusCode, msg: impl Into<String>) -> ApiError {
 }
 
 /// Decides a callback-mode request.
+///
+/// `http` is the application's one outbound client (no redirects followed),
+/// shared with the session webhook.
 pub async fn decide(
     callbacks: &Callbacks,
+    http: Option<&reqwest::Client>,
     site: &SiteEntry,
     auth: &AuthData,
 ) -> Result<Entitlement, ApiError> {
@@ -205,7 +187,7 @@ pub async fn decide(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Too many callbacks in flight for this site; none finished within the timeout",
                 )),
-                Ok(Ok(_permit)) => call(callbacks, site, url, auth, timeout).await,
+                Ok(Ok(_permit)) => call(http, site, url, auth, timeout).await,
             };
             let healthy = match &outcome {
                 Ok(_) => true,
@@ -250,16 +232,13 @@ pub async fn decide(
 }
 
 async fn call(
-    callbacks: &Callbacks,
+    http: Option<&reqwest::Client>,
     site: &SiteEntry,
     url: &str,
     auth: &AuthData,
     timeout: Duration,
 ) -> Result<Entitlement, ApiError> {
-    let client = callbacks
-        .client
-        .get()
-        .ok_or_else(|| ApiError::internal("the HTTP client could not be built"))?;
+    let client = http.ok_or_else(|| ApiError::internal("the HTTP client could not be built"))?;
     let nonce = {
         use rand::RngCore;
         let mut b = [0u8; 16];
@@ -287,6 +266,10 @@ async fn call(
     let down = |m: String| err("8701", StatusCode::SERVICE_UNAVAILABLE, m);
     let send = client
         .post(url)
+        .header(
+            "user-agent",
+            concat!("keyward/", env!("CARGO_PKG_VERSION"), " callback"),
+        )
         .header(
             "content-type",
             "application/x-www-form-urlencoded; charset=utf-8",

@@ -77,7 +77,7 @@ pub async fn verify(
                 &auth.cid,
             )
             .map_err(fail)?;
-            callback::decide(state.callbacks(), &site, &auth)
+            callback::decide(state.callbacks(), state.gatekeeper().http(), &site, &auth)
                 .await
                 .map_err(fail)?
         }

@@ -147,7 +147,8 @@ impl Gatekeeper {
         }
     }
 
-    /// The outbound HTTP client for webhooks (no redirects).
+    /// The one outbound HTTP client (session webhooks and customer callbacks; no
+    /// redirects followed).
     pub fn http(&self) -> Option<&reqwest::Client> {
         self.http
             .get_or_init(|| {
