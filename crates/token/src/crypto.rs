@@ -185,7 +185,7 @@ const DECODE: [u8; 256] = {
 /// request and this is several times cheaper than the general engine.
 /// Non-zero trailing bits are tolerated (the hash covers the text, not the bytes).
 fn decode_b64_strict(s: &[u8]) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 4 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(4) {
         return if s.is_empty() { Some(Vec::new()) } else { None };
     }
     let pad = s.iter().rev().take(2).take_while(|&&c| c == b'=').count();

@@ -506,7 +506,7 @@ fn parse_hex16(s: &str) -> Option<[u8; 16]> {
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
@@ -1139,7 +1139,7 @@ impl AnyAes {
 /// RFC 3394 §2.2.2 key unwrap (default IV `A6A6A6A6A6A6A6A6`).
 pub fn aes_key_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
     let cipher = AnyAes::new(kek)?;
-    if wrapped.len() % 8 != 0 || wrapped.len() < 24 || wrapped.len() > 1024 {
+    if !wrapped.len().is_multiple_of(8) || wrapped.len() < 24 || wrapped.len() > 1024 {
         return Err(KeyWrapError::DataLength);
     }
     let n = wrapped.len() / 8 - 1;
@@ -1172,7 +1172,7 @@ pub fn aes_key_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Vec<u8>, KeyWrapErro
 /// RFC 3394 §2.2.1 key wrap (default IV), for tests and tools.
 pub fn aes_key_wrap(kek: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyWrapError> {
     let cipher = AnyAes::new(kek)?;
-    if plain.len() % 8 != 0 || plain.len() < 16 || plain.len() > 1016 {
+    if !plain.len().is_multiple_of(8) || plain.len() < 16 || plain.len() > 1016 {
         return Err(KeyWrapError::DataLength);
     }
     let n = plain.len() / 8;
