@@ -12,6 +12,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: the gateway allocates and frees
+/// small objects on every request, often on different threads (request
+/// tasks, the audit writer, the store's writer thread), where glibc's
+/// allocator spends its time consolidating and locking.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// keyward: self-hosted multi-DRM license token service and license gateway.
 ///
 /// Mint PallyCon/DoveRunner-compatible license tokens in your backend, verify
