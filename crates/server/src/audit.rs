@@ -1,15 +1,18 @@
 //! Audit events leave the request path through a channel and reach the store in
 //! batches (one transaction each), so a busy gateway pays one database write per
 //! batch rather than one per licence. The queue is normally empty within a few
-//! milliseconds; events still queued when the process stops are lost.
+//! milliseconds; at shutdown the server waits for it to drain
+//! ([`AuditSink::drained`]) before it closes the store.
 
 use std::sync::Arc;
 
 use keyward_store::{AuditEvent, Store};
 use tokio::sync::mpsc;
 
-/// Largest batch written in one transaction.
-const MAX_BATCH: usize = 512;
+/// Largest batch handed to the store at once. The SQLite store writes audit
+/// events with its timed flush (every 20 ms), so a batch must hold what a busy
+/// gateway makes in that time.
+const MAX_BATCH: usize = 8_192;
 /// Events waiting for the writer; senders wait (back-pressure) beyond this.
 const QUEUE: usize = 16_384;
 
@@ -18,17 +21,38 @@ const QUEUE: usize = 16_384;
 pub struct AuditSink {
     tx: Option<mpsc::Sender<AuditEvent>>,
     store: Arc<dyn Store>,
+    /// The writer task; it ends once every sender is gone and the queue is written.
+    writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Waits for the audit writer to finish (see [`AuditSink::drained`]).
+pub struct AuditDrain(Option<tokio::task::JoinHandle<()>>);
+
+impl AuditDrain {
+    /// Resolves when every queued event is written (the senders must be gone:
+    /// the server has stopped), or after `limit`.
+    pub async fn wait(self, limit: std::time::Duration) {
+        if let Some(h) = self.0 {
+            if tokio::time::timeout(limit, h).await.is_err() {
+                tracing::warn!("audit events still queued at shutdown were not all written");
+            }
+        }
+    }
 }
 
 impl AuditSink {
     /// Starts the writer task (when a tokio runtime is running).
     pub fn start(store: Arc<dyn Store>) -> Self {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Self { tx: None, store };
+            return Self {
+                tx: None,
+                store,
+                writer: Arc::default(),
+            };
         }
         let (tx, mut rx) = mpsc::channel::<AuditEvent>(QUEUE);
         let writer = store.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let n = batch.len();
@@ -40,27 +64,30 @@ impl AuditSink {
         Self {
             tx: Some(tx),
             store,
+            writer: Arc::new(std::sync::Mutex::new(Some(task))),
         }
     }
 
-    /// Queues one event from the request path without waiting: a plain channel
-    /// send while there is room; only a full queue costs a task that waits.
-    pub fn submit(&self, event: AuditEvent) {
+    /// The handle to wait for the writer at shutdown (once; later calls get
+    /// one that resolves at once).
+    pub fn drained(&self) -> AuditDrain {
+        AuditDrain(self.writer.lock().ok().and_then(|mut w| w.take()))
+    }
+
+    /// Queues one event from the request path: a plain channel send while
+    /// there is room. When the writer is behind and the queue is full, the
+    /// caller waits for room (back-pressure): memory stays bounded and no
+    /// event is dropped.
+    pub async fn submit(&self, event: AuditEvent) {
         match &self.tx {
             Some(tx) => match tx.try_send(event) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(event)) => {
-                    let sink = self.clone();
-                    tokio::spawn(async move { sink.record(event).await });
-                }
+                Err(mpsc::error::TrySendError::Full(event)) => self.record(event).await,
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     tracing::error!("audit writer stopped; event dropped");
                 }
             },
-            None => {
-                let sink = self.clone();
-                tokio::spawn(async move { sink.record(event).await });
-            }
+            None => self.record(event).await,
         }
     }
 

@@ -212,6 +212,11 @@ impl From<StoreError> for ApiError {
             _ if e.is_invalid_input() => {
                 ApiError::new(e.code(), StatusCode::BAD_REQUEST, e.to_string())
             }
+            "store_locked" => ApiError::new(
+                e.code(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Single-use tokens are decided by another keyward process on this database",
+            ),
             _ => ApiError::internal(format!("{e} ({})", e.detail().unwrap_or("-"))),
         }
     }

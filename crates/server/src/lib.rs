@@ -22,8 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use keyward_store::{
-    ContentKey, Kek, Kid, NewContentKey, NewSite, SiteId, SiteSettings, SqliteStore, Store,
-    TrackType,
+    ContentKey, Kek, Kid, NewContentKey, NewSite, ReplayStore as _, SiteId, SiteSettings,
+    SqliteStore, Store, TrackType,
 };
 use keyward_token::SiteCredentials;
 
@@ -118,8 +118,12 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = open_store(&config.data_dir, config.kek.as_ref().map(|k| k.expose())).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let sqlite =
+        Arc::new(open_store(&config.data_dir, config.kek.as_ref().map(|k| k.expose())).await?);
+    // This process decides single-use tokens for the database: a second
+    // `keyward serve` on the same data directory stops here (store_locked).
+    sqlite.claim_replay().await?;
+    let store: Arc<dyn Store> = sqlite.clone();
     let demo = if config.demo {
         Some(prepare_demo(store.as_ref()).await?)
     } else {
@@ -135,6 +139,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let demo_on = demo.is_some();
     let admin_on = config.admin_token.is_some();
     let state = AppState::new(store, config, demo);
+    let audit_drain = state.audit().drained();
     tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
     if demo_on {
         tracing::info!("demo: open http://{addr}/demo/ in a browser");
@@ -154,6 +159,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     )
     .with_graceful_shutdown(shutdown())
     .await?;
+    // Every request is done and the router (with its state) is gone: write
+    // the queued audit events, then the last single-use decisions, then close.
+    audit_drain.wait(std::time::Duration::from_secs(10)).await;
+    sqlite.close().await;
     tracing::info!("keyward stopped");
     Ok(())
 }

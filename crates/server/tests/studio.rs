@@ -251,29 +251,98 @@ async fn fifty_concurrent_redemptions_one_success() {
     assert_eq!(ok, 1, "exactly one of 50 concurrent redemptions succeeds");
 }
 
-#[tokio::test]
-async fn restart_does_not_reopen_a_used_token() {
-    let s = studio().await;
-    let tok = s.mint(json!({"content_id": CID})).await;
-    ok_jwk(&s.licence(&tok).await);
-    // A new process: a new store and router over the same SQLite file.
-    let store = keyward_server::open_store(s.app.dir.path(), Some(KEK_HEX))
+/// A new process over the same data directory: a new store and router.
+async fn restarted(dir: &std::path::Path) -> axum::Router {
+    let store = keyward_server::open_store(dir, Some(KEK_HEX))
         .await
         .unwrap();
     let dyn_store: Arc<dyn Store> = Arc::new(store);
-    let router = keyward_server::router(AppState::new(dyn_store, config(s.app.dir.path()), None));
+    keyward_server::router(AppState::new(dyn_store, config(dir), None))
+}
+
+async fn send_to(router: &axum::Router, tok: &str) -> axum::response::Response {
     use tower::ServiceExt as _;
-    let r = router
+    router
+        .clone()
         .oneshot(
             Request::post(CK)
-                .header("x-vudrm-token", &tok)
+                .header("x-vudrm-token", tok)
                 .body(Body::from(ck_request(&[KID_ALL], "temporary")))
                 .unwrap(),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn restart_does_not_reopen_a_used_token() {
+    let s = studio().await;
+    let tok = s.mint(json!({"content_id": CID})).await;
+    let fresh = s.mint(json!({"content_id": CID})).await;
+    ok_jwk(&s.licence(&tok).await);
+    // While this process runs, a second one on the same database may not
+    // decide single use: two deciders could each accept a token once.
+    let second = restarted(s.app.dir.path()).await;
+    let r = send_to(&second, &fresh).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["x-keyward-error-code"], "store_locked");
+    drop(second);
+    // A clean stop writes every decision; the next process refuses the used
+    // token and accepts the fresh one (the refused attempt did not consume it).
+    s.app.store.close().await;
+    let router = restarted(s.app.dir.path()).await;
+    let r = send_to(&router, &tok).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(r.headers()["x-keyward-error-code"], "studio_token_used");
+    let r = send_to(&router, &fresh).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn after_a_crash_older_unknown_tokens_are_refused_as_unverifiable() {
+    let s = studio().await;
+    let used = s.mint(json!({"content_id": CID})).await;
+    let unknown = s.mint(json!({"content_id": CID})).await;
+    ok_jwk(&s.licence(&used).await);
+    let secret = s.secret().await;
+    s.app.store.sync().await.unwrap();
+    // What a process that dies mid-flight leaves: its claim marker (and, in
+    // the worst case, its last few milliseconds of decisions unsaved).
+    s.app.store.close().await;
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(s.app.store.path()),
+    )
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO meta (name, value) VALUES ('replay_claimed', x'31')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let router = restarted(s.app.dir.path()).await;
+    // On record: used, as always.
+    let r = send_to(&router, &used).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.headers()["x-keyward-error-code"], "studio_token_used");
+    // Not on record, issued before the restart: it may have been used in the
+    // lost interval, so the player is told to get a new token.
+    let r = send_to(&router, &unknown).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.headers()["x-keyward-error-code"],
+        "studio_token_unverifiable"
+    );
+    // A token minted after the restart plays.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let tok = mint(
+        CLIENT,
+        &secret,
+        &json!({"content_id": CID}).to_string(),
+        Timestamp::from_unix(Timestamp::now().unix() + 1).unwrap(),
+    )
+    .unwrap();
+    let r = send_to(&router, &tok).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -966,6 +1035,19 @@ async fn stats_count_per_day_and_drm_with_client_data_filter() {
     // A refused licence (no such key) is recorded with its code.
     let t = s.mint(json!({"content_id": CID_EMPTY})).await;
     assert_eq!(s.licence(&t).await.status, StatusCode::NOT_FOUND);
+    // So is a front-door refusal once the token verified (here a reuse), with
+    // the client's client_data; a token that does not verify is not
+    // attributed to any client.
+    let t = s
+        .mint(json!({"content_id": CID, "client_data": {"plan": "gold"}}))
+        .await;
+    ok_jwk(&s.licence(&t).await);
+    s.licence(&t)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "studio_token_used");
+    let mut forged = t.clone();
+    forged.push('A');
+    assert_ne!(s.licence(&forged).await.status, StatusCode::OK);
     let get = |q: String| {
         let key = s.key.clone();
         let app = &s.app;
@@ -985,32 +1067,39 @@ async fn stats_count_per_day_and_drm_with_client_data_filter() {
         let a = get(String::new()).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         j = a.json();
-        if j["issued"] == 3 && j["counts"].as_array().unwrap().len() == 2 {
+        if j["issued"] == 4 && j["counts"].as_array().unwrap().len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(j["issued"], 3, "{j}");
+    assert_eq!(j["issued"], 4, "{j}");
     let today = keyward_token::studio::format_time(Timestamp::now())[..10].to_owned();
     let counts = j["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 3, "{j}");
     assert!(
-        counts.contains(&json!({"day": today, "drm": "ClearKey", "result": "ok", "count": 3})),
+        counts.contains(&json!({"day": today, "drm": "ClearKey", "result": "ok", "count": 4})),
         "{j}"
     );
     assert!(
         counts.contains(&json!({"day": today, "drm": "ClearKey", "result": "7001", "count": 1})),
         "{j}"
     );
+    assert!(
+        counts.contains(
+            &json!({"day": today, "drm": "ClearKey", "result": "studio_token_used", "count": 1})
+        ),
+        "{j}"
+    );
     let j = get("?client_data_key=plan&client_data_value=gold".into())
         .await
         .json();
-    assert_eq!(j["issued"], 2, "{j}");
+    assert_eq!(j["issued"], 3, "{j}");
     let j = get("?client_data_key=n&client_data_value=1".into())
         .await
         .json();
     assert_eq!(j["issued"], 3, "{j}");
     let j = get(format!("?from={today}&to={today}")).await.json();
-    assert_eq!(j["issued"], 3, "{j}");
+    assert_eq!(j["issued"], 4, "{j}");
     let j = get("?from=2000-01-01&to=2000-01-02".into()).await.json();
     assert_eq!(j["issued"], 0, "{j}");
     get("?from=yesterday".into())

@@ -88,6 +88,10 @@ pub enum StoreError {
     /// A wrapped value failed authentication: it was altered or moved to another row.
     #[error("stored {0} failed to unwrap (altered, or moved from another row)")]
     UnwrapFailed(&'static str),
+    /// Another process already decides single-use tokens for this database (it
+    /// holds the replay lock file); two deciders could each accept one use.
+    #[error("another keyward process decides single-use tokens for this database")]
+    Locked,
     /// The operating system's random number generator failed.
     #[error("random number generator unavailable")]
     Rng,
@@ -130,6 +134,7 @@ impl StoreError {
             StoreError::InvalidKek(_) => "invalid_kek",
             StoreError::KekMismatch => "kek_mismatch",
             StoreError::UnwrapFailed(_) => "unwrap_failed",
+            StoreError::Locked => "store_locked",
             StoreError::Rng => "rng_unavailable",
             StoreError::Io { .. } => "io",
             StoreError::Backend { .. } => "backend",

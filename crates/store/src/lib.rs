@@ -17,6 +17,7 @@ pub mod audit;
 pub mod clients;
 pub mod customers;
 pub mod error;
+mod hotwrite;
 pub mod kek;
 pub mod keys;
 pub mod memory;

@@ -191,6 +191,7 @@ impl ReplayStore for MemoryStore {
         &self,
         namespace: &str,
         token_id: &[u8],
+        _issued_at_unix: i64,
         expires_at_unix: i64,
         max_uses: u32,
     ) -> Result<Redemption> {
@@ -213,16 +214,14 @@ impl ReplayStore for MemoryStore {
             if use_count == 0 {
                 replay.remove(&(namespace.to_owned(), token_id.to_vec()));
             }
-            return Ok(Redemption {
-                use_count,
-                accepted: false,
-            });
+            return Ok(Redemption::refused(use_count));
         }
         entry.use_count += 1;
         entry.expires_at = entry.expires_at.max(expires_at_unix);
         Ok(Redemption {
             use_count: entry.use_count,
             accepted: true,
+            unverifiable: false,
         })
     }
 

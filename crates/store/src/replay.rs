@@ -1,8 +1,10 @@
 //! Replay / redemption sets: how many times a token (by id or hash) has been used.
 //!
 //! Single-use and n-use tokens need a check-and-increment that is atomic across
-//! concurrent requests and survives restarts; both implementations do it under one
-//! lock (SQLite: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement).
+//! concurrent requests and survives restarts. Both implementations decide under a
+//! lock in memory; the SQLite one also persists every decision within a few
+//! milliseconds, reloads the live ones when it starts, and refuses tokens it
+//! cannot vouch for after an unclean stop (see [`Redemption::unverifiable`]).
 //!
 //! An entry past its `expires_at` counts as absent, exactly as if it had been purged, so
 //! lazy purging never changes an answer. Callers must therefore pass the time after
@@ -25,6 +27,23 @@ pub struct Redemption {
     pub use_count: u32,
     /// Whether this use was within `max_uses` and has been recorded.
     pub accepted: bool,
+    /// Refused because the token was issued before this process started, is
+    /// not on record, and the previous process stopped without saving all of
+    /// its decisions: the token may have been used then. Callers should ask
+    /// for a new token (the refusal is not "already used").
+    #[serde(default)]
+    pub unverifiable: bool,
+}
+
+impl Redemption {
+    /// A refusal with `use_count` uses on record.
+    pub fn refused(use_count: u32) -> Redemption {
+        Redemption {
+            use_count,
+            accepted: false,
+            unverifiable: false,
+        }
+    }
 }
 
 /// Storage of replay sets. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore) and
@@ -32,16 +51,29 @@ pub struct Redemption {
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
     /// Records one use of `token_id` in `namespace` if fewer than `max_uses` uses are
-    /// recorded, atomically. `expires_at_unix` (unix seconds) is when the entry may be
-    /// forgotten; a later call with a later expiry extends it. `max_uses == 0` never
-    /// accepts.
+    /// recorded, atomically. `issued_at_unix` is when the token became valid (used
+    /// only to refuse, after an unclean restart, tokens that predate it);
+    /// `expires_at_unix` (unix seconds) is when the entry may be forgotten; a later
+    /// call with a later expiry extends it. `max_uses == 0` never accepts.
+    ///
+    /// Ids that begin with a time-ordered prefix keep a busy store's new entries
+    /// together on disk.
     async fn redeem(
         &self,
         namespace: &str,
         token_id: &[u8],
+        issued_at_unix: i64,
         expires_at_unix: i64,
         max_uses: u32,
     ) -> Result<Redemption>;
+
+    /// Makes this process the one that decides single-use tokens for the store
+    /// (SQLite: an exclusive lock file beside the database; `store_locked` when
+    /// another process has it) and loads the live entries. `redeem` claims on
+    /// first use; a server claims at start-up to fail fast. Idempotent.
+    async fn claim_replay(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Deletes entries with `expires_at <= now_unix`; returns how many.
     async fn purge_expired(&self, now_unix: i64) -> Result<u64>;

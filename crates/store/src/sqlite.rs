@@ -13,7 +13,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +26,7 @@ use sqlx::Row as _;
 
 use crate::audit::{AuditEvent, AuditRecord, AuditStore, MAX_RECENT};
 use crate::error::{Result, StoreError};
+use crate::hotwrite::HotWriter;
 use crate::kek::{create_private_dir, Kek, WrapContext};
 use crate::keys::{
     validate_cid, ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType,
@@ -42,8 +42,6 @@ pub const DB_FILE_NAME: &str = "keyward.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool. SQLite serializes writers anyway; a few readers help.
 const MAX_CONNECTIONS: u32 = 4;
-/// `redeem` purges expired replay entries at most this often.
-const PURGE_INTERVAL_SECS: i64 = 60;
 
 const KEK_CHECK_NAME: &str = "kek_check";
 const KEK_CHECK_PLAINTEXT: &[u8] = b"keyward kek check v1";
@@ -111,171 +109,15 @@ fn to_array16(bytes: &[u8], column: &'static str) -> Result<[u8; 16]> {
         .map_err(|_| StoreError::backend(format!("{column} is not 16 bytes")))
 }
 
-/// How often the write-ahead log is checkpointed and truncated.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// SQLite's automatic checkpoints copy the log back but cannot restart it while
-/// readers keep old snapshots open, so under steady load the `-wal` file grows
-/// without bound. A periodic `wal_checkpoint(TRUNCATE)` waits for a quiet moment
-/// (busy timeout) and resets it; `journal_size_limit` keeps what remains small.
-/// The task ends when the pool is closed.
-fn spawn_checkpointer(pool: SqlitePool) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                break;
-            }
-            // A failed or busy checkpoint is simply retried on the next tick.
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&pool)
-                .await;
-        }
-    });
-}
-
 /// The SQLite implementation of every store trait.
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
     kek: Kek,
     path: PathBuf,
-    last_purge: AtomicI64,
-    redeemer: Option<tokio::sync::mpsc::Sender<RedeemRequest>>,
-    /// One connection for the hot writes (redemptions, audit batches): SQLite takes
-    /// one writer at a time, and writers that contend through separate connections
-    /// wait in SQLite's sleeping busy handler; queued on one connection they don't.
-    writer: SqlitePool,
-}
-
-/// One single-use check waiting for the group commit.
-#[derive(Debug)]
-struct RedeemRequest {
-    namespace: String,
-    token_id: Vec<u8>,
-    expires_at: i64,
-    max_uses: u32,
-    reply: tokio::sync::oneshot::Sender<Result<Redemption>>,
-}
-
-/// Redemptions decided in one statement and one transaction.
-const MAX_REDEEM_BATCH: usize = 256;
-
-/// Single-use checks are grouped: every check waiting when the writer is free
-/// is decided by one multi-row upsert in one transaction, and each caller is
-/// answered after the commit. The decision stays atomic (SQLite applies the
-/// rows one after another under its write lock, so a token appearing twice in
-/// a batch is accepted once) and durable before the answer, but a busy gateway
-/// pays one write per batch instead of one per licence.
-fn spawn_redeemer(pool: SqlitePool) -> Option<tokio::sync::mpsc::Sender<RedeemRequest>> {
-    tokio::runtime::Handle::try_current().ok()?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<RedeemRequest>(4 * MAX_REDEEM_BATCH);
-    tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(MAX_REDEEM_BATCH);
-        while rx.recv_many(&mut batch, MAX_REDEEM_BATCH).await > 0 {
-            let outcome = redeem_batch(&pool, &batch, unix_now()).await;
-            match outcome {
-                Ok(results) => {
-                    for (req, r) in batch.drain(..).zip(results) {
-                        let _ = req.reply.send(Ok(r));
-                    }
-                }
-                Err(e) => {
-                    let detail = e.detail().unwrap_or("redeem batch failed").to_owned();
-                    for req in batch.drain(..) {
-                        let _ = req.reply.send(Err(StoreError::backend(detail.clone())));
-                    }
-                }
-            }
-        }
-    });
-    Some(tx)
-}
-
-async fn redeem_batch(
-    pool: &SqlitePool,
-    batch: &[RedeemRequest],
-    now: i64,
-) -> Result<Vec<Redemption>> {
-    use std::collections::HashMap;
-    let mut results: Vec<Redemption> = batch
-        .iter()
-        .map(|r| Redemption {
-            use_count: r.max_uses,
-            accepted: false,
-        })
-        .collect();
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let mut groups: Vec<u32> = batch
-        .iter()
-        .map(|r| r.max_uses)
-        .filter(|m| *m > 0)
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for max_uses in groups {
-        let idx: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].max_uses == max_uses)
-            .collect();
-        let mut sql = String::from(
-            "INSERT INTO redemptions (namespace, token_id, use_count, expires_at) VALUES ",
-        );
-        for (n, _) in idx.iter().enumerate() {
-            if n > 0 {
-                sql.push(',');
-            }
-            let base = 3 + n * 3;
-            sql.push_str(&format!("(?{}, ?{}, 1, ?{})", base, base + 1, base + 2));
-        }
-        // As the single-row form: an expired entry counts as absent (restarts at 1);
-        // when the WHERE of DO UPDATE is false nothing is written and no row returns.
-        sql.push_str(
-            " ON CONFLICT (namespace, token_id) DO UPDATE SET \
-               use_count = CASE WHEN redemptions.expires_at <= ?1 THEN 1 \
-                                ELSE redemptions.use_count + 1 END, \
-               expires_at = CASE WHEN redemptions.expires_at <= ?1 THEN excluded.expires_at \
-                                 ELSE max(redemptions.expires_at, excluded.expires_at) END \
-             WHERE redemptions.expires_at <= ?1 OR redemptions.use_count < ?2 \
-             RETURNING namespace, token_id, use_count",
-        );
-        let mut q = sqlx::query(&sql).bind(now).bind(i64::from(max_uses));
-        for &i in &idx {
-            q = q
-                .bind(batch[i].namespace.as_str())
-                .bind(batch[i].token_id.as_slice())
-                .bind(batch[i].expires_at);
-        }
-        let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
-        let mut granted: HashMap<(String, Vec<u8>), Vec<i64>> = HashMap::new();
-        for row in &rows {
-            let ns: String = row.try_get("namespace").map_err(backend)?;
-            let id: Vec<u8> = row.try_get("token_id").map_err(backend)?;
-            let count: i64 = row.try_get("use_count").map_err(backend)?;
-            granted.entry((ns, id)).or_default().push(count);
-        }
-        for counts in granted.values_mut() {
-            counts.sort_unstable();
-            counts.reverse();
-        }
-        // Each returned row is one accepted use; hand them to the requests for
-        // that token in arrival order, lowest count first.
-        for &i in &idx {
-            let key = (batch[i].namespace.clone(), batch[i].token_id.clone());
-            if let Some(count) = granted.get_mut(&key).and_then(Vec::pop) {
-                results[i] = Redemption {
-                    use_count: to_u32(count, "use_count")?,
-                    accepted: true,
-                };
-            }
-        }
-    }
-    tx.commit().await.map_err(backend)?;
-    Ok(results)
+    /// Single-use checks and audit events: one thread, one connection, group
+    /// commits (see [`crate::hotwrite`]).
+    hot: HotWriter,
 }
 
 const SITE_COLUMNS: &str = "site_id, site_key_wrapped, access_key_wrapped, token_window_secs, \
@@ -322,13 +164,6 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
 
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-
         Migrator::new(EmbeddedMigrations)
             .await
             .map_err(StoreError::backend)?
@@ -336,20 +171,14 @@ impl SqliteStore {
             .await
             .map_err(StoreError::backend)?;
 
+        let hot = HotWriter::start(&path, BUSY_TIMEOUT)?;
         let store = SqliteStore {
             pool,
             kek,
             path,
-            last_purge: AtomicI64::new(0),
-            redeemer: None,
-            writer,
+            hot,
         };
         store.check_kek().await?;
-        spawn_checkpointer(store.writer.clone());
-        let store = SqliteStore {
-            redeemer: spawn_redeemer(store.writer.clone()),
-            ..store
-        };
         Ok(store)
     }
 
@@ -358,9 +187,16 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Closes the connection pool, waiting for connections in use to be returned.
+    /// Waits until every single-use decision made so far is on disk (they are
+    /// written within a few milliseconds anyway; see the replay module).
+    pub async fn sync(&self) -> Result<()> {
+        self.hot.sync().await
+    }
+
+    /// Finishes the queued writes, then closes the writer thread and the
+    /// connection pool (waiting for connections in use to be returned).
     pub async fn close(&self) {
-        self.writer.close().await;
+        self.hot.close().await;
         self.pool.close().await;
     }
 
@@ -738,91 +574,31 @@ impl ReplayStore for SqliteStore {
         &self,
         namespace: &str,
         token_id: &[u8],
+        issued_at_unix: i64,
         expires_at_unix: i64,
         max_uses: u32,
     ) -> Result<Redemption> {
         validate_redeem(namespace, token_id)?;
-        let now = unix_now();
-        let last = self.last_purge.load(Ordering::Relaxed);
-        if now - last >= PURGE_INTERVAL_SECS
-            && self
-                .last_purge
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.purge_expired(now).await?;
-        }
         if max_uses == 0 {
-            return Ok(Redemption {
-                use_count: 0,
-                accepted: false,
-            });
+            return Ok(Redemption::refused(0));
         }
-        if let Some(tx) = &self.redeemer {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let req = RedeemRequest {
-                namespace: namespace.to_owned(),
-                token_id: token_id.to_vec(),
-                expires_at: expires_at_unix,
+        self.hot
+            .redeem(
+                namespace,
+                token_id,
+                issued_at_unix,
+                expires_at_unix,
                 max_uses,
-                reply,
-            };
-            if tx.send(req).await.is_ok() {
-                return answer
-                    .await
-                    .unwrap_or_else(|_| Err(StoreError::backend("redeem writer stopped")));
-            }
-        }
-        // The whole check-and-increment is one statement, hence atomic: SQLite runs it
-        // under the database write lock. An expired entry counts as absent (restarts at 1).
-        // When the WHERE of DO UPDATE is false nothing is written and no row returns.
-        let accepted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO redemptions (namespace, token_id, use_count, expires_at) \
-             VALUES (?1, ?2, 1, ?3) \
-             ON CONFLICT (namespace, token_id) DO UPDATE SET \
-               use_count = CASE WHEN redemptions.expires_at <= ?4 THEN 1 \
-                                ELSE redemptions.use_count + 1 END, \
-               expires_at = CASE WHEN redemptions.expires_at <= ?4 THEN excluded.expires_at \
-                                 ELSE max(redemptions.expires_at, excluded.expires_at) END \
-             WHERE redemptions.expires_at <= ?4 OR redemptions.use_count < ?5 \
-             RETURNING use_count",
-        )
-        .bind(namespace)
-        .bind(token_id)
-        .bind(expires_at_unix)
-        .bind(now)
-        .bind(i64::from(max_uses))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        if let Some(count) = accepted {
-            return Ok(Redemption {
-                use_count: to_u32(count, "use_count")?,
-                accepted: true,
-            });
-        }
-        // Refused: report the count (informational only; the decision is already made).
-        let count: Option<i64> = sqlx::query_scalar(
-            "SELECT use_count FROM redemptions WHERE namespace = ?1 AND token_id = ?2",
-        )
-        .bind(namespace)
-        .bind(token_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(Redemption {
-            use_count: to_u32(count.unwrap_or(0), "use_count")?,
-            accepted: false,
-        })
+            )
+            .await
+    }
+
+    async fn claim_replay(&self) -> Result<()> {
+        self.hot.claim().await
     }
 
     async fn purge_expired(&self, now_unix: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM redemptions WHERE expires_at <= ?1")
-            .bind(now_unix)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
+        self.hot.purge(now_unix).await
     }
 }
 
@@ -830,58 +606,21 @@ impl ReplayStore for SqliteStore {
 impl AuditStore for SqliteStore {
     async fn record(&self, event: AuditEvent) -> Result<i64> {
         let detail = event.validated_detail()?;
-        sqlx::query_scalar(
-            "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        )
-        .bind(event.at_unix_ms)
-        .bind(event.site_id.as_ref().map(SiteId::as_str))
-        .bind(&event.kind)
-        .bind(event.cid.as_deref())
-        .bind(event.drm.as_deref())
-        .bind(&event.result)
-        .bind(event.request_id.as_deref())
-        .bind(detail)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)
+        let ids = self.hot.audit(vec![(event, detail)]).await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::backend("audit insert returned no id"))
     }
 
     async fn record_batch(&self, events: Vec<AuditEvent>) -> Result<()> {
-        // One multi-row INSERT per chunk: each statement is a round trip to the
-        // connection's worker thread, so one per event would cost a thread
-        // hand-off per licence.
-        const CHUNK: usize = 256;
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        for chunk in events.chunks(CHUNK) {
-            let mut details = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                details.push(e.validated_detail()?);
-            }
-            let mut sql = String::from(
-                "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) VALUES ",
-            );
-            for n in 0..chunk.len() {
-                if n > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?,?,?,?,?,?,?,?)");
-            }
-            let mut q = sqlx::query(&sql);
-            for (event, detail) in chunk.iter().zip(details) {
-                q = q
-                    .bind(event.at_unix_ms)
-                    .bind(event.site_id.as_ref().map(SiteId::as_str))
-                    .bind(&event.kind)
-                    .bind(event.cid.as_deref())
-                    .bind(event.drm.as_deref())
-                    .bind(&event.result)
-                    .bind(event.request_id.as_deref())
-                    .bind(detail);
-            }
-            q.execute(&mut *tx).await.map_err(backend)?;
+        // Validated here, written by the writer thread in its next transaction
+        // (with the single-use checks waiting at the same time).
+        let mut batch = Vec::with_capacity(events.len());
+        for e in events {
+            let detail = e.validated_detail()?;
+            batch.push((e, detail));
         }
-        tx.commit().await.map_err(backend)
+        self.hot.audit(batch).await.map(drop)
     }
 
     async fn recent(&self, site_id: Option<&SiteId>, limit: u32) -> Result<Vec<AuditRecord>> {

@@ -126,7 +126,7 @@ async fn data_persists_across_reopen() {
             .unwrap();
         assert!(
             store
-                .redeem("ns", b"token-1", later, 1)
+                .redeem("ns", b"token-1", now(), later, 1)
                 .await
                 .unwrap()
                 .accepted
@@ -145,7 +145,10 @@ async fn data_persists_across_reopen() {
         key
     );
     // A used token stays used after a restart.
-    let r = store.redeem("ns", b"token-1", later, 1).await.unwrap();
+    let r = store
+        .redeem("ns", b"token-1", now(), later, 1)
+        .await
+        .unwrap();
     assert_eq!((r.use_count, r.accepted), (1, false));
     assert_eq!(store.recent(None, 10).await.unwrap().len(), 1);
 }
@@ -363,11 +366,10 @@ async fn expired_redemptions_are_purged() {
     let later = now() + 3600;
     {
         let store = open(dir.path()).await;
-        // The first redeem runs the periodic purge (nothing yet), then these are written.
         for i in 0..3u8 {
             assert!(
                 store
-                    .redeem("ns", &[i; 32], now() - 5, 1)
+                    .redeem("ns", &[i; 32], now(), now() - 5, 1)
                     .await
                     .unwrap()
                     .accepted
@@ -375,34 +377,207 @@ async fn expired_redemptions_are_purged() {
         }
         assert!(
             store
-                .redeem("ns", &[9; 32], later, 1)
+                .redeem("ns", &[9; 32], now(), later, 1)
                 .await
                 .unwrap()
                 .accepted
         );
-        let pool = raw(&store).await;
-        assert_eq!(count(&pool, "redemptions").await, 4);
-        // Explicit purge.
+        // Explicit purge: the three expired entries go, from memory and disk.
         assert_eq!(store.purge_expired(now()).await.unwrap(), 3);
+        store.sync().await.unwrap();
+        let pool = raw(&store).await;
         assert_eq!(count(&pool, "redemptions").await, 1);
+        // The live one is still used; the purged ones count as new again.
+        assert!(
+            !store
+                .redeem("ns", &[9; 32], now(), later, 1)
+                .await
+                .unwrap()
+                .accepted
+        );
         for i in 0..2u8 {
             assert!(
                 store
-                    .redeem("ns", &[i; 32], now() - 5, 1)
+                    .redeem("ns", &[i; 32], now(), now() - 5, 1)
                     .await
                     .unwrap()
                     .accepted
             );
         }
-        assert_eq!(count(&pool, "redemptions").await, 3);
         store.close().await;
     }
-    // Lazy purge: the first redeem after a start clears expired entries.
+    // A start loads only unexpired entries and sweeps the expired rows.
     let store = open(dir.path()).await;
-    let r = store.redeem("ns", &[9; 32], later, 1).await.unwrap();
-    assert!(!r.accepted);
+    let r = store.redeem("ns", &[9; 32], now(), later, 1).await.unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, false));
     let pool = raw(&store).await;
-    assert_eq!(count(&pool, "redemptions").await, 1);
+    let mut left = count(&pool, "redemptions").await;
+    for _ in 0..100 {
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = count(&pool, "redemptions").await;
+    }
+    assert_eq!(left, 1, "the expired rows are swept after a start");
+}
+
+#[tokio::test]
+async fn redemptions_reach_the_disk_behind_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let later = now() + 3600;
+    for i in 0..50u8 {
+        assert!(
+            store
+                .redeem("ns", &[i; 40], now(), later, 2)
+                .await
+                .unwrap()
+                .accepted
+        );
+    }
+    assert!(
+        store
+            .redeem("ns", &[7; 40], now(), later, 2)
+            .await
+            .unwrap()
+            .accepted
+    );
+    store.sync().await.unwrap();
+    let pool = raw(&store).await;
+    assert_eq!(count(&pool, "redemptions").await, 50);
+    let uses: i64 = sqlx::query_scalar("SELECT use_count FROM redemptions WHERE token_id = ?1")
+        .bind(&[7u8; 40][..])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(uses, 2, "the last decision for a token is the row on disk");
+    // Without sync: within a few flush intervals.
+    assert!(
+        store
+            .redeem("ns", &[200; 40], now(), later, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let mut n = 0;
+    for _ in 0..100 {
+        n = count(&pool, "redemptions").await;
+        if n == 51 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(n, 51);
+}
+
+#[tokio::test]
+async fn one_process_decides_per_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path()).await;
+    first.claim_replay().await.unwrap();
+    // A second opener (another `keyward serve` on the same file) may read and
+    // administer, but not decide single use.
+    let second = open(dir.path()).await;
+    second.create_site(new_site("TUTO")).await.unwrap();
+    assert_eq!(
+        second.claim_replay().await.unwrap_err().code(),
+        "store_locked"
+    );
+    let err = second
+        .redeem("ns", &[1; 32], now(), now() + 60, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "store_locked");
+    assert!(
+        first
+            .redeem("ns", &[1; 32], now(), now() + 60, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+    // Once the first closes, the second takes over and sees its decision.
+    first.close().await;
+    second.claim_replay().await.unwrap();
+    let r = second
+        .redeem("ns", &[1; 32], now(), now() + 60, 1)
+        .await
+        .unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, false));
+    second.close().await;
+}
+
+#[tokio::test]
+async fn after_an_unclean_stop_unknown_older_tokens_are_unverifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = now() + 3600;
+    let before = now() - 20;
+    {
+        let store = open(dir.path()).await;
+        assert!(
+            store
+                .redeem("ns", &[1; 32], before, later, 1)
+                .await
+                .unwrap()
+                .accepted
+        );
+        store.close().await;
+    }
+    // A clean close leaves no fence: an unknown older token is simply new.
+    {
+        let store = open(dir.path()).await;
+        let r = store
+            .redeem("ns", &[2; 32], before, later, 1)
+            .await
+            .unwrap();
+        assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, true, false));
+        store.close().await;
+    }
+    // What a process that died leaves behind: its claim marker. (Its last
+    // decisions, up to one flush interval, would be missing from the table.)
+    {
+        let store = open(dir.path()).await;
+        let pool = raw(&store).await;
+        sqlx::query("INSERT INTO meta (name, value) VALUES ('replay_claimed', x'31')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        store.close().await;
+    }
+    let store = open(dir.path()).await;
+    let pool = raw(&store).await;
+    let rows_before = count(&pool, "redemptions").await;
+    // On record: refused as used, as always.
+    let r = store
+        .redeem("ns", &[1; 32], before, later, 1)
+        .await
+        .unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, false));
+    // Not on record and issued before this start: it may have been used in
+    // the lost interval, so it is refused as unverifiable, and nothing is written.
+    let r = store
+        .redeem("ns", &[3; 32], before, later, 1)
+        .await
+        .unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (0, false, true));
+    store.sync().await.unwrap();
+    assert_eq!(count(&pool, "redemptions").await, rows_before);
+    // Issued after this start: accepted.
+    let r = store
+        .redeem("ns", &[4; 32], now() + 2, later, 1)
+        .await
+        .unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, true, false));
+    store.close().await;
+    // That close was clean: the fence is gone on the next start.
+    let store = open(dir.path()).await;
+    let r = store
+        .redeem("ns", &[3; 32], before, later, 1)
+        .await
+        .unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, true, false));
+    store.close().await;
 }
 
 #[tokio::test]

@@ -138,8 +138,9 @@ pub fn api_key_hash(key: &str) -> [u8; 32] {
 /// A client's token secret with its derived keys. `Debug` prints `***`.
 pub struct StudioSecret {
     kid: [u8; KID_LEN],
-    enc: Zeroizing<[u8; 32]>,
     mac: Zeroizing<[u8; 32]>,
+    /// The policy cipher, keyed once (its round keys are zeroized on drop).
+    cipher: Aes256Gcm,
 }
 
 impl fmt::Debug for StudioSecret {
@@ -168,7 +169,8 @@ impl StudioSecret {
             .map_err(|_| StudioError::Secret)?;
         hk.expand(MAC_INFO, mac.as_mut())
             .map_err(|_| StudioError::Secret)?;
-        Ok(Self { kid, enc, mac })
+        let cipher = Aes256Gcm::new(enc.as_ref().into());
+        Ok(Self { kid, mac, cipher })
     }
 
     /// The key id (`SHA-256(secret)[0..4]`).
@@ -189,8 +191,8 @@ impl StudioSecret {
         m
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.enc.as_ref().into())
+    fn cipher(&self) -> &Aes256Gcm {
+        &self.cipher
     }
 }
 
@@ -296,6 +298,11 @@ pub struct VerifiedStudioToken {
 }
 
 impl VerifiedStudioToken {
+    /// The validated policy, by value (no copy).
+    pub fn into_policy(self) -> StudioPolicy {
+        self.policy
+    }
+
     /// The client name.
     pub fn client(&self) -> &str {
         &self.client

@@ -132,6 +132,46 @@ pub async fn verify(
     let verified = untrusted
         .verify(secret, &opts)
         .map_err(|e| plain(token_error(&e)))?;
+    // From here the client is known: a refusal is counted in its statistics
+    // too (as the licence outcomes are), with the rule's code as the result.
+    let site_id = entry.client.site_id.clone();
+    let cid = expect
+        .cid
+        .or(verified.policy().content_id.as_deref())
+        .map(str::to_owned);
+    let client_data = verified.policy().client_data.clone();
+    let client = verified.client().to_owned();
+    let out = admit(state, &entry, verified, expect, drm, peer, headers).await;
+    if let Err((e, _)) = &out {
+        let mut ev = AuditEvent::new("license", e.code.as_str());
+        ev.site_id = Some(site_id);
+        ev.cid = cid;
+        ev.drm = Some(drm.as_str().to_owned());
+        ev.request_id = Some(crate::http::request_id(headers));
+        ev.detail = serde_json::json!({
+            "source": "studio",
+            "client": client,
+            "client_data": client_data,
+        });
+        state.audit().submit(ev).await;
+    }
+    out
+}
+
+/// The rules after the token verified: site and endpoint, content id, geo /
+/// VPN, single use, session webhook; then the entitlement.
+async fn admit(
+    state: &AppState,
+    entry: &crate::gatekeeper::ClientEntry,
+    verified: keyward_token::studio::VerifiedStudioToken,
+    expect: Expect<'_>,
+    drm: DrmType,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<(Entitlement, Arc<SiteEntry>), Refusal> {
+    let gk = state.gatekeeper();
+    let settings = &entry.client.settings;
+    let plain = |e: ApiError| (e, None);
     let site_id = entry.client.site_id.as_str();
     let site = state.site(site_id).await.map_err(plain)?;
     let fail = |e: ApiError| (e, Some(site.clone()));
@@ -188,12 +228,20 @@ pub async fn verify(
         .store()
         .redeem(
             REPLAY_NAMESPACE,
-            &verified.token_id(),
+            &replay_id(&verified),
+            verified.generated_at().unix(),
             expires,
             settings.max_uses,
         )
         .await
         .map_err(|e| fail(e.into()))?;
+    if r.unverifiable {
+        return Err(fail(ApiError::new(
+            "studio_token_unverifiable",
+            StatusCode::FORBIDDEN,
+            "The Studio token was issued before keyward restarted after an unclean stop, and its earlier uses may not have been saved: ask for a new token",
+        )));
+    }
     if !r.accepted {
         return Err(fail(ApiError::new(
             "studio_token_used",
@@ -224,16 +272,29 @@ pub async fn verify(
     ent.rental_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
     ent.license_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
     ent.playback_duration = policy.firstplayback_seconds.filter(|d| *d > 0);
+    let client = verified.client().to_owned();
     ent.studio = Some(Arc::new(StudioGrant {
-        client: verified.client().to_owned(),
-        policy: policy.clone(),
+        client,
+        policy: verified.into_policy(),
     }));
     Ok((ent, site))
 }
 
+/// The replay-set id of a verified token: its generation time (big-endian
+/// unix seconds) then the SHA-256 of the whole token. The time prefix keeps
+/// the ids of one moment together, so a busy gateway's new entries land in
+/// the last pages of the replay index instead of on a random page each.
+fn replay_id(t: &keyward_token::studio::VerifiedStudioToken) -> [u8; 40] {
+    let mut id = [0u8; 40];
+    id[..8].copy_from_slice(&t.generated_at().unix().to_be_bytes());
+    id[8..].copy_from_slice(&t.token_id());
+    id
+}
+
 /// Records a licence outcome of a Studio entitlement in the audit trail (for
-/// `GET /v2/stats`), off the request path.
-pub fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &str) {
+/// `GET /v2/stats`); written off the request path, which only waits when the
+/// writer is so far behind that the queue is full.
+pub async fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &str) {
     let Some(grant) = ent.studio.clone() else {
         return;
     };
@@ -247,5 +308,5 @@ pub fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &st
         "client": grant.client,
         "client_data": grant.policy.client_data,
     });
-    state.audit().submit(ev);
+    state.audit().submit(ev).await;
 }

@@ -120,18 +120,22 @@ fn octets(body: Vec<u8>) -> Response {
 }
 
 /// Studio entitlements: every licence outcome goes to the audit trail (stats).
-fn record_outcome<T>(
+async fn record_outcome(
     state: &AppState,
     ent: &crate::entitlement::Entitlement,
-    out: &Result<T, ApiError>,
+    result: std::borrow::Cow<'static, str>,
     headers: &HeaderMap,
 ) {
     if ent.studio.is_some() {
-        let result = match out {
-            Ok(_) => "ok",
-            Err(e) => e.code.as_str(),
-        };
-        frontdoor::studio::record(state, ent, result, &request_id(headers));
+        frontdoor::studio::record(state, ent, &result, &request_id(headers)).await;
+    }
+}
+
+/// The audit result of a licence outcome: `ok` or the refusal's code.
+fn outcome<T>(out: &Result<T, ApiError>) -> std::borrow::Cow<'static, str> {
+    match out {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code.clone().into(),
     }
 }
 
@@ -272,7 +276,7 @@ pub async fn ri_clearkey(
         } else {
             clearkey::license(&state, &ent, &body).await
         };
-        record_outcome(&state, &ent, &out, &headers);
+        record_outcome(&state, &ent, outcome(&out), &headers).await;
         out.map(json).map_err(|e| (e, Some(site)))
     }
     .await;
@@ -326,7 +330,7 @@ pub async fn v1_license(
         )
         .await?;
         let out = answer_for(&state, &ent, &site, &body).await;
-        record_outcome(&state, &ent, &out, &headers);
+        record_outcome(&state, &ent, outcome(&out), &headers).await;
         out.map_err(|e| (e, Some(site)))
     }
     .await;
@@ -396,7 +400,7 @@ async fn hls_key_inner(
         };
         let (ent, site) = entitle(&state, cred, expect, &headers, peer).await?;
         let key = hls::key(&state, &ent, track).await;
-        record_outcome(&state, &ent, &key, &headers);
+        record_outcome(&state, &ent, outcome(&key), &headers).await;
         let key = key.map_err(|e| (e, Some(site)))?;
         Ok(octets(key.to_vec()))
     }

@@ -311,24 +311,36 @@ pub async fn key_crud(store: &dyn Store) {
 pub async fn replay_rules(store: &dyn Store) {
     let later = now() + 3600;
     let id = [7u8; 32];
-    let r = store.redeem("pallycon", &id, later, 2).await.unwrap();
+    let r = store
+        .redeem("pallycon", &id, now(), later, 2)
+        .await
+        .unwrap();
     assert_eq!((r.use_count, r.accepted), (1, true));
-    let r = store.redeem("pallycon", &id, later, 2).await.unwrap();
+    let r = store
+        .redeem("pallycon", &id, now(), later, 2)
+        .await
+        .unwrap();
     assert_eq!((r.use_count, r.accepted), (2, true));
-    let r = store.redeem("pallycon", &id, later, 2).await.unwrap();
+    let r = store
+        .redeem("pallycon", &id, now(), later, 2)
+        .await
+        .unwrap();
     assert_eq!((r.use_count, r.accepted), (2, false));
     // Namespaces are separate.
-    let r = store.redeem("expressplay", &id, later, 1).await.unwrap();
+    let r = store
+        .redeem("expressplay", &id, now(), later, 1)
+        .await
+        .unwrap();
     assert!(r.accepted);
     // max_uses 0 never accepts.
     let r = store
-        .redeem("pallycon", &[1u8; 32], later, 0)
+        .redeem("pallycon", &[1u8; 32], now(), later, 0)
         .await
         .unwrap();
     assert!(!r.accepted);
     assert!(
         store
-            .redeem("pallycon", &[1u8; 32], later, 1)
+            .redeem("pallycon", &[1u8; 32], now(), later, 1)
             .await
             .unwrap()
             .accepted
@@ -337,30 +349,38 @@ pub async fn replay_rules(store: &dyn Store) {
     let past = now() - 10;
     assert!(
         store
-            .redeem("pallycon", &[2u8; 32], past, 1)
+            .redeem("pallycon", &[2u8; 32], now(), past, 1)
             .await
             .unwrap()
             .accepted
     );
     assert!(
         store
-            .redeem("pallycon", &[2u8; 32], past, 1)
+            .redeem("pallycon", &[2u8; 32], now(), past, 1)
             .await
             .unwrap()
             .accepted
     );
     // Bad arguments.
     assert_eq!(
-        store.redeem("", &id, later, 1).await.unwrap_err().code(),
-        "invalid_input"
-    );
-    assert_eq!(
-        store.redeem("ns", &[], later, 1).await.unwrap_err().code(),
+        store
+            .redeem("", &id, now(), later, 1)
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_input"
     );
     assert_eq!(
         store
-            .redeem("ns", &[0; 65], later, 1)
+            .redeem("ns", &[], now(), later, 1)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        store
+            .redeem("ns", &[0; 65], now(), later, 1)
             .await
             .unwrap_err()
             .code(),
@@ -370,7 +390,10 @@ pub async fn replay_rules(store: &dyn Store) {
     // Purge removes exactly the expired entries.
     let purged = store.purge_expired(now()).await.unwrap();
     assert_eq!(purged, 1);
-    let r = store.redeem("pallycon", &id, later, 2).await.unwrap();
+    let r = store
+        .redeem("pallycon", &id, now(), later, 2)
+        .await
+        .unwrap();
     assert_eq!(
         (r.use_count, r.accepted),
         (2, false),
@@ -379,7 +402,7 @@ pub async fn replay_rules(store: &dyn Store) {
     assert_eq!(store.purge_expired(later + 1).await.unwrap(), 3);
     assert!(
         store
-            .redeem("pallycon", &id, later, 2)
+            .redeem("pallycon", &id, now(), later, 2)
             .await
             .unwrap()
             .accepted
@@ -392,7 +415,9 @@ pub async fn concurrent_redeem(store: Arc<dyn Store>) {
     for _ in 0..50 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store.redeem("single-use", &[0x42; 32], expires, 1).await
+            store
+                .redeem("single-use", &[0x42; 32], now(), expires, 1)
+                .await
         }));
     }
     let mut accepted = 0;
@@ -412,7 +437,9 @@ pub async fn concurrent_redeem(store: Arc<dyn Store>) {
     for _ in 0..50 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store.redeem("five-use", &[0x43; 32], expires, 5).await
+            store
+                .redeem("five-use", &[0x43; 32], now(), expires, 5)
+                .await
         }));
     }
     let mut counts = Vec::new();
