@@ -90,7 +90,9 @@ pub enum StoreError {
     UnwrapFailed(&'static str),
     /// Another process already decides single-use tokens for this database (it
     /// holds the replay lock file); two deciders could each accept one use.
-    #[error("another keyward process decides single-use tokens for this database")]
+    #[error(
+        "another keyward process decides single-use tokens for this database (is a second `keyward serve` running on this data directory?)"
+    )]
     Locked,
     /// The operating system's random number generator failed.
     #[error("random number generator unavailable")]
