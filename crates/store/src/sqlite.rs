@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_customers.sql"),
     ),
     (4, "clients", include_str!("../migrations/0004_clients.sql")),
+    (
+        5,
+        "redemptions without the expiry index",
+        include_str!("../migrations/0005_redemptions_no_expiry_index.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -134,36 +134,43 @@ pub async fn verify(
         .map_err(|e| plain(token_error(&e)))?;
     // From here the client is known: a refusal is counted in its statistics
     // too (as the licence outcomes are), with the rule's code as the result.
-    let site_id = entry.client.site_id.clone();
-    let cid = expect
-        .cid
-        .or(verified.policy().content_id.as_deref())
-        .map(str::to_owned);
-    let client_data = verified.policy().client_data.clone();
-    let client = verified.client().to_owned();
-    let out = admit(state, &entry, verified, expect, drm, peer, headers).await;
-    if let Err((e, _)) = &out {
-        let mut ev = AuditEvent::new("license", e.code.as_str());
-        ev.site_id = Some(site_id);
-        ev.cid = cid;
-        ev.drm = Some(drm.as_str().to_owned());
-        ev.request_id = Some(crate::http::request_id(headers));
-        ev.detail = serde_json::json!({
-            "source": "studio",
-            "client": client,
-            "client_data": client_data,
-        });
-        state.audit().submit(ev).await;
+    match admit(state, &entry, &verified, expect, drm, peer, headers).await {
+        Ok((mut ent, site)) => {
+            let client = verified.client().to_owned();
+            ent.studio = Some(Arc::new(StudioGrant {
+                client,
+                policy: verified.into_policy(),
+            }));
+            Ok((ent, site))
+        }
+        Err(refusal) => {
+            let policy = verified.policy();
+            let mut ev = AuditEvent::new("license", refusal.0.code.as_str());
+            ev.site_id = Some(entry.client.site_id.clone());
+            ev.cid = expect
+                .cid
+                .or(policy.content_id.as_deref())
+                .map(str::to_owned);
+            ev.drm = Some(drm.as_str().to_owned());
+            ev.request_id = Some(crate::http::request_id(headers));
+            ev.detail = serde_json::json!({
+                "source": "studio",
+                "client": verified.client(),
+                "client_data": policy.client_data,
+            });
+            state.audit().submit(ev).await;
+            Err(refusal)
+        }
     }
-    out
 }
 
 /// The rules after the token verified: site and endpoint, content id, geo /
-/// VPN, single use, session webhook; then the entitlement.
+/// VPN, single use, session webhook; then the entitlement (its Studio grant
+/// is added by the caller, which moves the policy in).
 async fn admit(
     state: &AppState,
     entry: &crate::gatekeeper::ClientEntry,
-    verified: keyward_token::studio::VerifiedStudioToken,
+    verified: &keyward_token::studio::VerifiedStudioToken,
     expect: Expect<'_>,
     drm: DrmType,
     peer: Option<SocketAddr>,
@@ -228,7 +235,7 @@ async fn admit(
         .store()
         .redeem(
             REPLAY_NAMESPACE,
-            &replay_id(&verified),
+            &replay_id(verified),
             verified.generated_at().unix(),
             expires,
             settings.max_uses,
@@ -272,11 +279,6 @@ async fn admit(
     ent.rental_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
     ent.license_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
     ent.playback_duration = policy.firstplayback_seconds.filter(|d| *d > 0);
-    let client = verified.client().to_owned();
-    ent.studio = Some(Arc::new(StudioGrant {
-        client,
-        policy: verified.into_policy(),
-    }));
     Ok((ent, site))
 }
 
