@@ -376,6 +376,7 @@ impl HotWriter {
             last_checkpoint: Instant::now(),
             purge_pending: false,
             wrote_since_checkpoint: false,
+            failing: false,
         };
         let thread = std::thread::Builder::new()
             .name("keyward-sqlite-writer".into())
@@ -490,6 +491,8 @@ struct Worker {
     last_checkpoint: Instant,
     purge_pending: bool,
     wrote_since_checkpoint: bool,
+    /// Whether the last commit failed (to log transitions only).
+    failing: bool,
 }
 
 impl Worker {
@@ -669,12 +672,29 @@ impl Worker {
             self.wrote_since_checkpoint = true;
             Ok(())
         })();
+        let failed_rows = pending.len();
         let error = outcome.err().map(|e| {
             let detail = e.detail().unwrap_or("write failed").to_owned();
             // Decisions stay valid in memory; their rows are retried.
             self.live.restore_pending(std::mem::take(pending));
             detail
         });
+        // Logged when writing starts or stops failing, not every 20 ms.
+        match (&error, self.failing) {
+            (Some(detail), false) => {
+                tracing::error!(
+                    error = %detail,
+                    rows = failed_rows,
+                    "store writer: commit failed; single-use decisions stay in memory and are retried"
+                );
+                self.failing = true;
+            }
+            (None, true) => {
+                tracing::warn!("store writer: commits succeed again");
+                self.failing = false;
+            }
+            _ => {}
+        }
         pending.clear();
         let (mut audit_ids, mut purged) = (audit_ids.into_iter(), purged.into_iter());
         for job in jobs.drain(..) {

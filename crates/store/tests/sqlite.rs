@@ -620,3 +620,50 @@ async fn sqlite_audit_batches_cross_chunks_in_order() {
     assert!(store.record_batch(vec![ok, bad]).await.is_err());
     assert_eq!(store.recent(None, 1000).await.unwrap().len(), 300);
 }
+
+#[tokio::test]
+async fn a_failed_commit_keeps_decisions_and_retries_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let later = now() + 3600;
+    assert!(
+        store
+            .redeem("ns", &[1; 32], now(), later, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+    store.sync().await.unwrap();
+    let pool = raw(&store).await;
+    // The table disappears under the writer: its commits fail.
+    sqlx::query("ALTER TABLE redemptions RENAME TO redemptions_hidden")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .redeem("ns", &[2; 32], now(), later, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+    assert_eq!(store.sync().await.unwrap_err().code(), "backend");
+    // The decision holds in memory meanwhile.
+    let r = store.redeem("ns", &[2; 32], now(), later, 1).await.unwrap();
+    assert_eq!((r.use_count, r.accepted), (1, false));
+    // Once writes work again, the queued row is written: nothing was lost.
+    sqlx::query("ALTER TABLE redemptions_hidden RENAME TO redemptions")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store.sync().await.unwrap();
+    assert_eq!(count(&pool, "redemptions").await, 2);
+    store.close().await;
+    // And the close was clean: the next start has no fence and knows both.
+    let store = open(dir.path()).await;
+    for id in [[1u8; 32], [2; 32]] {
+        let r = store.redeem("ns", &id, now() - 60, later, 1).await.unwrap();
+        assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, false));
+    }
+    store.close().await;
+}
