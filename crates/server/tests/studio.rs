@@ -1144,6 +1144,13 @@ async fn admin_api_keys_rotate_and_secret_rotation_keeps_live_tokens() {
     .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
     let new_key = a.json()["api_key"].as_str().unwrap().to_owned();
+    // The old key works (and its client is now cached) until it is removed…
+    assert_eq!(
+        s.mint_raw(&s.key, json!({"clientName": CLIENT}), false)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let a = admin(
         &s.app,
         "DELETE",
@@ -1152,6 +1159,7 @@ async fn admin_api_keys_rotate_and_secret_rotation_keeps_live_tokens() {
     )
     .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // …and not a moment longer.
     s.mint_raw(&s.key, json!({"clientName": CLIENT}), false)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "studio_api_key_invalid");

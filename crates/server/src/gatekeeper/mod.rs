@@ -82,6 +82,8 @@ pub struct Gatekeeper {
     vpn: vpn::VpnLists,
     http: OnceLock<Option<reqwest::Client>>,
     clients: RwLock<HashMap<String, Cached>>,
+    /// By SHA-256 of the API key (only keys that matched a client).
+    api_keys: RwLock<HashMap<[u8; 32], Cached>>,
     ttl: Duration,
 }
 
@@ -98,6 +100,7 @@ impl Gatekeeper {
             config: config.clone(),
             http: OnceLock::new(),
             clients: RwLock::new(HashMap::new()),
+            api_keys: RwLock::new(HashMap::new()),
             ttl: cache_ttl,
         }
     }
@@ -140,10 +143,42 @@ impl Gatekeeper {
         Ok(Some(entry))
     }
 
-    /// Drops a cached client (after an admin change).
+    /// The client of an API key (by its SHA-256), cached for the state's
+    /// cache TTL like [`Gatekeeper::client`]; unknown keys are not cached.
+    pub async fn client_by_api_key(
+        &self,
+        store: &dyn keyward_store::Store,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<Arc<ClientEntry>>, ApiError> {
+        if let Ok(m) = self.api_keys.read() {
+            if let Some((at, c)) = m.get(key_hash) {
+                if at.elapsed() < self.ttl {
+                    return Ok(Some(c.clone()));
+                }
+            }
+        }
+        let client = match store.client_by_api_key(key_hash).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let entry = Arc::new(ClientEntry::new(client)?);
+        if let Ok(mut m) = self.api_keys.write() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(*key_hash, (Instant::now(), entry.clone()));
+        }
+        Ok(Some(entry))
+    }
+
+    /// Drops a cached client and its cached API keys (after an admin change).
     pub fn invalidate_client(&self, name: &str) {
         if let Ok(mut m) = self.clients.write() {
             m.remove(name);
+        }
+        if let Ok(mut m) = self.api_keys.write() {
+            m.retain(|_, (_, c)| c.client.name != name);
         }
     }
 

@@ -101,7 +101,7 @@ fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<keyward_store::Client, ApiError> {
+) -> Result<std::sync::Arc<crate::gatekeeper::ClientEntry>, ApiError> {
     let unauthorized = || {
         ApiError::new(
             "studio_api_key_invalid",
@@ -117,10 +117,9 @@ async fn authenticate(
         .ok_or_else(unauthorized)?;
     // The hash is the lookup key: no comparison of secrets in variable time.
     state
-        .store()
-        .client_by_api_key(&api_key_hash(key))
-        .await
-        .map_err(store_error)?
+        .gatekeeper()
+        .client_by_api_key(state.store().as_ref(), &api_key_hash(key))
+        .await?
         .ok_or_else(unauthorized)
 }
 
@@ -138,7 +137,8 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let client = authenticate(&state, &headers).await?;
+        let entry = authenticate(&state, &headers).await?;
+        let client = &entry.client;
         let v = body_json(body)?;
         let obj = v.as_object().ok_or_else(|| {
             field_error("studio_wrong_type", "", "The body must be a JSON object".into())
@@ -218,13 +218,12 @@ pub async fn token(
                 });
             }
         }
-        let secret = client
+        // Newest first; its keys were derived when the client was cached.
+        let secret = entry
             .secrets
             .first()
             .ok_or_else(|| ApiError::internal("client has no token secret"))?;
-        let secret = StudioSecret::new(secret.expose())
-            .map_err(|e| ApiError::internal(format!("client secret: {e}")))?;
-        let token = mint(&client.name, &secret, &merged.to_string(), Timestamp::now())
+        let token = mint(&client.name, secret, &merged.to_string(), Timestamp::now())
             .map_err(|e| Refusal::from(crate::frontdoor::studio::token_error(&e)))?;
         tracing::info!(client = %client.name, cid = ?policy.content_id, "studio token minted");
         Ok(if wants_json(&headers) {
@@ -257,7 +256,8 @@ fn day_ms(field: &str, s: &str) -> Result<i64, Refusal> {
 /// counts per day, DRM and result for the API key's client.
 pub async fn stats(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let r = async {
-        let client = authenticate(&state, &headers).await?;
+        let entry = authenticate(&state, &headers).await?;
+        let client = &entry.client;
         let q = uri.query();
         let since_ms = query_param(q, "from")
             .map(|s| day_ms("from", &s))
@@ -533,6 +533,8 @@ pub async fn remove_api_key(
             .remove_api_key(&name, &id)
             .await
             .map_err(store_error)?;
+        // The key stops working now, not when its cache entry ages out.
+        s.gatekeeper().invalidate_client(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
     .await;
