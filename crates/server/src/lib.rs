@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod backdoor;
+mod cache;
 pub mod callback_example;
 pub mod config;
 pub mod entitlement;

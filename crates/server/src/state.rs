@@ -5,13 +5,13 @@
 //! keys; reading SQLite for each would dominate the request. Entries live for
 //! `cache_ttl_ms`; the admin API drops entries it changes at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use keyward_store::{ContentKeyRecord, SiteSettings, Store};
 use keyward_token::SiteCredentials;
 
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::error::ApiError;
 
@@ -27,11 +27,6 @@ pub struct SiteEntry {
 /// (site id, content id).
 type SiteContent = (String, String);
 
-struct Cached<T> {
-    value: Arc<T>,
-    at: Instant,
-}
-
 /// The application state handed to every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -41,9 +36,8 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     config: Config,
-    ttl: Duration,
-    sites: RwLock<HashMap<String, Cached<SiteEntry>>>,
-    keys: RwLock<HashMap<SiteContent, Cached<Vec<ContentKeyRecord>>>>,
+    sites: TtlCache<String, SiteEntry>,
+    keys: TtlCache<SiteContent, Vec<ContentKeyRecord>>,
     demo_token: Option<DemoMinter>,
     callbacks: crate::frontdoor::callback::Callbacks,
     gatekeeper: crate::gatekeeper::Gatekeeper,
@@ -66,9 +60,8 @@ impl AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
-                ttl,
-                sites: RwLock::new(HashMap::new()),
-                keys: RwLock::new(HashMap::new()),
+                sites: TtlCache::new(ttl, 10_000),
+                keys: TtlCache::new(ttl, 100_000),
                 demo_token: demo,
                 callbacks: crate::frontdoor::callback::Callbacks::default(),
                 audit,
@@ -109,12 +102,8 @@ impl AppState {
 
     /// The site, from cache or store. Unknown → 1003.
     pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, ApiError> {
-        if let Ok(map) = self.inner.sites.read() {
-            if let Some(c) = map.get(site_id) {
-                if c.at.elapsed() < self.inner.ttl {
-                    return Ok(c.value.clone());
-                }
-            }
+        if let Some(hit) = self.inner.sites.get(site_id) {
+            return Ok(hit);
         }
         let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
             ApiError::new(
@@ -136,18 +125,7 @@ impl AppState {
             creds,
             settings: site.settings,
         });
-        if let Ok(mut map) = self.inner.sites.write() {
-            if map.len() > 10_000 {
-                map.clear();
-            }
-            map.insert(
-                site_id.to_owned(),
-                Cached {
-                    value: entry.clone(),
-                    at: Instant::now(),
-                },
-            );
-        }
+        self.inner.sites.insert(site_id.to_owned(), entry.clone());
         Ok(entry)
     }
 
@@ -158,12 +136,8 @@ impl AppState {
         cid: &str,
     ) -> Result<Arc<Vec<ContentKeyRecord>>, ApiError> {
         let k = (site_id.to_owned(), cid.to_owned());
-        if let Ok(map) = self.inner.keys.read() {
-            if let Some(c) = map.get(&k) {
-                if c.at.elapsed() < self.inner.ttl {
-                    return Ok(c.value.clone());
-                }
-            }
+        if let Some(hit) = self.inner.keys.get(&k) {
+            return Ok(hit);
         }
         let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
             ApiError::new(
@@ -173,28 +147,13 @@ impl AppState {
             )
         })?;
         let keys = Arc::new(self.inner.store.keys_for_content(&id, cid).await?);
-        if let Ok(mut map) = self.inner.keys.write() {
-            if map.len() > 100_000 {
-                map.clear();
-            }
-            map.insert(
-                k,
-                Cached {
-                    value: keys.clone(),
-                    at: Instant::now(),
-                },
-            );
-        }
+        self.inner.keys.insert(k, keys.clone());
         Ok(keys)
     }
 
     /// Drops cached entries for a site (after an admin change).
     pub fn invalidate(&self, site_id: &str) {
-        if let Ok(mut m) = self.inner.sites.write() {
-            m.remove(site_id);
-        }
-        if let Ok(mut m) = self.inner.keys.write() {
-            m.retain(|(s, _), _| s != site_id);
-        }
+        self.inner.sites.remove(site_id);
+        self.inner.keys.retain(|(s, _), _| s != site_id);
     }
 }

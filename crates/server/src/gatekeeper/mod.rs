@@ -9,11 +9,10 @@ pub mod peer;
 pub mod session;
 pub mod vpn;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use keyward_store::Client;
@@ -22,6 +21,7 @@ use keyward_token::studio::{GeoRestrictions, StudioSecret};
 pub use cidr::Cidr;
 pub use peer::PeerAddr;
 
+use crate::cache::TtlCache;
 use crate::error::ApiError;
 
 /// Gatekeeper configuration (config keys `geoip_db`, `vpn_lists`,
@@ -73,18 +73,15 @@ impl ClientEntry {
     }
 }
 
-type Cached = (Instant, Arc<ClientEntry>);
-
 /// Gatekeeper state held by the application.
 pub struct Gatekeeper {
     config: GatekeeperConfig,
     geo: Option<geo::GeoDb>,
     vpn: vpn::VpnLists,
     http: OnceLock<Option<reqwest::Client>>,
-    clients: RwLock<HashMap<String, Cached>>,
+    clients: TtlCache<String, ClientEntry>,
     /// By SHA-256 of the API key (only keys that matched a client).
-    api_keys: RwLock<HashMap<[u8; 32], Cached>>,
-    ttl: Duration,
+    api_keys: TtlCache<[u8; 32], ClientEntry>,
 }
 
 fn deny(code: &str, status: StatusCode, msg: String) -> ApiError {
@@ -99,9 +96,8 @@ impl Gatekeeper {
             vpn: vpn::VpnLists::new(&config.vpn_lists),
             config: config.clone(),
             http: OnceLock::new(),
-            clients: RwLock::new(HashMap::new()),
-            api_keys: RwLock::new(HashMap::new()),
-            ttl: cache_ttl,
+            clients: TtlCache::new(cache_ttl, 10_000),
+            api_keys: TtlCache::new(cache_ttl, 10_000),
         }
     }
 
@@ -121,12 +117,8 @@ impl Gatekeeper {
         store: &dyn keyward_store::Store,
         name: &str,
     ) -> Result<Option<Arc<ClientEntry>>, ApiError> {
-        if let Ok(m) = self.clients.read() {
-            if let Some((at, c)) = m.get(name) {
-                if at.elapsed() < self.ttl {
-                    return Ok(Some(c.clone()));
-                }
-            }
+        if let Some(hit) = self.clients.get(name) {
+            return Ok(Some(hit));
         }
         let client = match store.client(name).await {
             Ok(c) => c,
@@ -134,12 +126,7 @@ impl Gatekeeper {
             Err(e) => return Err(e.into()),
         };
         let entry = Arc::new(ClientEntry::new(client)?);
-        if let Ok(mut m) = self.clients.write() {
-            if m.len() > 10_000 {
-                m.clear();
-            }
-            m.insert(name.to_owned(), (Instant::now(), entry.clone()));
-        }
+        self.clients.insert(name.to_owned(), entry.clone());
         Ok(Some(entry))
     }
 
@@ -150,12 +137,8 @@ impl Gatekeeper {
         store: &dyn keyward_store::Store,
         key_hash: &[u8; 32],
     ) -> Result<Option<Arc<ClientEntry>>, ApiError> {
-        if let Ok(m) = self.api_keys.read() {
-            if let Some((at, c)) = m.get(key_hash) {
-                if at.elapsed() < self.ttl {
-                    return Ok(Some(c.clone()));
-                }
-            }
+        if let Some(hit) = self.api_keys.get(key_hash) {
+            return Ok(Some(hit));
         }
         let client = match store.client_by_api_key(key_hash).await {
             Ok(Some(c)) => c,
@@ -163,23 +146,14 @@ impl Gatekeeper {
             Err(e) => return Err(e.into()),
         };
         let entry = Arc::new(ClientEntry::new(client)?);
-        if let Ok(mut m) = self.api_keys.write() {
-            if m.len() > 10_000 {
-                m.clear();
-            }
-            m.insert(*key_hash, (Instant::now(), entry.clone()));
-        }
+        self.api_keys.insert(*key_hash, entry.clone());
         Ok(Some(entry))
     }
 
     /// Drops a cached client and its cached API keys (after an admin change).
     pub fn invalidate_client(&self, name: &str) {
-        if let Ok(mut m) = self.clients.write() {
-            m.remove(name);
-        }
-        if let Ok(mut m) = self.api_keys.write() {
-            m.retain(|_, (_, c)| c.client.name != name);
-        }
+        self.clients.remove(name);
+        self.api_keys.retain(|_, c| c.client.name != name);
     }
 
     /// The one outbound HTTP client (session webhooks and customer callbacks; no

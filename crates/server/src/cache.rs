@@ -1,0 +1,67 @@
+//! The short-lived caches in front of the store (sites, content keys, Studio
+//! clients and API keys): entries live for `cache_ttl_ms`; the admin API
+//! drops the ones it changes at once.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// A map whose entries are valid for `ttl`. When it holds more than `cap`
+/// entries it starts over, so keys made up by clients cannot grow it without
+/// bound. A poisoned lock counts as a miss (the caller reads the store).
+pub(crate) struct TtlCache<K, V> {
+    map: RwLock<HashMap<K, (Instant, Arc<V>)>>,
+    ttl: Duration,
+    cap: usize,
+}
+
+impl<K: Eq + Hash, V> TtlCache<K, V> {
+    pub(crate) fn new(ttl: Duration, cap: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            ttl,
+            cap,
+        }
+    }
+
+    /// The entry, if present and younger than the TTL.
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let map = self.map.read().ok()?;
+        let (at, v) = map.get(key)?;
+        (at.elapsed() < self.ttl).then(|| v.clone())
+    }
+
+    /// Stores `value` under `key`, fresh from now.
+    pub(crate) fn insert(&self, key: K, value: Arc<V>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() > self.cap {
+                map.clear();
+            }
+            map.insert(key, (Instant::now(), value));
+        }
+    }
+
+    /// Drops one entry.
+    pub(crate) fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(key);
+        }
+    }
+
+    /// Keeps only the entries for which `keep` is true.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|k, (_, v)| keep(k, v));
+        }
+    }
+}
