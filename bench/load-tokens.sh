@@ -66,109 +66,22 @@ die() { log "load-tokens.sh: $*"; exit 1; }
 
 # ---------------------------------------------------------------- prerequisites
 [[ -x $KW ]] || die "no keyward binary at $KW — build it first: cargo build --release -p keyward"
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (Debian package)…"
-  if [[ $(id -u) == 0 ]]; then
-    apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-  else
-    sudo apt-get install -y -qq wrk >/dev/null
-  fi
-fi
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+ensure_wrk
 for c in curl python3; do command -v $c >/dev/null || die "$c is required"; done
 
-if [[ $PIN == 1 ]]; then
-  SRV_PIN=(taskset -c 0); GEN_PIN=(taskset -c 1)
-  PIN_NOTE="server pinned to core 0, wrk pinned to core 1 (taskset)"
-else
-  SRV_PIN=(); GEN_PIN=()
-  PIN_NOTE="no pinning: server and wrk share both cores"
-fi
-# Raised priority for the server and wrk (see bench/load.sh): nice on the
-# process and on its session's scheduler autogroup.
-if [[ $NICE != 0 && $(id -u) == 0 ]]; then
-  PRIO_WRAP='echo "$0" >/proc/$$/autogroup 2>/dev/null || true; exec nice -n "$0" "$@"'
-  SRV_PIN=(bash -c "$PRIO_WRAP" "$NICE" "${SRV_PIN[@]}")
-  GEN_PIN=(setsid -w bash -c "$PRIO_WRAP" "$NICE" "${GEN_PIN[@]}")
-  PRIO_NOTE="server and wrk run at nice $NICE"
-else
-  NICE=0
-  PRIO_NOTE="server and wrk at normal priority"
-fi
+setup_priority server
 
 # ---------------------------------------------------------------- lifecycle
-WORK=$(mktemp -d /tmp/keyward-bench-tokens.XXXXXX)
-SERVER_PGIDS=()
-WATCHDOG_PID=
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pg in "${SERVER_PGIDS[@]}"; do
-    kill -TERM -- "-$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null || true
-  done
-  sleep 0.3
-  for pg in "${SERVER_PGIDS[@]}"; do
-    kill -KILL -- "-$pg" 2>/dev/null || true
-  done
-  [[ -n $WATCHDOG_PID ]] && { kill -- "-$WATCHDOG_PID" 2>/dev/null || kill "$WATCHDOG_PID" 2>/dev/null || true; }
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-setsid bash -c "sleep $WATCHDOG; echo 'load-tokens.sh: watchdog: still running after ${WATCHDOG}s, stopping' >&2; kill -TERM $$" &
-WATCHDOG_PID=$!
+start_lifecycle keyward-bench-tokens load-tokens.sh
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-start_server() {
-  local logfile=$1; shift
-  setsid "${SRV_PIN[@]}" "$@" >"$logfile" 2>&1 &
-  local pid=$!
-  SERVER_PGIDS+=("$pid")
-  echo "$pid"
-}
-wait_ready() {
-  local url=$1 name=$2 logfile=$3
-  for _ in $(seq 1 150); do
-    if curl -fs -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "---- $name log:"; tail -20 "$logfile" >&2 || true
-  die "$name did not answer $url within 15 s"
-}
-group_pids() { ps -o pid= --sid "$1" | tr -d ' '; }
-mem_kb() {
-  local pg=$1 field=$2 total=0 v
-  for p in $(group_pids "$pg"); do
-    v=$(awk -v f="$field:" '$1==f {print $2}' "/proc/$p/status" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k/1024 }'; }
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # ---------------------------------------------------------------- context
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-MEM_TOTAL=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
-WRK_V=$( (wrk --version 2>&1 || true) | head -1 | awk '{print $1, $2}')
-KW_V=$("$KW" --version 2>/dev/null || echo keyward)
+machine_context
 FS=$(df -T "$WORK" | awk 'NR==2 {print $2}')
-cpu_busy_pct() {
-  local a b
-  read -r -a a < <(head -1 /proc/stat); sleep 1; read -r -a b < <(head -1 /proc/stat)
-  local idle=$(( b[4] + b[5] - a[4] - a[5] )) total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-  echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
-}
-BUSY=$(cpu_busy_pct)
-waited=0
-while (( BUSY > 10 && waited < IDLE_WAIT )); do
-  (( waited == 0 )) && log "the CPU is ${BUSY} % busy; waiting up to ${IDLE_WAIT}s for it to settle…"
-  sleep 4; waited=$((waited + 5)); BUSY=$(cpu_busy_pct)
-done
+wait_for_idle
 
 echo "# keyward token APIs — load benchmark"
 echo

@@ -57,14 +57,9 @@ die() { log "load.sh: $*"; exit 1; }
 if [[ ! -x $KW ]]; then
   die "no keyward binary at $KW — build it first: cargo build --release -p keyward"
 fi
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (Debian package)…"
-  if [[ $(id -u) == 0 ]]; then
-    apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-  else
-    sudo apt-get install -y -qq wrk >/dev/null
-  fi
-fi
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+ensure_wrk
 command -v node >/dev/null || die "node is required for the Node peer (apt-get install nodejs npm)"
 command -v curl >/dev/null || die "curl is required"
 if [[ ! -d $BENCH/node-peer/node_modules/express ]]; then
@@ -72,115 +67,16 @@ if [[ ! -d $BENCH/node-peer/node_modules/express ]]; then
   (cd "$BENCH/node-peer" && npm ci --no-audit --no-fund --silent) || die "npm ci failed in bench/node-peer"
 fi
 
-if [[ $PIN == 1 ]]; then
-  SRV_PIN=(taskset -c 0)
-  GEN_PIN=(taskset -c 1)
-  PIN_NOTE="servers pinned to core 0, wrk pinned to core 1 (taskset)"
-else
-  SRV_PIN=()
-  GEN_PIN=()
-  PIN_NOTE="no pinning: each server and wrk share both cores"
-fi
-# Raised priority for the servers and wrk alike, so that a build or test
-# running beside the benchmark (a shared dev box) takes little from it.
-# The kernel groups processes per session (sched autogroup), so the nice
-# value is set on the session's autogroup too; every server and every wrk
-# run gets a session of its own (setsid).
-if [[ $NICE != 0 && $(id -u) == 0 ]]; then
-  PRIO_WRAP='echo "$0" >/proc/$$/autogroup 2>/dev/null || true; exec nice -n "$0" "$@"'
-  SRV_PIN=(bash -c "$PRIO_WRAP" "$NICE" "${SRV_PIN[@]}")
-  GEN_PIN=(setsid -w bash -c "$PRIO_WRAP" "$NICE" "${GEN_PIN[@]}")
-  PRIO_NOTE="servers and wrk run at nice $NICE (other processes at 0 get little CPU while it runs)"
-else
-  NICE=0
-  PRIO_NOTE="servers and wrk at normal priority"
-fi
+setup_priority servers
 
 # ---------------------------------------------------------------- lifecycle
-WORK=$(mktemp -d /tmp/keyward-bench.XXXXXX)
-SERVER_PGIDS=()
-WATCHDOG_PID=
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pg in "${SERVER_PGIDS[@]}"; do
-    kill -TERM -- "-$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null || true
-  done
-  sleep 0.3
-  for pg in "${SERVER_PGIDS[@]}"; do
-    kill -KILL -- "-$pg" 2>/dev/null || true
-  done
-  [[ -n $WATCHDOG_PID ]] && { kill -- "-$WATCHDOG_PID" 2>/dev/null || kill "$WATCHDOG_PID" 2>/dev/null || true; }
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-setsid bash -c "sleep $WATCHDOG; echo 'load.sh: watchdog: still running after ${WATCHDOG}s, stopping' >&2; kill -TERM $$" &
-WATCHDOG_PID=$!
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Starts a server in its own process group (so the trap can stop it and all
-# its children); prints its pid.
-start_server() {
-  local logfile=$1; shift
-  setsid "${SRV_PIN[@]}" "$@" >"$logfile" 2>&1 &
-  local pid=$!
-  SERVER_PGIDS+=("$pid")
-  echo "$pid"
-}
-
-wait_ready() {
-  local url=$1 name=$2 logfile=$3
-  for _ in $(seq 1 150); do
-    if curl -fs -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "---- $name log:"; tail -20 "$logfile" >&2 || true
-  die "$name did not answer $url within 15 s"
-}
-
-# pids of a server's session (setsid: the cluster primary and its workers)
-group_pids() { ps -o pid= --sid "$1" | tr -d ' '; }
-
-# sum of a /proc/<pid>/status field (kB) over a process group
-mem_kb() {
-  local pg=$1 field=$2 total=0 v
-  for p in $(group_pids "$pg"); do
-    v=$(awk -v f="$field:" '$1==f {print $2}' "/proc/$p/status" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k/1024 }'; }
+start_lifecycle keyward-bench load.sh
 
 # ---------------------------------------------------------------- context
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-MEM_TOTAL=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+machine_context
 NODE_V=$(node --version)
 EXPRESS_V=$(node -p "require('$BENCH/node-peer/node_modules/express/package.json').version")
-WRK_V=$( (wrk --version 2>&1 || true) | head -1 | awk '{print $1, $2}')
-KW_V=$("$KW" --version 2>/dev/null || echo keyward)
-# CPU already busy (other builds, tests) makes every figure low: measure 1 s.
-cpu_busy_pct() {
-  local a b
-  read -r -a a < <(head -1 /proc/stat); sleep 1; read -r -a b < <(head -1 /proc/stat)
-  local idle=$(( b[4] + b[5] - a[4] - a[5] )) total=0 i
-  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-  echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
-}
-BUSY=$(cpu_busy_pct)
-# give a concurrent build a little time to finish (bounded by IDLE_WAIT)
-waited=0
-while (( BUSY > 10 && waited < IDLE_WAIT )); do
-  (( waited == 0 )) && log "the CPU is ${BUSY} % busy; waiting up to ${IDLE_WAIT}s for it to settle…"
-  sleep 4; waited=$((waited + 5)); BUSY=$(cpu_busy_pct)
-done
+wait_for_idle
 
 echo "# keyward licence gateway — load benchmark"
 echo
