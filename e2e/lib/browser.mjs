@@ -1,4 +1,4 @@
-// Debian's Chromium driven by playwright-core, launched as shared/specs/protocols.md §9 says.
+// Debian's Chromium driven by playwright-core, launched headless with the flags a closed network needs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-//! Tests against third-party data under `shared/`: Apple's FairPlay SDK SPCs and the
+//! Tests against third-party data under `testdata/`: Apple's FairPlay SDK SPCs and the
 //! PallyCon KMS CPIX examples (Widevine and PlayReady PSSH rebuilt byte for byte).
 
 #![allow(
@@ -19,11 +19,11 @@ use serde_json::Value;
 
 const FAIRPLAY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/fairplay-ksm"
+    "/../../testdata/fixtures/fairplay-ksm"
 );
 const KMS_VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/pallycon_kms_cpix_examples.jsonl"
+    "/../../testdata/vectors/pallycon_kms_cpix_examples.jsonl"
 );
 
 /// SHA-1 of `Development Credentials/dev_certificate.der` (protocols.md §4.2).

@@ -20,7 +20,7 @@ use keyward_token::{
 use serde_json::Value;
 
 fn records() -> Vec<(String, Value)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors/");
     let mut out = Vec::new();
     for file in [
         "pallycon_python_sdk.jsonl",

@@ -523,11 +523,9 @@ pub fn playready_challenge(custom_data: Option<&str>) -> String {
 pub fn fairplay_spc() -> Vec<u8> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/fairplay-ksm/FPS/spc1.bin"
+        "/../../testdata/fixtures/fairplay-ksm/FPS/spc1.bin"
     );
-    std::fs::read(path)
-        .or_else(|_| std::fs::read("/work/shared/fixtures/fairplay-ksm/FPS/spc1.bin"))
-        .unwrap()
+    std::fs::read(path).unwrap()
 }
 
 /// Parses a JWK set answer into (kid, key) byte pairs.
