@@ -136,7 +136,7 @@ pub fn run(c: ClientCommand) -> ExitCode {
                 content_prefixes,
                 disabled: false,
             };
-            let api_key = keyward_server::http::studio::generate_api_key();
+            let api_key = keyward_server::generate_api_key();
             let secret = match SiteSecret::generate() {
                 Ok(s) => s,
                 Err(e) => return store_fail(&e),
@@ -193,7 +193,7 @@ pub fn run(c: ClientCommand) -> ExitCode {
             Box::pin(async move {
                 let mut out = json!({"name": name});
                 if !no_new {
-                    let api_key = keyward_server::http::studio::generate_api_key();
+                    let api_key = keyward_server::generate_api_key();
                     match s.add_api_key(&name, &label, api_key_hash(&api_key)).await {
                         Ok(info) => {
                             out["added"] =

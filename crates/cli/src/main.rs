@@ -148,7 +148,7 @@ fn main() -> ExitCode {
         Command::Openapi => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&keyward_server::openapi::document())
+                serde_json::to_string_pretty(&keyward_server::openapi_document())
                     .unwrap_or_default()
             );
             ExitCode::SUCCESS

@@ -79,6 +79,13 @@ pub struct Config {
     /// Key-encryption key text (64 hex digits or base64 of 32 bytes). Without
     /// one, a KEK is generated into the data directory.
     pub kek: Option<Secret>,
+    /// The ExpressPlay token sealing key (64 hex digits). Without one, a key
+    /// is generated into the data directory (`token.key`); every server that
+    /// redeems the tokens needs the same key.
+    pub token_key: Option<Secret>,
+    /// Earlier sealing keys (comma-separated hex), so tokens sealed before a
+    /// rotation stay redeemable.
+    pub token_keys_previous: Option<Secret>,
     /// Demo mode: a demo site, the demo clip's key, `/demo/`.
     pub demo: bool,
     /// Public base URL used in links keyward hands out (default `http://<listen>`).
@@ -102,6 +109,8 @@ impl Default for Config {
             log_format: LogFormat::Human,
             admin_token: None,
             kek: None,
+            token_key: None,
+            token_keys_previous: None,
             demo: false,
             public_base_url: None,
             limits: Limits::default(),
@@ -132,6 +141,8 @@ struct FileConfig {
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
     kek_file: Option<PathBuf>,
+    token_key_file: Option<PathBuf>,
+    token_keys_previous_file: Option<PathBuf>,
     demo: Option<bool>,
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
@@ -258,6 +269,13 @@ impl Config {
             if let Some(p) = f.kek_file {
                 c.kek = Some(read_secret_file(&src, "kek_file", &p)?);
             }
+            if let Some(p) = f.token_key_file {
+                c.token_key = Some(read_secret_file(&src, "token_key_file", &p)?);
+            }
+            if let Some(p) = f.token_keys_previous_file {
+                c.token_keys_previous =
+                    Some(read_secret_file(&src, "token_keys_previous_file", &p)?);
+            }
             if let Some(v) = f.demo {
                 c.demo = v;
             }
@@ -320,6 +338,26 @@ impl Config {
         }
         if let Some(v) = get("KEYWARD_KEK_FILE") {
             c.kek = Some(read_secret_file(src, "KEYWARD_KEK_FILE", Path::new(v))?);
+        }
+        if let Some(v) = get("KEYWARD_TOKEN_KEY") {
+            c.token_key = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("KEYWARD_TOKEN_KEY_FILE") {
+            c.token_key = Some(read_secret_file(
+                src,
+                "KEYWARD_TOKEN_KEY_FILE",
+                Path::new(v),
+            )?);
+        }
+        if let Some(v) = get("KEYWARD_TOKEN_KEY_PREVIOUS") {
+            c.token_keys_previous = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("KEYWARD_TOKEN_KEY_PREVIOUS_FILE") {
+            c.token_keys_previous = Some(read_secret_file(
+                src,
+                "KEYWARD_TOKEN_KEY_PREVIOUS_FILE",
+                Path::new(v),
+            )?);
         }
         if let Some(v) = get("KEYWARD_PUBLIC_BASE_URL") {
             c.public_base_url = Some(v.clone());

@@ -37,18 +37,6 @@ impl JsonOut {
         let _ = write!(self.out, "{v}");
     }
 
-    /// A boolean member.
-    pub fn bool(&mut self, k: &str, v: bool) {
-        self.key(k);
-        self.out.push_str(if v { "true" } else { "false" });
-    }
-
-    /// A raw JSON member (already serialized).
-    pub fn raw(&mut self, k: &str, json: &str) {
-        self.key(k);
-        self.out.push_str(json);
-    }
-
     /// Closes `}`.
     pub fn finish(mut self) -> String {
         self.out.push('}');
@@ -73,4 +61,13 @@ pub fn push_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// A caller-supplied value for a message: at most `max` characters, with `…`
+/// when cut, so that no refusal echoes input unbounded.
+pub fn bounded(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+    }
 }

@@ -1,23 +1,40 @@
 //! # keyward-server
 //!
-//! The axum application behind `keyward serve`: front doors (credential →
-//! [`entitlement::Entitlement`]), back doors (entitlement + challenge →
-//! licence), the admin API, and the embedded demo. [`router`] builds the
-//! whole application so tests can drive it with `oneshot`; [`serve`] runs it.
+//! The application behind `keyward serve`, shaped as one pipeline:
+//!
+//! ```text
+//! edge (http/)          gateway core (no HTTP types)                       edge
+//! extract credential ─▶ front door ─▶ gatekeeper ─▶ back door ─▶ licence ─▶ render
+//!                       (verify,      (endpoint, content, origin, geo,      (dialect of
+//!                        translate     single use, session, callback,        the route
+//!                        into the      streams)                              group)
+//!                        Entitlement)
+//! ```
+//!
+//! Every refusal is one [`Refusal`](refusal) type with a code from one
+//! registry ([`codes`]), rendered once at the edge. See `docs/architecture.md`.
+//!
+//! This crate's public face is narrow: [`Config`], [`AppState`], [`router`]
+//! (so tests drive the application with `oneshot`), [`serve`], the store
+//! opener, the OpenAPI document and the example callback page.
 
-pub mod audit;
-pub mod backdoor;
+mod audit;
+mod backdoor;
 mod cache;
 pub mod callback_example;
+mod codes;
 pub mod config;
-pub mod entitlement;
-pub mod error;
-pub mod frontdoor;
-pub mod gatekeeper;
-pub mod http;
-pub mod json;
-pub mod openapi;
-pub mod state;
+mod entitlement;
+mod frontdoor;
+mod gatekeeper;
+mod http;
+mod json;
+mod mint;
+mod openapi;
+mod pipeline;
+mod refusal;
+mod render;
+mod state;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,8 +46,25 @@ use keyward_store::{
 use keyward_token::SiteCredentials;
 
 pub use config::Config;
+pub use gatekeeper::GatekeeperConfig;
 pub use http::router;
-pub use state::AppState;
+pub use state::{AppState, DemoMinter};
+
+/// The OpenAPI document of the native, Studio and admin API (as served at
+/// `/openapi.json`).
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document()
+}
+
+/// A fresh Studio API key (as `POST /v1/admin/clients` hands out).
+pub fn generate_api_key() -> String {
+    http::studio::generate_api_key()
+}
+
+/// Every registered refusal code as a Markdown table (`docs/codes.md`).
+pub fn codes_markdown() -> String {
+    codes::markdown()
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,11 +112,11 @@ pub async fn open_store(data_dir: &Path, kek: Option<&str>) -> Result<SqliteStor
 }
 
 /// Demo mode: the DEMO site (created on first start) and the demo clip's key.
-pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartError> {
+pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
     let id = SiteId::parse(http::demo::DEMO_SITE)?;
     let site = match store.site(&id).await {
         Ok(s) => s,
-        Err(e) if e.code() == "site_not_found" => {
+        Err(keyward_store::StoreError::SiteNotFound) => {
             store
                 .create_site(NewSite::generate(id.clone(), SiteSettings::default())?)
                 .await?
@@ -103,7 +137,7 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
         };
         match store.put_key(nk, false).await {
             Ok(_) => {}
-            Err(e) if e.code() == "key_conflict" => {}
+            Err(keyward_store::StoreError::KeyConflict) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -113,7 +147,7 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
         site.access_key.expose(),
     )
     .map_err(|e| StartError::Secret(format!("demo site credentials: {}", e.code())))?;
-    Ok(state::DemoMinter { creds })
+    Ok(DemoMinter { creds })
 }
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
@@ -147,10 +181,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     // Load (or generate) the ExpressPlay token sealing key now, so its warning
     // comes at start-up and a bad KEYWARD_TOKEN_KEY stops the server.
-    if let Err(e) = frontdoor::expressplay::keys(&state) {
+    if let Err(e) = state.expressplay_keys() {
         return Err(StartError::Secret(format!(
             "KEYWARD_TOKEN_KEY (ExpressPlay token sealing key): {}",
-            e.log_detail.unwrap_or(e.message)
+            e.log_detail.unwrap_or_else(|| e.message.into_owned())
         )));
     }
     // The peer address is needed by customer IP allow-lists (ExpressPlay -2003).

@@ -4,6 +4,43 @@
 
 use serde_json::{json, Value};
 
+use crate::codes::{self, Dialects};
+use crate::render::status;
+
+/// The registered codes a dialect answers with a status, as `a, b, c`.
+fn codes_with(d: Dialects, http: u16) -> String {
+    codes::ALL
+        .iter()
+        .filter(|c| c.dialects.contains(d) && status(c.class).as_u16() == http)
+        .map(|c| c.wire)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Problem responses for every status a dialect's codes use, each listing its
+/// codes (generated from the registry).
+fn problems(d: Dialects, what: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut statuses: Vec<u16> = codes::ALL
+        .iter()
+        .filter(|c| c.dialects.contains(d))
+        .map(|c| status(c.class).as_u16())
+        .collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for s in statuses {
+        let reason = axum::http::StatusCode::from_u16(s)
+            .ok()
+            .and_then(|x| x.canonical_reason())
+            .unwrap_or("Error");
+        out.insert(
+            s.to_string(),
+            problem(&format!("{reason} ({what}): {}", codes_with(d, s))),
+        );
+    }
+    Value::Object(out)
+}
+
 fn problem(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
 }
@@ -20,26 +57,13 @@ fn token_params() -> Value {
 /// The document.
 pub fn document() -> Value {
     let refusals = |ok: Value| -> Value {
-        let mut r = json!({
-            "400": problem("Malformed request or token (7009, 7013, 74xx, 7107, 7205, 7305, 7317, 7509)"),
-            "401": problem("Missing, bad or expired token (7010, 7011, 7016, 7019)"),
-            "403": problem("Policy refusal (7012, 7018, 1004, 7501, 7502, 7503, 7510)"),
-            "404": problem("Unknown site or key (1003, 7001)"),
-            "413": problem("Body larger than the limit (7505)"),
-            "501": problem("No upstream configured for this DRM (7104, 7202, 7301)"),
-            "503": problem("Overloaded or timed out (7506, 7507)")
-        });
+        let mut r = problems(Dialects::LICENCE, "licence refusal codes");
         if let (Some(m), Value::Object(o)) = (r.as_object_mut(), ok) {
             m.extend(o);
         }
         r
     };
-    let admin_err = json!({
-        "400": problem("Invalid input"),
-        "401": problem("Missing or wrong admin bearer token (unauthorized)"),
-        "404": problem("Admin API off (admin_disabled), or site/key not found"),
-        "409": problem("Site or key exists (site_exists, key_conflict)")
-    });
+    let admin_err = problems(Dialects::NATIVE, "admin refusal codes");
     let with = |base: &Value, extra: Value| -> Value {
         let mut b = base.clone();
         if let (Some(m), Value::Object(o)) = (b.as_object_mut(), extra) {
@@ -115,21 +139,18 @@ pub fn document() -> Value {
             "/v2/token": {"post": {
                 "summary": "Mint a single-use Studio DRM token (alias: /v2/generate)",
                 "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["clientName", "policy"], "properties": {
-                    "clientName": {"type": "string"}, "policy": {"type": "object", "description": "Studio DRM policy (docs/studio-token.md); unknown fields are refused"}}}}}},
-                "responses": {
-                    "200": {"description": "The token (text/plain, or {\"token\":…} with Accept: application/json)"},
-                    "400": problem("Invalid policy: studio_* codes with the field path"),
-                    "401": problem("Missing or wrong x-api-key (studio_api_key_invalid)"),
-                    "403": problem("Client mismatch, disabled client or content not allowed")
-                }
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["clientName"], "properties": {
+                    "clientName": {"type": "string"}, "policy": {"type": "object", "description": "Studio DRM policy (docs/studio-token.md); optional (the client's default policy applies); unknown fields are refused"}}}}}},
+                "responses": with(&problems(Dialects::STUDIO, "Studio API codes; policy errors name the field"), json!({
+                    "200": {"description": "The token (text/plain, or {\"token\":…} with Accept: application/json)"}
+                }))
             }},
             "/v2/generate": {"post": {"summary": "Alias of /v2/token", "responses": {"200": {"description": "The token"}}}},
             "/v2/stats": {"get": {
                 "summary": "Issued licences per day and DRM for the API key's client",
                 "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}},
                     {"name": "client_data", "in": "query", "required": false, "schema": {"type": "string"}, "description": "key=value filter on client_data"}],
-                "responses": {"200": {"description": "Counts"}, "401": problem("Missing or wrong x-api-key")}
+                "responses": with(&problems(Dialects::STUDIO, "Studio API codes"), json!({"200": {"description": "Counts"}}))
             }},
             "/v1/admin/clients": {
                 "get": {"summary": "List Studio token clients (no secrets)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Clients"}}))},
@@ -172,8 +193,11 @@ pub fn document() -> Value {
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code", "request_id"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "detail": {"type": "string"}, "code": {"type": "string", "description": "Stable code: the vendor's number where one exists"},
+                    "detail": {"type": "string"}, "code": {"$ref": "#/components/schemas/Code"},
+                    "field": {"type": "string", "description": "Studio API: the JSON path of the offending value"},
                     "request_id": {"type": "string"}}},
+                "Code": {"type": "string", "description": "Stable refusal code: the vendor's number where one exists (see x-keyward-codes)",
+                    "enum": codes::ALL.iter().filter(|c| c.dialects.contains(Dialects::NATIVE) || c.dialects.contains(Dialects::STUDIO)).map(|c| c.wire).collect::<Vec<_>>()},
                 "TrackType": {"type": "string", "enum": ["ALL", "ALL_VIDEO", "AUDIO", "SD", "HD", "UHD1", "UHD2"]},
                 "SiteSettings": {"type": "object", "additionalProperties": false, "properties": {
                     "token_window_secs": {"type": "integer", "default": 600},
@@ -199,6 +223,44 @@ pub fn document() -> Value {
                     "cid": {"type": "string"}, "kid": {"type": "string"}, "key": {"type": "string"}, "iv": {"type": "string"},
                     "track_type": {"$ref": "#/components/schemas/TrackType"}, "label": {"type": "string"}, "replace": {"type": "boolean"}}}
             }
-        }
+        },
+        "x-keyward-codes": codes::ALL.iter().map(|c| json!({
+            "code": c.wire,
+            "status": status(c.class).as_u16(),
+            "message": c.message,
+            "dialects": c.dialects.names(),
+        })).collect::<Vec<_>>()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn studio_token_policy_is_optional() {
+        let d = document();
+        let schema =
+            &d["paths"]["/v2/token"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["required"], json!(["clientName"]));
+        assert!(schema["properties"]["policy"].is_object());
+    }
+
+    #[test]
+    fn every_native_refusal_code_is_in_the_document() {
+        let d = document();
+        let listed = &d["components"]["schemas"]["Code"]["enum"];
+        for c in codes::ALL
+            .iter()
+            .filter(|c| c.dialects.contains(Dialects::NATIVE))
+        {
+            assert!(
+                listed.as_array().is_some_and(|l| l.contains(&json!(c.wire))),
+                "{} missing",
+                c.wire
+            );
+        }
+        let all = d["x-keyward-codes"].as_array().map_or(0, Vec::len);
+        assert_eq!(all, codes::ALL.len());
+    }
 }

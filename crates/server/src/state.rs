@@ -12,8 +12,9 @@ use keyward_store::{ContentKeyRecord, SiteSettings, Store};
 use keyward_token::SiteCredentials;
 
 use crate::cache::TtlCache;
+use crate::codes;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::refusal::Refusal;
 
 /// A site as the request path needs it.
 #[derive(Debug)]
@@ -42,6 +43,9 @@ struct Inner {
     callbacks: crate::frontdoor::callback::Callbacks,
     gatekeeper: crate::gatekeeper::Gatekeeper,
     audit: crate::audit::AuditSink,
+    backdoors: crate::backdoor::BackDoors,
+    streams: Box<dyn crate::gatekeeper::streams::StreamGate>,
+    expressplay_keys: std::sync::OnceLock<Arc<crate::mint::expressplay::TokenKeys>>,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -66,6 +70,9 @@ impl AppState {
                 callbacks: crate::frontdoor::callback::Callbacks::default(),
                 audit,
                 gatekeeper,
+                backdoors: crate::backdoor::BackDoors::standard(),
+                streams: Box::new(crate::gatekeeper::streams::NotEnforced),
+                expressplay_keys: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -95,32 +102,55 @@ impl AppState {
         &self.inner.gatekeeper
     }
 
+    /// The back-door registry.
+    pub fn backdoors(&self) -> &crate::backdoor::BackDoors {
+        &self.inner.backdoors
+    }
+
+    /// The concurrent-stream gate.
+    pub fn streams(&self) -> &dyn crate::gatekeeper::streams::StreamGate {
+        self.inner.streams.as_ref()
+    }
+
+    /// The ExpressPlay token sealing keys (configured, or the data
+    /// directory's), loaded once.
+    pub fn expressplay_keys(&self) -> Result<Arc<crate::mint::expressplay::TokenKeys>, Refusal> {
+        if let Some(k) = self.inner.expressplay_keys.get() {
+            return Ok(k.clone());
+        }
+        let c = &self.inner.config;
+        let keys = crate::mint::expressplay::load_keys(
+            &c.data_dir,
+            c.token_key.as_ref().map(|k| k.expose()),
+            c.token_keys_previous.as_ref().map(|k| k.expose()),
+        )
+        .map_err(crate::frontdoor::expressplay::internal)?;
+        Ok(self
+            .inner
+            .expressplay_keys
+            .get_or_init(|| Arc::new(keys))
+            .clone())
+    }
+
     /// The demo minter, in demo mode.
     pub fn demo(&self) -> Option<&DemoMinter> {
         self.inner.demo_token.as_ref()
     }
 
     /// The site, from cache or store. Unknown → 1003.
-    pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, ApiError> {
+    pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, Refusal> {
         if let Some(hit) = self.inner.sites.get(site_id) {
             return Ok(hit);
         }
-        let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
-            ApiError::new(
-                "1003",
-                axum::http::StatusCode::NOT_FOUND,
-                "Site ID not found",
-            )
-        })?;
+        let id = keyward_store::SiteId::parse(site_id)
+            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
         let site = self.inner.store.site(&id).await?;
         let creds = SiteCredentials::new(
             site.site_id.as_str(),
             site.site_key.expose(),
             site.access_key.expose(),
         )
-        .map_err(|e| {
-            ApiError::internal(format!("stored site credentials invalid: {}", e.code()))
-        })?;
+        .map_err(|e| Refusal::internal(format!("stored site credentials invalid: {}", e.code())))?;
         let entry = Arc::new(SiteEntry {
             creds,
             settings: site.settings,
@@ -134,18 +164,13 @@ impl AppState {
         &self,
         site_id: &str,
         cid: &str,
-    ) -> Result<Arc<Vec<ContentKeyRecord>>, ApiError> {
+    ) -> Result<Arc<Vec<ContentKeyRecord>>, Refusal> {
         let k = (site_id.to_owned(), cid.to_owned());
         if let Some(hit) = self.inner.keys.get(&k) {
             return Ok(hit);
         }
-        let id = keyward_store::SiteId::parse(site_id).map_err(|_| {
-            ApiError::new(
-                "1003",
-                axum::http::StatusCode::NOT_FOUND,
-                "Site ID not found",
-            )
-        })?;
+        let id = keyward_store::SiteId::parse(site_id)
+            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
         let keys = Arc::new(self.inner.store.keys_for_content(&id, cid).await?);
         self.inner.keys.insert(k, keys.clone());
         Ok(keys)

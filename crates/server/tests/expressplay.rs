@@ -829,32 +829,6 @@ async fn cors_applies_to_rights_paths() {
 }
 
 #[tokio::test]
-async fn entitlement_is_the_common_type() {
-    use keyward_server::entitlement::Source;
-    let app = ep_app().await;
-    let url = mint_ok(
-        &app,
-        "ck",
-        &format!("{}&licenseDuration=600&contentId=c9", base()),
-    )
-    .await;
-    let p = open(&[server_key(&app)], &token_of(&url)).unwrap();
-    let e = keyward_server::frontdoor::expressplay::entitlement(
-        &p,
-        Some(&SiteId::parse(SITE).unwrap()),
-        KID,
-        KEY,
-    );
-    assert_eq!(e.source, Source::ExpressPlay);
-    assert_eq!(e.cid, "c9");
-    assert_eq!(e.user_id, "acme");
-    assert_eq!(e.license_duration, Some(600));
-    assert_eq!(e.cenc_keys.len(), 1);
-    assert_eq!(e.cenc_keys[0].kid, Some(KID));
-    assert!(!e.persistent);
-}
-
-#[tokio::test]
 async fn admin_api_creates_rotates_and_deletes_customers() {
     let app = ep_app().await;
     let admin = |m: &str, uri: &str, body: &str| {

@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use common::*;
-use keyward_server::gatekeeper::GatekeeperConfig;
+use keyward_server::GatekeeperConfig;
 use keyward_server::{AppState, Config};
 use keyward_store::{ClientStore as _, Store};
 use keyward_token::studio::{mint, StudioSecret};
@@ -1261,4 +1261,85 @@ async fn admin_api_keys_rotate_and_secret_rotation_keeps_live_tokens() {
         )
         .await;
     a.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// The native ClearKey path reads `?cid=` like the PallyCon ClearKey path: a
+/// token locked to one content cannot fetch another's key, and a token
+/// without a content id plays the content the request names.
+#[tokio::test]
+async fn native_clearkey_path_honours_the_cid_query() {
+    let s = studio().await;
+    let send = |tok: String, query: String| {
+        let app = &s.app;
+        async move {
+            app.send(
+                Request::post(format!("{CK}{query}"))
+                    .header("x-vudrm-token", tok)
+                    .body(Body::from(ck_request(&[KID_ALL], "temporary")))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let locked = s.mint(json!({"content_id": CID})).await;
+    send(locked, format!("?cid={CID_MULTI}"))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "studio_content_mismatch");
+    let open = s.mint(json!({})).await;
+    ok_jwk(&send(open, format!("?cid={CID}")).await);
+    // Without ?cid= the token still names nothing.
+    let open = s.mint(json!({})).await;
+    send(open, String::new())
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "studio_content_missing");
+    // A PallyCon token for CID with ?cid=CID_MULTI: the vendor's 7012.
+    let a = s
+        .app
+        .send(
+            Request::post(format!("{CK}?cid={CID_MULTI}"))
+                .header("pallycon-customdata-v2", ck_token(CID))
+                .body(Body::from(ck_request(&[KID_ALL], "temporary")))
+                .unwrap(),
+        )
+        .await;
+    a.assert_problem(StatusCode::FORBIDDEN, "7012");
+}
+
+/// Every licence path runs the same pipeline, so a Studio token's outcome on
+/// a PallyCon path (here PlayReady, refused until an upstream exists) is
+/// counted in its client's statistics like on the native paths.
+#[tokio::test]
+async fn outcomes_on_pallycon_paths_are_counted() {
+    let s = studio().await;
+    let tok = s.mint(json!({"content_id": CID})).await;
+    let a = s
+        .app
+        .send(
+            Request::post("/ri/playready/licenseManager.do")
+                .header("x-vudrm-token", &tok)
+                .body(Body::from(playready_challenge(None)))
+                .unwrap(),
+        )
+        .await;
+    a.assert_pallycon(StatusCode::OK, "7202");
+    let today = keyward_token::studio::format_time(Timestamp::now())[..10].to_owned();
+    let want = json!({"day": today, "drm": "PlayReady", "result": "7202", "count": 1});
+    let mut j = Value::Null;
+    for _ in 0..50 {
+        let a = s
+            .app
+            .send(
+                Request::get("/v2/stats")
+                    .header("x-api-key", &s.key)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        j = a.json();
+        if j["counts"].as_array().is_some_and(|c| c.contains(&want)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(j["counts"].as_array().unwrap().contains(&want), "{j}");
 }

@@ -1,58 +1,120 @@
 //! Widevine, PlayReady and FairPlay licences need a licensed upstream. Until
 //! one is configured, keyward fully verifies the credential, recognises the
-//! challenge (so a malformed one gets its own code), and refuses with the
-//! vendor's "no service" code.
+//! challenge (so a malformed one gets its own code), answers what it can
+//! itself (the Widevine service certificate), and refuses with the vendor's
+//! "no service" code.
 
-use axum::http::StatusCode;
 use keyward_drm::widevine::WidevineChallenge;
 
-use crate::error::ApiError;
-use crate::state::SiteEntry;
+use super::{BackDoor, Challenge, Context, Licence};
+use crate::codes::{self, Code};
+use crate::entitlement::{Entitlement, KeySource};
+use crate::refusal::Refusal;
 
-/// What a Widevine request turned out to be.
-pub enum WidevineAnswer {
-    /// The site's service certificate (answer to `08 04`).
-    ServiceCertificate(Vec<u8>),
-}
+/// Widevine: the service certificate from the site's configuration; licences
+/// refused until an upstream exists.
+pub struct Widevine;
 
-/// Widevine: a service-certificate request is answered from the site's
-/// configuration; a licence request is refused until an upstream exists.
-pub fn widevine(site: &SiteEntry, body: &[u8]) -> Result<WidevineAnswer, ApiError> {
-    match WidevineChallenge::parse(body)? {
-        WidevineChallenge::ServiceCertificateRequest => {
-            match &site.settings.widevine_service_cert {
-                Some(c) => Ok(WidevineAnswer::ServiceCertificate(c.clone())),
-                None => Err(ApiError::new(
-                    "7106",
-                    StatusCode::NOT_FOUND,
-                    "No Widevine service certificate is configured for this site",
-                )),
-            }
-        }
-        _ => Err(no_upstream("7104", "Widevine")),
-    }
-}
+/// PlayReady: refused until an upstream exists.
+pub struct PlayReady;
 
-/// PlayReady licence: refused until an upstream exists.
-pub fn playready() -> ApiError {
-    no_upstream("7202", "PlayReady")
-}
+/// FairPlay: refused until an upstream (or tenant credentials) exist.
+pub struct FairPlay;
 
-/// FairPlay CKC: refused until an upstream (or tenant credentials) exist.
-pub fn fairplay(body: &[u8]) -> ApiError {
-    match keyward_drm::fairplay::spc_from_body(body)
-        .and_then(|spc| keyward_drm::fairplay::SpcHeader::parse(&spc).map(|_| ()))
-    {
-        Err(e) => e.into(),
-        Ok(()) => no_upstream("7301", "FairPlay"),
+/// A DRM keyward neither issues nor brokers.
+pub struct Unsupported(pub &'static str);
+
+fn message(challenge: Challenge<'_>) -> Result<&[u8], Refusal> {
+    match challenge {
+        Challenge::Message(b) => Ok(b),
+        _ => Err(Refusal::with(
+            codes::BAD_REQUEST,
+            "This licence needs a challenge in the request body",
+        )),
     }
 }
 
 /// The refusal for a DRM keyward brokers but has no upstream for.
-pub fn no_upstream(code: &str, drm: &str) -> ApiError {
-    ApiError::new(
+pub fn no_upstream(code: Code, drm: &str) -> Refusal {
+    Refusal::with(
         code,
-        StatusCode::NOT_IMPLEMENTED,
         format!("No {drm} upstream is configured: the token is valid, but keyward cannot issue {drm} licences itself"),
     )
+}
+
+#[async_trait::async_trait]
+impl BackDoor for Widevine {
+    async fn licence(
+        &self,
+        cx: &Context<'_>,
+        ent: &Entitlement,
+        challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal> {
+        match WidevineChallenge::parse(message(challenge)?)? {
+            WidevineChallenge::ServiceCertificateRequest => {
+                match cx
+                    .site
+                    .and_then(|s| s.settings.widevine_service_cert.as_ref())
+                {
+                    Some(c) => Ok(Licence::octets(c.clone())),
+                    None => Err(Refusal::new(codes::WIDEVINE_NO_SERVICE_CERT)),
+                }
+            }
+            WidevineChallenge::LicenseRequest { key_ids, .. }
+                if ent.keys.source == KeySource::CarriedOnly
+                    && !key_ids.is_empty()
+                    && !key_ids.iter().any(|k| {
+                        ent.keys
+                            .cenc
+                            .iter()
+                            .any(|c| c.kid.map(|x| x.0) == Some(k.0))
+                    }) =>
+            {
+                Err(Refusal::with(
+                    codes::KEY_NOT_FOUND,
+                    "The challenge names no key the credential carries",
+                ))
+            }
+            _ => Err(no_upstream(codes::WIDEVINE_NO_UPSTREAM, "Widevine")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BackDoor for PlayReady {
+    async fn licence(
+        &self,
+        _cx: &Context<'_>,
+        _ent: &Entitlement,
+        challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal> {
+        keyward_drm::playready::PlayReadyChallenge::parse(message(challenge)?)?;
+        Err(no_upstream(codes::PLAYREADY_NO_UPSTREAM, "PlayReady"))
+    }
+}
+
+#[async_trait::async_trait]
+impl BackDoor for FairPlay {
+    async fn licence(
+        &self,
+        _cx: &Context<'_>,
+        _ent: &Entitlement,
+        challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal> {
+        let spc = keyward_drm::fairplay::spc_from_body(message(challenge)?)?;
+        keyward_drm::fairplay::SpcHeader::parse(&spc)?;
+        Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"))
+    }
+}
+
+#[async_trait::async_trait]
+impl BackDoor for Unsupported {
+    async fn licence(
+        &self,
+        _cx: &Context<'_>,
+        _ent: &Entitlement,
+        _challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal> {
+        Err(no_upstream(codes::DRM_UNSUPPORTED, self.0))
+    }
 }

@@ -1,42 +1,75 @@
 //! W3C Clear Key, issued here: a JWK set with the requested keys.
 
-use axum::http::StatusCode;
 use keyward_drm::clearkey::{license_response, release_ack, ClearKeyMessage, SessionType};
 use keyward_drm::{ContentKey, Kid};
 
-use super::{check_expiry, check_track, track_of};
-use crate::entitlement::Entitlement;
-use crate::error::{codes, ApiError};
-use crate::state::AppState;
+use super::{check_expiry, check_track, track_of, BackDoor, Challenge, Context, Licence};
+use crate::codes;
+use crate::entitlement::{Entitlement, KeySource};
+use crate::refusal::Refusal;
+
+/// The ClearKey back door.
+pub struct ClearKey;
+
+#[async_trait::async_trait]
+impl BackDoor for ClearKey {
+    async fn licence(
+        &self,
+        cx: &Context<'_>,
+        ent: &Entitlement,
+        challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal> {
+        match challenge {
+            Challenge::Message(body) => license(cx, ent, body).await,
+            Challenge::AllKeys => all_keys(cx, ent).await,
+            Challenge::HlsKey(_) => Err(Refusal::internal("HLS key request routed to ClearKey")),
+        }
+        .map(Licence::json)
+    }
+}
 
 /// Answers a CDM message (licence request or release).
-pub async fn license(state: &AppState, ent: &Entitlement, body: &[u8]) -> Result<String, ApiError> {
+async fn license(cx: &Context<'_>, ent: &Entitlement, body: &[u8]) -> Result<String, Refusal> {
     let (kids, session) = match ClearKeyMessage::parse(body)? {
         ClearKeyMessage::Release { kids } => return Ok(release_ack(&kids)),
         ClearKeyMessage::LicenseRequest { kids, session_type } => (kids, session_type),
     };
-    if session == SessionType::PersistentLicense && !ent.persistent {
-        return Err(ApiError::new(
-            codes::PERSISTENT_NOT_ALLOWED,
-            StatusCode::FORBIDDEN,
-            "persistent-license requested, but the policy is not persistent",
-        ));
+    if session == SessionType::PersistentLicense && !ent.timing.persistent {
+        return Err(Refusal::new(codes::PERSISTENT_NOT_ALLOWED));
     }
     check_expiry(ent)?;
-    let stored = state.keys(&ent.site_id, &ent.cid).await?;
+    let carried = |kid: &Kid| ent.keys.cenc.iter().find(|k| k.kid.as_ref() == Some(kid));
     let mut pairs = Vec::with_capacity(kids.len());
+    if ent.keys.source == KeySource::CarriedOnly {
+        for kid in &kids {
+            if let Some(k) = carried(kid) {
+                check_track(ent, k.track_type)?;
+                pairs.push((*kid, k.key.clone()));
+            }
+        }
+        if pairs.is_empty() {
+            return Err(Refusal::with(
+                codes::KEY_NOT_FOUND,
+                "The request names no key the credential carries",
+            ));
+        }
+        return Ok(license_response(&pairs, session));
+    }
+    let stored = cx.state.keys(&ent.site_id, &ent.content_id).await?;
     for kid in &kids {
-        if let Some(k) = ent.cenc_keys.iter().find(|k| k.kid == Some(kid.0)) {
+        if let Some(k) = carried(kid) {
             check_track(ent, k.track_type)?;
-            pairs.push((*kid, ContentKey::new(k.key)));
+            pairs.push((*kid, k.key.clone()));
         } else if let Some(rec) = stored.iter().find(|r| r.kid.as_bytes() == &kid.0) {
-            check_track(ent, track_of(rec))?;
+            check_track(ent, track_of(rec.track_type))?;
             pairs.push((*kid, ContentKey::new(*rec.key.expose())));
         } else {
-            return Err(ApiError::new(
-                "7001",
-                StatusCode::NOT_FOUND,
-                format!("No key with KID {kid} for content '{}'", ent.cid),
+            return Err(Refusal::with(
+                codes::KEY_NOT_FOUND,
+                format!(
+                    "No key with KID {kid} for content '{}'",
+                    crate::json::bounded(&ent.content_id, 256)
+                ),
             ));
         }
     }
@@ -44,27 +77,31 @@ pub async fn license(state: &AppState, ent: &Entitlement, body: &[u8]) -> Result
 }
 
 /// The GET form (`?siteId=&cid=`): every key of the content the policy releases.
-pub async fn all_keys(state: &AppState, ent: &Entitlement) -> Result<String, ApiError> {
+async fn all_keys(cx: &Context<'_>, ent: &Entitlement) -> Result<String, Refusal> {
     check_expiry(ent)?;
-    let stored = state.keys(&ent.site_id, &ent.cid).await?;
     let mut pairs: Vec<(Kid, ContentKey)> = Vec::new();
-    for k in &ent.cenc_keys {
-        if let (Some(kid), true) = (k.kid, ent.allowed_track_types.permits(k.track_type)) {
-            pairs.push((Kid(kid), ContentKey::new(k.key)));
+    for k in &ent.keys.cenc {
+        if let (Some(kid), true) = (k.kid, ent.keys.tracks.permits(k.track_type)) {
+            pairs.push((kid, k.key.clone()));
         }
     }
-    for rec in stored.iter() {
-        if ent.allowed_track_types.permits(track_of(rec))
-            && !pairs.iter().any(|(k, _)| k.0 == *rec.kid.as_bytes())
-        {
-            pairs.push((Kid(*rec.kid.as_bytes()), ContentKey::new(*rec.key.expose())));
+    if ent.keys.source == KeySource::CarriedThenStore {
+        let stored = cx.state.keys(&ent.site_id, &ent.content_id).await?;
+        for rec in stored.iter() {
+            if ent.keys.tracks.permits(track_of(rec.track_type))
+                && !pairs.iter().any(|(k, _)| k.0 == *rec.kid.as_bytes())
+            {
+                pairs.push((Kid(*rec.kid.as_bytes()), ContentKey::new(*rec.key.expose())));
+            }
         }
     }
     if pairs.is_empty() {
-        return Err(ApiError::new(
-            "7001",
-            StatusCode::NOT_FOUND,
-            format!("No key the policy releases for content '{}'", ent.cid),
+        return Err(Refusal::with(
+            codes::KEY_NOT_FOUND,
+            format!(
+                "No key the policy releases for content '{}'",
+                crate::json::bounded(&ent.content_id, 256)
+            ),
         ));
     }
     Ok(license_response(&pairs, SessionType::Temporary))

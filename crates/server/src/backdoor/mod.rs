@@ -1,30 +1,150 @@
-//! Back doors: an [`Entitlement`](crate::entitlement::Entitlement) plus a DRM
-//! challenge → a licence (ClearKey, HLS AES-128 here) or a coded refusal for DRMs
-//! that need a licensed upstream.
+//! Back doors: an [`Entitlement`] plus a DRM challenge → a [`Licence`], or a
+//! coded refusal. ClearKey and HLS AES-128 keys are issued here; Widevine,
+//! PlayReady and FairPlay need a licensed upstream (or tenant credentials).
+//!
+//! Back doors read only the entitlement (never a vendor policy) and know
+//! nothing of HTTP. Adding a DRM is one file here plus one line in
+//! [`BackDoors::standard`].
 
 pub mod brokered;
 pub mod clearkey;
 pub mod hls;
 
-use axum::http::StatusCode;
-use keyward_store::ContentKeyRecord;
-use keyward_token::{Timestamp, TrackType};
+use keyward_token::{DrmType, Timestamp, TrackType};
 
+use crate::codes;
 use crate::entitlement::Entitlement;
-use crate::error::{codes, ApiError};
+use crate::refusal::Refusal;
+use crate::state::{AppState, SiteEntry};
 
-/// The store's track type in the token crate's terms.
-pub fn track_of(rec: &ContentKeyRecord) -> TrackType {
-    TrackType::from_wire(rec.track_type.as_str()).unwrap_or(TrackType::All)
+/// What the player sent.
+#[derive(Clone, Copy, Debug)]
+pub enum Challenge<'a> {
+    /// A CDM message (ClearKey JSON, Widevine protobuf, PlayReady SOAP,
+    /// FairPlay SPC).
+    Message(&'a [u8]),
+    /// ClearKey's GET form: every key the policy releases.
+    AllKeys,
+    /// An HLS AES-128 key, of one track type or the preferred one.
+    HlsKey(Option<TrackType>),
 }
 
-/// Refuses when the policy's absolute expiry has passed.
-pub fn check_expiry(ent: &Entitlement) -> Result<(), ApiError> {
-    if let Some(exp) = ent.expire_at {
+/// A licence, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Licence {
+    /// Its media type.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: Vec<u8>,
+}
+
+impl Licence {
+    /// A JSON licence.
+    pub fn json(body: String) -> Self {
+        Self {
+            content_type: "application/json",
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A binary licence.
+    pub fn octets(body: Vec<u8>) -> Self {
+        Self {
+            content_type: "application/octet-stream",
+            body,
+        }
+    }
+}
+
+/// What a back door may consult besides the entitlement.
+pub struct Context<'a> {
+    /// The application (keys, caches).
+    pub state: &'a AppState,
+    /// The site, when the credential has one.
+    pub site: Option<&'a SiteEntry>,
+}
+
+/// Issues (or brokers) one kind of licence.
+#[async_trait::async_trait]
+pub trait BackDoor: Send + Sync {
+    /// The licence for the challenge, as the entitlement allows.
+    async fn licence(
+        &self,
+        cx: &Context<'_>,
+        ent: &Entitlement,
+        challenge: Challenge<'_>,
+    ) -> Result<Licence, Refusal>;
+}
+
+/// Which back door answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A DRM's licence.
+    Drm(DrmType),
+    /// An HLS AES-128 key.
+    HlsKey,
+}
+
+/// The back-door registry.
+pub struct BackDoors {
+    doors: Vec<(Target, Box<dyn BackDoor>)>,
+}
+
+impl BackDoors {
+    /// Every back door keyward has.
+    pub fn standard() -> Self {
+        let doors: Vec<(Target, Box<dyn BackDoor>)> = vec![
+            (Target::Drm(DrmType::ClearKey), Box::new(clearkey::ClearKey)),
+            (Target::Drm(DrmType::Widevine), Box::new(brokered::Widevine)),
+            (
+                Target::Drm(DrmType::PlayReady),
+                Box::new(brokered::PlayReady),
+            ),
+            (Target::Drm(DrmType::FairPlay), Box::new(brokered::FairPlay)),
+            (
+                Target::Drm(DrmType::Ncg),
+                Box::new(brokered::Unsupported("NCG")),
+            ),
+            (
+                Target::Drm(DrmType::Wiseplay),
+                Box::new(brokered::Unsupported("WisePlay")),
+            ),
+            (Target::HlsKey, Box::new(hls::HlsKey)),
+        ];
+        Self { doors }
+    }
+
+    /// The back door of a target.
+    pub fn get(&self, t: Target) -> Result<&dyn BackDoor, Refusal> {
+        self.doors
+            .iter()
+            .find(|(k, _)| *k == t)
+            .map(|(_, d)| d.as_ref())
+            .ok_or_else(|| Refusal::with(codes::DRM_UNSUPPORTED, "This DRM is not served"))
+    }
+}
+
+/// The store's track type in the entitlement's vocabulary.
+pub fn track_of(t: keyward_store::TrackType) -> TrackType {
+    use keyward_store::TrackType as S;
+    match t {
+        S::All => TrackType::All,
+        S::AllVideo => TrackType::AllVideo,
+        S::Audio => TrackType::Audio,
+        S::Sd => TrackType::Sd,
+        S::Hd => TrackType::Hd,
+        S::Uhd1 => TrackType::Uhd1,
+        S::Uhd2 => TrackType::Uhd2,
+    }
+}
+
+/// Refuses when the licence's absolute expiry has passed, or its start has not
+/// come.
+pub fn check_expiry(ent: &Entitlement) -> Result<(), Refusal> {
+    if let Some(exp) = ent.timing.expire_at {
         if Timestamp::now() > exp {
-            return Err(ApiError::new(
+            return Err(Refusal::with(
                 codes::LICENSE_EXPIRED,
-                StatusCode::FORBIDDEN,
                 format!("The policy's expire_date {exp} has passed"),
             ));
         }
@@ -32,17 +152,16 @@ pub fn check_expiry(ent: &Entitlement) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Refuses a key whose track type the policy does not release.
-pub fn check_track(ent: &Entitlement, t: TrackType) -> Result<(), ApiError> {
-    if ent.allowed_track_types.permits(t) {
+/// Refuses a key whose track type the entitlement does not release.
+pub fn check_track(ent: &Entitlement, t: TrackType) -> Result<(), Refusal> {
+    if ent.keys.tracks.permits(t) {
         Ok(())
     } else {
-        Err(ApiError::new(
+        Err(Refusal::with(
             codes::TRACK_NOT_ALLOWED,
-            StatusCode::FORBIDDEN,
             format!(
                 "allowed_track_types {} does not release {t} keys",
-                ent.allowed_track_types
+                ent.keys.tracks
             ),
         ))
     }

@@ -19,14 +19,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use keyward_store::{CallbackFallback, CallbackSettings};
 use keyward_token::{AuthData, Policy, SdkCode, Timestamp};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
-use crate::entitlement::{Entitlement, Source};
-use crate::error::ApiError;
+use crate::codes;
+use crate::entitlement::{Entitlement, Origin};
+use crate::frontdoor::pallycon::translate;
+use crate::refusal::Refusal;
 use crate::state::SiteEntry;
 
 /// Largest callback answer read, bytes.
@@ -128,12 +129,8 @@ impl SiteCallbacks {
 
 /// Whether a failure means "the callback is down" (breaker, fallback) rather
 /// than a decision or a broken answer.
-fn is_outage(e: &ApiError) -> bool {
-    e.code == "8701"
-}
-
-fn err(code: &str, status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError::new(code, status, msg)
+fn is_outage(e: &Refusal) -> bool {
+    e.is(codes::CALLBACK_UNREACHABLE)
 }
 
 /// Decides a callback-mode request.
@@ -145,12 +142,11 @@ pub async fn decide(
     http: Option<&reqwest::Client>,
     site: &SiteEntry,
     auth: &AuthData,
-) -> Result<Entitlement, ApiError> {
+) -> Result<Entitlement, Refusal> {
     let settings = &site.settings.callback;
     let Some(url) = site.settings.callback_url.as_deref() else {
-        return Err(err(
-            "8705",
-            StatusCode::FORBIDDEN,
+        return Err(Refusal::with(
+            codes::CALLBACK_NOT_CONFIGURED,
             "Callback auth data received, but this site has no callback URL configured",
         ));
     };
@@ -171,9 +167,8 @@ pub async fn decide(
         }
     }
     let result = match sc.gate() {
-        Gate::Open(left) => Err(err(
-            "8701",
-            StatusCode::SERVICE_UNAVAILABLE,
+        Gate::Open(left) => Err(Refusal::with(
+            codes::CALLBACK_UNREACHABLE,
             format!(
                 "Callback circuit open after repeated failures: failing fast for {} s more",
                 left.as_secs().max(1)
@@ -182,16 +177,19 @@ pub async fn decide(
         gate => {
             let timeout = Duration::from_millis(u64::from(settings.timeout_ms));
             let outcome = match tokio::time::timeout(timeout, sc.permits.acquire()).await {
-                Err(_) | Ok(Err(_)) => Err(err(
-                    "8701",
-                    StatusCode::SERVICE_UNAVAILABLE,
+                Err(_) | Ok(Err(_)) => Err(Refusal::with(
+                    codes::CALLBACK_UNREACHABLE,
                     "Too many callbacks in flight for this site; none finished within the timeout",
                 )),
                 Ok(Ok(_permit)) => call(http, site, url, auth, timeout).await,
             };
             let healthy = match &outcome {
                 Ok(_) => true,
-                Err(e) => !is_outage(e) && e.code != "8706" && e.code != "8004",
+                Err(e) => {
+                    !is_outage(e)
+                        && !e.is(codes::CALLBACK_BAD_ANSWER)
+                        && !e.is(codes::CALLBACK_NONCE)
+                }
             };
             sc.record(site_id, healthy, settings);
             if matches!(gate, Gate::Probe) {
@@ -218,8 +216,8 @@ pub async fn decide(
                     .persistent(false)
                     .license_duration(u64::from(settings.fallback_license_duration_secs)),
             );
-            Ok(Entitlement::from_policy(
-                Source::CallbackFallback,
+            Ok(translate(
+                Origin::CallbackFallback,
                 site_id,
                 &auth.user_id,
                 &auth.cid,
@@ -237,8 +235,8 @@ async fn call(
     url: &str,
     auth: &AuthData,
     timeout: Duration,
-) -> Result<Entitlement, ApiError> {
-    let client = http.ok_or_else(|| ApiError::internal("the HTTP client could not be built"))?;
+) -> Result<Entitlement, Refusal> {
+    let client = http.ok_or_else(|| Refusal::internal("the HTTP client could not be built"))?;
     let nonce = {
         use rand::RngCore;
         let mut b = [0u8; 16];
@@ -263,7 +261,7 @@ async fn call(
     let form: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("data", &data)
         .finish();
-    let down = |m: String| err("8701", StatusCode::SERVICE_UNAVAILABLE, m);
+    let down = |m: String| Refusal::with(codes::CALLBACK_UNREACHABLE, m);
     let send = client
         .post(url)
         .header(
@@ -302,9 +300,8 @@ async fn call(
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                    return Err(err(
-                        "8706",
-                        StatusCode::BAD_GATEWAY,
+                    return Err(Refusal::with(
+                        codes::CALLBACK_BAD_ANSWER,
                         format!("Callback answer is larger than {MAX_ANSWER_BYTES} bytes"),
                     ));
                 }
@@ -325,37 +322,24 @@ async fn call(
         }
     }
     let text = std::str::from_utf8(&body)
-        .map_err(|_| {
-            err(
-                "8706",
-                StatusCode::BAD_GATEWAY,
-                "Callback answer is not text",
-            )
-        })?
+        .map_err(|_| Refusal::with(codes::CALLBACK_BAD_ANSWER, "Callback answer is not text"))?
         .trim();
     let plain = site.creds.site_key.decrypt_b64(text).ok_or_else(|| {
-        err(
-            "8706",
-            StatusCode::BAD_GATEWAY,
+        Refusal::with(
+            codes::CALLBACK_BAD_ANSWER,
             "Callback answer does not decrypt with the site key",
         )
     })?;
-    let answer: Value = serde_json::from_slice(&plain).map_err(|_| {
-        err(
-            "8706",
-            StatusCode::BAD_GATEWAY,
-            "Callback answer is not JSON",
-        )
-    })?;
+    let answer: Value = serde_json::from_slice(&plain)
+        .map_err(|_| Refusal::with(codes::CALLBACK_BAD_ANSWER, "Callback answer is not JSON"))?;
     interpret(auth, &nonce, &answer)
 }
 
 /// Turns a decrypted callback answer into an entitlement or the vendor's code.
-pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitlement, ApiError> {
+pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitlement, Refusal> {
     let bad = |m: &str| {
-        err(
-            "8706",
-            StatusCode::BAD_GATEWAY,
+        Refusal::with(
+            codes::CALLBACK_BAD_ANSWER,
             format!("Invalid callback answer: {m}"),
         )
     };
@@ -376,14 +360,13 @@ pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitle
         let mut j = crate::json::JsonOut::object();
         j.str("ERROR", code);
         j.str("MESSAGE", message);
-        return Err(err("8002", StatusCode::FORBIDDEN, j.finish()));
+        return Err(Refusal::with(codes::CALLBACK_DENIED, j.finish()));
     }
     match a.get("nonce") {
         Some(Value::String(n)) if n == nonce => {}
         _ => {
-            return Err(err(
-                "8004",
-                StatusCode::BAD_GATEWAY,
+            return Err(Refusal::with(
+                codes::CALLBACK_NONCE,
                 "Callback answer has a missing or wrong nonce",
             ))
         }
@@ -397,9 +380,8 @@ pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitle
         return Err(bad("playback_policy is missing"));
     };
     let Value::Object(pbo) = pb else {
-        return Err(err(
-            "8707",
-            StatusCode::BAD_GATEWAY,
+        return Err(Refusal::with(
+            codes::CALLBACK_PERIOD,
             "Invalid playback period: playback_policy is not an object",
         ));
     };
@@ -412,11 +394,7 @@ pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitle
         "renewal_duration",
     ];
     if a.contains_key("policy_version") || V2_ONLY.iter().any(|k| pbo.contains_key(*k)) {
-        return Err(err(
-            "8707",
-            StatusCode::BAD_GATEWAY,
-            "Invalid playback period: the callback answered a v2 policy where the v1 shape (limit, persistent, duration, expire_date) is expected",
-        ));
+        return Err(Refusal::with(codes::CALLBACK_PERIOD, "Invalid playback period: the callback answered a v2 policy where the v1 shape (limit, persistent, duration, expire_date) is expected"));
     }
     // The three policy members in the v1 shape: read by the same parser as a
     // legacy token policy, so both become the same Entitlement.
@@ -428,37 +406,29 @@ pub fn interpret(auth: &AuthData, nonce: &str, answer: &Value) -> Result<Entitle
     }
     let policy =
         Policy::from_received_json(Value::Object(v1).to_string().as_bytes()).map_err(|e| {
-            let code = match e.code() {
-                SdkCode::ExpireDate => "8708",
+            let (code, prefix) = match e.code() {
+                SdkCode::ExpireDate => (
+                    codes::CALLBACK_PERIOD_FORMAT,
+                    "Invalid playback period format",
+                ),
                 SdkCode::LicenseDuration | SdkCode::Persistent | SdkCode::PlaybackPolicyType => {
-                    "8707"
+                    (codes::CALLBACK_PERIOD, "Invalid playback period")
                 }
-                SdkCode::NcgControlHdcp => "8712",
-                _ => "8706",
+                SdkCode::NcgControlHdcp => (codes::CALLBACK_HDCP, "Invalid HDCP value"),
+                _ => (codes::CALLBACK_BAD_ANSWER, "Invalid callback answer"),
             };
-            let prefix = match code {
-                "8708" => "Invalid playback period format",
-                "8707" => "Invalid playback period",
-                "8712" => "Invalid HDCP value",
-                _ => "Invalid callback answer",
-            };
-            err(
-                code,
-                StatusCode::BAD_GATEWAY,
-                format!("{prefix}: {}", e.message()),
-            )
+            Refusal::with(code, format!("{prefix}: {}", e.message()))
         })?;
     if let Some(exp) = policy.playback.as_ref().and_then(|p| p.expire_date) {
         if Timestamp::now() > exp {
-            return Err(err(
-                "8711",
-                StatusCode::FORBIDDEN,
+            return Err(Refusal::with(
+                codes::CALLBACK_PERIOD_OVER,
                 format!("Playback period is over: expire_date {exp} has passed"),
             ));
         }
     }
-    Ok(Entitlement::from_policy(
-        Source::Callback,
+    Ok(translate(
+        Origin::Callback,
         auth.site_id.as_str(),
         &user_id,
         &auth.cid,

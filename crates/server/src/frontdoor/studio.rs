@@ -1,314 +1,354 @@
 //! The Studio-DRM-style front door: a v2 token from `x-vudrm-token`, `?token=`
-//! or `Authorization: Bearer` → a verified, single-use [`Entitlement`].
+//! or `Authorization: Bearer` → a verified claim.
 //!
-//! Order of checks, cheapest and stateless first: shape → client → hash and
-//! time window → site and endpoint expectations → content id → geo / VPN →
-//! single use (atomic, persisted) → session webhook. The token is consumed
-//! only once every local rule passed, and before the outbound webhook call so
-//! that concurrent replays of one token cannot each reach the customer's API.
+//! Here: shape → client → hash and time window (the client's TTL, plus the
+//! grace window when it allows several uses) → site. The token's rules
+//! (content id, geo / VPN, single use, session webhook) are handed to the
+//! gatekeeper as [`Gates`]; its policy, with the override section of the
+//! endpoint's DRM, becomes the [`Entitlement`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
-use keyward_store::AuditEvent;
-use keyward_token::studio::{StudioError, StudioVerifyOptions, UntrustedStudioToken};
-use keyward_token::{DrmType, Policy, Timestamp};
+use keyward_token::studio::{
+    FairPlayLicenseType, StudioError, StudioPolicy, StudioVerifyOptions, UntrustedStudioToken,
+    VerifiedStudioToken,
+};
+use keyward_token::{DrmType, Timestamp};
 
-use super::pallycon::Expect;
-use crate::entitlement::{Entitlement, Source, StudioGrant};
-use crate::error::ApiError;
-use crate::gatekeeper::peer::client_ip;
-use crate::state::{AppState, SiteEntry};
-
-type Refusal = (ApiError, Option<Arc<SiteEntry>>);
+use super::{AuditContext, Claim, ContentRule, Denied, Expect, FrontDoor, Gates, SingleUse};
+use crate::codes;
+use crate::entitlement::{
+    Attribution, Entitlement, Origin, OutputProtection, PlayReadyOutput, Timing, TrackProtection,
+    WidevineOutput,
+};
+use crate::refusal::Refusal;
+use crate::state::AppState;
 
 /// The replay namespace of Studio tokens.
 pub const REPLAY_NAMESPACE: &str = "studio";
 
-/// The HTTP answer for a token-format or verification error.
-pub fn token_error(e: &StudioError) -> ApiError {
-    let status = match e {
-        StudioError::Malformed(_) | StudioError::Version => StatusCode::BAD_REQUEST,
-        StudioError::Policy(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::UNAUTHORIZED,
-    };
-    let msg = match e {
-        StudioError::BadHash => {
-            "Invalid Studio token: the hash does not verify (tampered, or minted for another client)"
-                .to_owned()
-        }
-        other => format!("Invalid Studio token: {other}"),
-    };
-    ApiError::new(e.code(), status, msg)
-}
-
-/// Store errors of the Studio paths in their own codes.
-pub fn store_error(e: keyward_store::StoreError) -> ApiError {
-    match e.code() {
-        "client_not_found" => {
-            ApiError::new("client_not_found", StatusCode::NOT_FOUND, "No such client")
-        }
-        "client_exists" => ApiError::new(
-            "client_exists",
-            StatusCode::CONFLICT,
-            "A client with that name or API key already exists",
-        ),
-        "api_key_not_found" => ApiError::new(
-            "api_key_not_found",
-            StatusCode::NOT_FOUND,
-            "No API key with that id for this client",
-        ),
-        "site_not_found" => {
-            ApiError::new("site_not_found", StatusCode::NOT_FOUND, "Site not found")
-        }
-        _ => e.into(),
-    }
-}
+/// The Studio token front door.
+pub struct StudioDoor;
 
 /// The DRM a Studio token is used for: the endpoint's (Studio tokens name none).
-fn endpoint_drm(expect: &Expect<'_>) -> Result<DrmType, ApiError> {
+fn endpoint_drm(expect: &Expect<'_>) -> Result<DrmType, Refusal> {
     match expect.drms {
         [one] => Ok(*one),
         [DrmType::ClearKey, DrmType::Ncg] => Ok(DrmType::ClearKey),
-        _ => Err(ApiError::new(
-            "studio_drm_unknown",
-            StatusCode::BAD_REQUEST,
-            "A Studio token names no DRM: use /v1/license/{drm} or the ClearKey / HLS key paths",
-        )),
+        _ => Err(Refusal::new(codes::STUDIO_DRM_UNKNOWN)),
     }
 }
 
-/// Verifies a Studio token for this endpoint and request.
-pub async fn verify(
-    state: &AppState,
-    raw: &str,
-    expect: Expect<'_>,
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-) -> Result<(Entitlement, Arc<SiteEntry>), Refusal> {
-    let plain = |e: ApiError| (e, None);
-    let drm = endpoint_drm(&expect).map_err(plain)?;
-    let untrusted = UntrustedStudioToken::parse(raw).map_err(|e| plain(token_error(&e)))?;
-    let gk = state.gatekeeper();
-    let entry = gk
-        .client(state.store().as_ref(), untrusted.untrusted_client())
-        .await
-        .map_err(plain)?
-        .ok_or_else(|| {
-            plain(ApiError::new(
-                "studio_unknown_client",
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "Invalid Studio token: no client named {}",
-                    untrusted.untrusted_client()
-                ),
-            ))
-        })?;
-    let settings = &entry.client.settings;
-    if settings.disabled {
-        return Err(plain(ApiError::new(
-            "studio_client_disabled",
-            StatusCode::FORBIDDEN,
-            "The token's client is disabled",
-        )));
-    }
-    let secret = entry
-        .secrets
-        .iter()
-        .find(|s| s.kid() == untrusted.kid())
-        .ok_or_else(|| plain(token_error(&StudioError::BadHash)))?;
-    // With max_uses > 1 the grace window extends the accepted window.
-    let extra = if settings.max_uses > 1 {
-        settings.grace_secs
-    } else {
-        0
-    };
-    let opts = StudioVerifyOptions {
-        now: Timestamp::now(),
-        ttl_secs: settings.ttl_secs.saturating_add(extra),
-        leeway_secs: settings.leeway_secs,
-    };
-    let verified = untrusted
-        .verify(secret, &opts)
-        .map_err(|e| plain(token_error(&e)))?;
-    // From here the client is known: a refusal is counted in its statistics
-    // too (as the licence outcomes are), with the rule's code as the result.
-    match admit(state, &entry, &verified, expect, drm, peer, headers).await {
-        Ok((mut ent, site)) => {
-            let client = verified.client().to_owned();
-            ent.studio = Some(Arc::new(StudioGrant {
-                client,
-                policy: verified.into_policy(),
-            }));
-            Ok((ent, site))
+#[async_trait::async_trait]
+impl FrontDoor for StudioDoor {
+    async fn verify(
+        &self,
+        state: &AppState,
+        raw: &str,
+        expect: &Expect<'_>,
+    ) -> Result<Claim, Denied> {
+        let drm = endpoint_drm(expect)?;
+        let untrusted = UntrustedStudioToken::parse(raw).map_err(Refusal::from)?;
+        let gk = state.gatekeeper();
+        let entry = gk
+            .client(state.store().as_ref(), untrusted.untrusted_client())
+            .await?
+            .ok_or_else(|| {
+                Refusal::with(
+                    codes::STUDIO_UNKNOWN_CLIENT,
+                    format!(
+                        "Invalid Studio token: no client named {}",
+                        crate::json::bounded(untrusted.untrusted_client(), 64)
+                    ),
+                )
+            })?;
+        let settings = &entry.client.settings;
+        if settings.disabled {
+            return Err(Refusal::with(
+                codes::STUDIO_CLIENT_DISABLED,
+                "The token's client is disabled",
+            )
+            .into());
         }
-        Err(refusal) => {
-            let policy = verified.policy();
-            let mut ev = AuditEvent::new("license", refusal.0.code.as_str());
-            ev.site_id = Some(entry.client.site_id.clone());
-            ev.cid = expect
+        let secret = entry
+            .secrets
+            .iter()
+            .find(|s| s.kid() == untrusted.kid())
+            .ok_or_else(|| Refusal::from(StudioError::BadHash))?;
+        // With max_uses > 1 the grace window extends the accepted window.
+        let extra = if settings.max_uses > 1 {
+            settings.grace_secs
+        } else {
+            0
+        };
+        let opts = StudioVerifyOptions {
+            now: Timestamp::now(),
+            ttl_secs: settings.ttl_secs.saturating_add(extra),
+            leeway_secs: settings.leeway_secs,
+        };
+        let verified = untrusted.verify(secret, &opts).map_err(Refusal::from)?;
+        // From here the client is known: a refusal is counted in its
+        // statistics too (as the licence outcomes are).
+        let attribution = Arc::new(Attribution {
+            client: verified.client().to_owned(),
+            client_data: verified.policy().client_data.clone(),
+        });
+        let site_id = entry.client.site_id.as_str();
+        let audit = AuditContext {
+            attribution: attribution.clone(),
+            site_id: site_id.to_owned(),
+            cid: expect
                 .cid
-                .or(policy.content_id.as_deref())
-                .map(str::to_owned);
-            ev.drm = Some(drm.as_str().to_owned());
-            ev.request_id = Some(crate::http::request_id(headers));
-            ev.detail = serde_json::json!({
-                "source": "studio",
-                "client": verified.client(),
-                "client_data": policy.client_data,
-            });
-            state.audit().submit(ev).await;
-            Err(refusal)
+                .or(verified.policy().content_id.as_deref())
+                .map(str::to_owned),
+            drm,
+        };
+        let denied = |refusal: Refusal, site| Denied {
+            refusal,
+            site,
+            audit: Some(audit.clone()),
+        };
+        let site = state.site(site_id).await.map_err(|r| denied(r, None))?;
+        if site.settings.disabled {
+            return Err(denied(
+                Refusal::new(codes::SITE_DISABLED),
+                Some(site.clone()),
+            ));
         }
+        let gates = gates(&verified, settings.max_uses);
+        let mut entitlement = translate(site_id, drm, &verified);
+        entitlement.attribution = Some(attribution);
+        Ok(Claim {
+            entitlement,
+            site: Some(site),
+            gates,
+        })
     }
 }
 
-/// The rules after the token verified: site and endpoint, content id, geo /
-/// VPN, single use, session webhook; then the entitlement (its Studio grant
-/// is added by the caller, which moves the policy in).
-async fn admit(
-    state: &AppState,
-    entry: &crate::gatekeeper::ClientEntry,
-    verified: &keyward_token::studio::VerifiedStudioToken,
-    expect: Expect<'_>,
-    drm: DrmType,
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-) -> Result<(Entitlement, Arc<SiteEntry>), Refusal> {
-    let gk = state.gatekeeper();
-    let settings = &entry.client.settings;
-    let plain = |e: ApiError| (e, None);
-    let site_id = entry.client.site_id.as_str();
-    let site = state.site(site_id).await.map_err(plain)?;
-    let fail = |e: ApiError| (e, Some(site.clone()));
-    if site.settings.disabled {
-        return Err(fail(ApiError::new(
-            "1004",
-            StatusCode::FORBIDDEN,
-            "The site's service is stopped",
-        )));
+/// The token's rules for the gatekeeper.
+fn gates(t: &VerifiedStudioToken, max_uses: u32) -> Gates {
+    let p = t.policy();
+    Gates {
+        content: Some(ContentRule::Studio {
+            token_cid: p.content_id.clone(),
+            must_match: p.must_match_content(),
+        }),
+        geo: p.geo_restrictions.clone(),
+        single_use: Some(SingleUse {
+            namespace: REPLAY_NAMESPACE,
+            id: replay_id(t).to_vec(),
+            issued_at: t.generated_at().unix(),
+            expires_at: t.expires_at().unix() + 1,
+            max_uses,
+        }),
+        session: p.session.clone(),
+        callback: None,
+        studio_wording: true,
     }
-    if let Some(s) = expect.site {
-        if s != site_id {
-            return Err(fail(ApiError::new(
-                "7016",
-                StatusCode::FORBIDDEN,
-                format!("Invalid token: the token is for site {site_id}, the request names {s}"),
-            )));
-        }
-    }
-    if let Ok(d) = drm.as_str().parse::<keyward_store::Drm>() {
-        if !site.settings.allows(d) {
-            return Err(fail(ApiError::new(
-                "7018",
-                StatusCode::FORBIDDEN,
-                format!("{drm} is not enabled for this site"),
-            )));
-        }
-    }
-    let policy = verified.policy();
-    let cid = match (expect.cid, policy.content_id.as_deref()) {
-        (Some(req), Some(tok)) if policy.must_match_content() && req != tok => {
-            return Err(fail(ApiError::new(
-                "studio_content_mismatch",
-                StatusCode::FORBIDDEN,
-                "Denied by rule content_id: the request names another content id than the token",
-            )))
-        }
-        (Some(req), _) => req.to_owned(),
-        (None, Some(tok)) => tok.to_owned(),
-        (None, None) => {
-            return Err(fail(ApiError::new(
-                "studio_content_missing",
-                StatusCode::BAD_REQUEST,
-                "The token has no content_id and the request names none (add ?cid=)",
-            )))
-        }
+}
+
+/// A verified Studio token as an [`Entitlement`] for the endpoint's DRM.
+///
+/// * identity: the client stands in for the user; the content id is the
+///   token's (the gatekeeper's content stage may take the request's);
+/// * timing: `offline` → persistent; `rental_duration_seconds` → rental
+///   window and licence duration; `firstplayback_seconds` → playback window;
+///   `can_renew`; then the section of the entitlement's DRM overrides:
+///   Widevine and FairPlay durations, PlayReady `begin_datetime` /
+///   `end_datetime` (licence start and expiry) and first-playback window,
+///   FairPlay `license_type` (lease → not persistent, persist → persistent);
+/// * output protection: Widevine and PlayReady `security_level`.
+pub fn translate(site_id: &str, drm: DrmType, t: &VerifiedStudioToken) -> Entitlement {
+    translate_policy(site_id, t.client(), drm, t.policy())
+}
+
+fn translate_policy(site_id: &str, client: &str, drm: DrmType, p: &StudioPolicy) -> Entitlement {
+    let cid = p.content_id.as_deref().unwrap_or("");
+    let mut e = Entitlement::new(Origin::Studio, site_id, client, cid, drm);
+    let rental = p.rental_duration_seconds.filter(|d| *d > 0);
+    let mut timing = Timing {
+        persistent: p.offline,
+        rental_duration: rental,
+        license_duration: rental,
+        playback_duration: p.firstplayback_seconds.filter(|d| *d > 0),
+        can_renew: p.can_renew,
+        ..Timing::default()
     };
-    if let Some(g) = &policy.geo_restrictions {
-        let ip = client_ip(peer, headers, &gk.config().trusted_proxies);
-        gk.check_geo(g, ip).map_err(fail)?;
+    let positive = |v: Option<u64>| v.filter(|d| *d > 0);
+    let mut output = TrackProtection::default();
+    match drm {
+        DrmType::Widevine => {
+            if let Some(w) = &p.widevine {
+                if let Some(d) = positive(w.license_duration_seconds) {
+                    timing.license_duration = Some(d);
+                }
+                if let Some(d) = positive(w.rental_duration_seconds) {
+                    timing.rental_duration = Some(d);
+                }
+                if let Some(d) = positive(w.firstplayback_seconds) {
+                    timing.playback_duration = Some(d);
+                }
+                if w.security_level.is_some() {
+                    output.widevine = Some(WidevineOutput {
+                        security_level: w.security_level,
+                        ..WidevineOutput::default()
+                    });
+                }
+            }
+        }
+        DrmType::PlayReady => {
+            if let Some(pr) = &p.playready {
+                timing.start = pr.begin_datetime;
+                if pr.end_datetime.is_some() {
+                    timing.expire_at = pr.end_datetime;
+                }
+                if let Some(d) = positive(pr.firstplayback_seconds) {
+                    timing.playback_duration = Some(d);
+                }
+                if pr.security_level.is_some() {
+                    output.playready = Some(PlayReadyOutput {
+                        security_level: pr.security_level,
+                        ..PlayReadyOutput::default()
+                    });
+                }
+            }
+        }
+        DrmType::FairPlay => {
+            if let Some(f) = &p.fairplay {
+                match f.license_type {
+                    Some(FairPlayLicenseType::Persistent) => timing.persistent = true,
+                    Some(FairPlayLicenseType::Lease) => timing.persistent = false,
+                    Some(FairPlayLicenseType::Rental) | None => {}
+                }
+                if let Some(d) = positive(f.license_duration_seconds) {
+                    timing.license_duration = Some(d);
+                }
+                if let Some(d) = positive(f.rental_duration_seconds) {
+                    timing.rental_duration = Some(d);
+                }
+                if let Some(d) = positive(f.firstplayback_seconds) {
+                    timing.playback_duration = Some(d);
+                }
+            }
+        }
+        _ => {}
     }
-    let expires = verified.expires_at().unix() + 1;
-    let r = state
-        .store()
-        .redeem(
-            REPLAY_NAMESPACE,
-            &replay_id(verified),
-            verified.generated_at().unix(),
-            expires,
-            settings.max_uses,
-        )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    if r.unverifiable {
-        return Err(fail(ApiError::new(
-            "studio_token_unverifiable",
-            StatusCode::FORBIDDEN,
-            "The Studio token was issued before keyward restarted after an unclean stop, and its earlier uses may not have been saved: ask for a new token",
-        )));
+    e.timing = timing;
+    if output != TrackProtection::default() {
+        e.output = OutputProtection {
+            tracks: vec![output],
+        };
     }
-    if !r.accepted {
-        return Err(fail(ApiError::new(
-            "studio_token_used",
-            StatusCode::FORBIDDEN,
-            format!(
-                "The Studio token was already used ({} of {} allowed uses): each licence request needs a new token",
-                r.use_count, settings.max_uses
-            ),
-        )));
-    }
-    if let Some(sess) = &policy.session {
-        let http = gk
-            .http()
-            .ok_or_else(|| fail(ApiError::internal("HTTP client unavailable")))?;
-        crate::gatekeeper::session::check(http, sess, gk.session_timeout())
-            .await
-            .map_err(fail)?;
-    }
-    let mut ent = Entitlement::from_policy(
-        Source::Studio,
-        site_id,
-        verified.client(),
-        &cid,
-        drm,
-        &Policy::new(),
-    );
-    ent.persistent = policy.offline;
-    ent.rental_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
-    ent.license_duration = policy.rental_duration_seconds.filter(|d| *d > 0);
-    ent.playback_duration = policy.firstplayback_seconds.filter(|d| *d > 0);
-    Ok((ent, site))
+    e
 }
 
 /// The replay-set id of a verified token: its generation time (big-endian
 /// unix seconds) then the SHA-256 of the whole token. The time prefix keeps
 /// the ids of one moment together, so a busy gateway's new entries land in
 /// the last pages of the replay index instead of on a random page each.
-fn replay_id(t: &keyward_token::studio::VerifiedStudioToken) -> [u8; 40] {
+fn replay_id(t: &VerifiedStudioToken) -> [u8; 40] {
     let mut id = [0u8; 40];
     id[..8].copy_from_slice(&t.generated_at().unix().to_be_bytes());
     id[8..].copy_from_slice(&t.token_id());
     id
 }
 
-/// Records a licence outcome of a Studio entitlement in the audit trail (for
-/// `GET /v2/stats`); written off the request path, which only waits when the
-/// writer is so far behind that the queue is full.
-pub async fn record(state: &AppState, ent: &Entitlement, result: &str, request_id: &str) {
-    let Some(grant) = ent.studio.clone() else {
-        return;
-    };
-    let mut ev = AuditEvent::new("license", result);
-    ev.site_id = keyward_store::SiteId::parse(&ent.site_id).ok();
-    ev.cid = Some(ent.cid.clone());
-    ev.drm = Some(ent.drm.as_str().to_owned());
-    ev.request_id = Some(request_id.to_owned());
-    ev.detail = serde_json::json!({
-        "source": "studio",
-        "client": grant.client,
-        "client_data": grant.policy.client_data,
-    });
-    state.audit().submit(ev).await;
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::entitlement::KeySource;
+    use keyward_token::studio::StudioPolicy;
+
+    fn policy(json: &str) -> StudioPolicy {
+        StudioPolicy::from_value(&serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn common_fields() {
+        let p = policy(
+            r#"{"content_id":"movie-1","rental_duration_seconds":3600,"firstplayback_seconds":600,"offline":true,"can_renew":true}"#,
+        );
+        let e = translate_policy("TUTO", "acme", DrmType::ClearKey, &p);
+        assert_eq!(e.origin, Origin::Studio);
+        assert_eq!(e.site_id, "TUTO");
+        assert_eq!(e.subject, "acme");
+        assert_eq!(e.content_id, "movie-1");
+        assert_eq!(e.drm, DrmType::ClearKey);
+        assert_eq!(
+            e.timing,
+            Timing {
+                persistent: true,
+                rental_duration: Some(3600),
+                license_duration: Some(3600),
+                playback_duration: Some(600),
+                can_renew: true,
+                ..Timing::default()
+            }
+        );
+        assert_eq!(e.keys.source, KeySource::CarriedThenStore);
+        assert!(e.keys.cenc.is_empty());
+        assert_eq!(e.output, OutputProtection::default());
+    }
+
+    #[test]
+    fn widevine_section_overrides_for_widevine_only() {
+        let p = policy(
+            r#"{"content_id":"m","offline":true,"rental_duration_seconds":3600,"widevine":{"license_duration_seconds":120,"rental_duration_seconds":7200,"firstplayback_seconds":30,"security_level":5}}"#,
+        );
+        let wv = translate_policy("TUTO", "acme", DrmType::Widevine, &p);
+        assert_eq!(wv.timing.license_duration, Some(120));
+        assert_eq!(wv.timing.rental_duration, Some(7200));
+        assert_eq!(wv.timing.playback_duration, Some(30));
+        assert_eq!(
+            wv.output.tracks[0]
+                .widevine
+                .as_ref()
+                .unwrap()
+                .security_level,
+            Some(5)
+        );
+        assert_eq!(wv.output.tracks[0].track, None);
+        let ck = translate_policy("TUTO", "acme", DrmType::ClearKey, &p);
+        assert_eq!(ck.timing.license_duration, Some(3600));
+        assert_eq!(ck.output, OutputProtection::default());
+    }
+
+    #[test]
+    fn playready_section() {
+        let p = policy(
+            r#"{"content_id":"m","offline":true,"playready":{"begin_datetime":"2030-01-01T00:00:00Z","end_datetime":"2030-01-02T00:00:00Z","firstplayback_seconds":60,"security_level":3000}}"#,
+        );
+        let e = translate_policy("TUTO", "acme", DrmType::PlayReady, &p);
+        assert_eq!(
+            e.timing.start,
+            Some(Timestamp::parse("2030-01-01T00:00:00Z").unwrap())
+        );
+        assert_eq!(
+            e.timing.expire_at,
+            Some(Timestamp::parse("2030-01-02T00:00:00Z").unwrap())
+        );
+        assert_eq!(e.timing.playback_duration, Some(60));
+        assert_eq!(
+            e.output.tracks[0]
+                .playready
+                .as_ref()
+                .unwrap()
+                .security_level,
+            Some(3000)
+        );
+    }
+
+    #[test]
+    fn fairplay_section() {
+        let p = policy(
+            r#"{"content_id":"m","offline":true,"fairplay":{"license_type":"l","license_duration_seconds":900,"rental_duration_seconds":1800,"firstplayback_seconds":300}}"#,
+        );
+        let e = translate_policy("TUTO", "acme", DrmType::FairPlay, &p);
+        assert!(!e.timing.persistent, "a lease is not persistent");
+        assert_eq!(e.timing.license_duration, Some(900));
+        assert_eq!(e.timing.rental_duration, Some(1800));
+        assert_eq!(e.timing.playback_duration, Some(300));
+    }
 }

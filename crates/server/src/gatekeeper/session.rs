@@ -5,17 +5,17 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use keyward_token::studio::{SessionMethod, SessionPolicy};
 
-use crate::error::ApiError;
+use crate::codes;
+use crate::refusal::Refusal;
 
 /// Calls the webhook; `Ok(())` only on HTTP 200.
 pub async fn check(
     client: &reqwest::Client,
     s: &SessionPolicy,
     timeout: Duration,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let mut req = match s.method {
         SessionMethod::Get => client.get(&s.url).query(&[("sessionId", s.id.as_str())]),
         SessionMethod::Post => client
@@ -28,36 +28,21 @@ pub async fn check(
     }
     match tokio::time::timeout(timeout, req.timeout(timeout).send()).await {
         Ok(Ok(resp)) if resp.status().as_u16() == 200 => Ok(()),
-        Ok(Ok(resp)) => Err(ApiError::new(
-            "studio_session_denied",
-            StatusCode::FORBIDDEN,
+        Ok(Ok(resp)) => Err(Refusal::with(
+            codes::STUDIO_SESSION_DENIED,
             format!(
                 "Denied by rule session: the session webhook answered {}",
                 resp.status().as_u16()
             ),
         )),
-        Ok(Err(e)) => Err(ApiError::new(
-            "studio_session_unavailable",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Denied by rule session: the session webhook could not be reached",
-        )
-        .with_message_log(e.to_string())),
-        Err(_) => Err(ApiError::new(
-            "studio_session_unavailable",
-            StatusCode::SERVICE_UNAVAILABLE,
+        Ok(Err(e)) => {
+            // Not an internal error: logged beside the refusal, not instead.
+            tracing::info!(code = codes::STUDIO_SESSION_UNAVAILABLE.wire, detail = %e, "session webhook failure");
+            Err(Refusal::new(codes::STUDIO_SESSION_UNAVAILABLE))
+        }
+        Err(_) => Err(Refusal::with(
+            codes::STUDIO_SESSION_UNAVAILABLE,
             "Denied by rule session: the session webhook did not answer in time",
         )),
-    }
-}
-
-trait LogOnly {
-    fn with_message_log(self, detail: String) -> Self;
-}
-
-impl LogOnly for ApiError {
-    /// Logs the detail without turning the refusal into an internal error.
-    fn with_message_log(self, detail: String) -> Self {
-        tracing::info!(code = %self.code, %detail, "session webhook failure");
-        self
     }
 }

@@ -17,23 +17,24 @@ use keyward_store::{
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{path_error, request_id};
-use crate::error::{ApiError, Dialect};
-use crate::frontdoor::query_param;
+use super::credential::query_param;
+use super::path_error;
+use crate::codes;
+use crate::refusal::Refusal;
+use crate::render::Refused;
 use crate::state::AppState;
 
-type ApiResult = Result<Response, ApiError>;
+type ApiResult = Result<Response, Refusal>;
 
 fn native(r: ApiResult, headers: &HeaderMap) -> Response {
-    r.unwrap_or_else(|e| e.render(Dialect::Native, &request_id(headers)))
+    let _ = headers;
+    r.unwrap_or_else(|e| Refused::from(e).into_response())
 }
 
 /// Admin authentication middleware.
 pub async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let rid = request_id(req.headers());
     let Some(token) = state.config().admin_token.clone() else {
-        return ApiError::new("admin_disabled", StatusCode::NOT_FOUND, "The admin API is off: configure an admin token (KEYWARD_ADMIN_TOKEN or KEYWARD_ADMIN_TOKEN_FILE)")
-            .render(Dialect::Native, &rid);
+        return Refused::from(Refusal::new(codes::ADMIN_DISABLED)).into_response();
     };
     let given = req
         .headers()
@@ -44,59 +45,34 @@ pub async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Re
     let ok = given.len() == token.expose().len()
         && bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()));
     if !ok {
-        return ApiError::new(
-            "unauthorized",
-            StatusCode::UNAUTHORIZED,
-            "Missing or wrong admin bearer token",
-        )
-        .render(Dialect::Native, &rid);
+        return Refused::from(Refusal::new(codes::UNAUTHORIZED)).into_response();
     }
     next.run(req).await
 }
 
 fn json_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                crate::error::codes::BODY_TOO_LARGE,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body is larger than the limit",
-            )
-        } else {
-            ApiError::new(
-                "invalid_body",
-                StatusCode::BAD_REQUEST,
-                "Request body could not be read",
-            )
-        }
-    })?;
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            "invalid_body",
-            StatusCode::BAD_REQUEST,
-            format!("Invalid JSON body: {e}"),
-        )
-    })
+) -> Result<T, Refusal> {
+    let body = body.map_err(|rej| super::body_error(&rej, codes::INVALID_BODY))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| Refusal::with(codes::INVALID_BODY, format!("Invalid JSON body: {e}")))
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> ApiResult {
-    let body = serde_json::to_string(v).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = serde_json::to_string(v).map_err(|e| Refusal::internal(e.to_string()))?;
     Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn site_id(s: &str) -> Result<SiteId, ApiError> {
-    SiteId::parse(s).map_err(ApiError::from)
+fn site_id(s: &str) -> Result<SiteId, Refusal> {
+    SiteId::parse(s).map_err(Refusal::from)
 }
 
-fn secret(field: &str, v: Option<String>) -> Result<SiteSecret, ApiError> {
+fn secret(field: &str, v: Option<String>) -> Result<SiteSecret, Refusal> {
     match v {
-        None => SiteSecret::generate().map_err(ApiError::from),
+        None => SiteSecret::generate().map_err(Refusal::from),
         Some(s) => SiteSecret::from_bytes(s.as_bytes()).map_err(|_| {
-            ApiError::new(
-                "invalid_secret_length",
-                StatusCode::BAD_REQUEST,
+            Refusal::with(
+                codes::INVALID_SECRET_LENGTH,
                 format!("{field} must be exactly 32 bytes"),
             )
         }),
@@ -147,7 +123,7 @@ pub async fn create_site(
                 .await?;
             s.invalidate(site.site_id.as_str());
             let mut v =
-                serde_json::to_value(&site).map_err(|e| ApiError::internal(e.to_string()))?;
+                serde_json::to_value(&site).map_err(|e| Refusal::internal(e.to_string()))?;
             // Generated secrets are random bytes; they are returned base64 so the
             // caller can store them (the token SDKs take the 32 bytes).
             let b64 = |k: &SiteSecret| base64::engine::general_purpose::STANDARD.encode(k.expose());
@@ -249,18 +225,12 @@ struct PutKey {
     replace: bool,
 }
 
-fn hex16(field: &str, s: &str) -> Result<[u8; 16], ApiError> {
-    let v = hex::decode(s).map_err(|_| {
-        ApiError::new(
-            "invalid_input",
-            StatusCode::BAD_REQUEST,
-            format!("{field} is not hex"),
-        )
-    })?;
+fn hex16(field: &str, s: &str) -> Result<[u8; 16], Refusal> {
+    let v = hex::decode(s)
+        .map_err(|_| Refusal::with(codes::INVALID_INPUT, format!("{field} is not hex")))?;
     <[u8; 16]>::try_from(v.as_slice()).map_err(|_| {
-        ApiError::new(
-            "invalid_input",
-            StatusCode::BAD_REQUEST,
+        Refusal::with(
+            codes::INVALID_INPUT,
             format!("{field} must be 16 bytes (32 hex digits)"),
         )
     })
@@ -269,8 +239,8 @@ fn hex16(field: &str, s: &str) -> Result<[u8; 16], ApiError> {
 fn key_json(
     rec: &keyward_store::ContentKeyRecord,
     export: bool,
-) -> Result<serde_json::Value, ApiError> {
-    let mut v = serde_json::to_value(rec.info()).map_err(|e| ApiError::internal(e.to_string()))?;
+) -> Result<serde_json::Value, Refusal> {
+    let mut v = serde_json::to_value(rec.info()).map_err(|e| Refusal::internal(e.to_string()))?;
     if export {
         v["key"] = serde_json::Value::String(hex::encode(rec.key.expose()));
     }
@@ -312,9 +282,8 @@ pub async fn put_key(
                         .await?
                 }
                 _ => {
-                    return Err(ApiError::new(
-                        "invalid_input",
-                        StatusCode::BAD_REQUEST,
+                    return Err(Refusal::with(
+                        codes::INVALID_INPUT,
                         "Give both kid and key to import, or neither to generate",
                     ))
                 }

@@ -1,26 +1,21 @@
 //! Certificate endpoints (public material, looked up by site id).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
-use super::request_id;
-use crate::error::{ApiError, Dialect};
-use crate::frontdoor::query_param;
+use super::credential::query_param;
+use crate::codes;
+use crate::refusal::Refusal;
+use crate::render::Refused;
 use crate::state::AppState;
 
-async fn cert(state: &AppState, uri: &Uri, fairplay: bool) -> Result<Vec<u8>, ApiError> {
+async fn cert(state: &AppState, uri: &Uri, fairplay: bool) -> Result<Vec<u8>, Refusal> {
     let q = uri.query();
     let site_id = query_param(q, "siteId")
         .or_else(|| query_param(q, "siteid"))
-        .ok_or_else(|| {
-            ApiError::new(
-                "9001",
-                StatusCode::BAD_REQUEST,
-                "Missing request parameter siteId",
-            )
-        })?;
+        .ok_or_else(|| Refusal::with(codes::BAD_REQUEST, "Missing request parameter siteId"))?;
     let site = state.site(&site_id).await?;
     let c = if fairplay {
         &site.settings.fairplay_cert
@@ -29,26 +24,23 @@ async fn cert(state: &AppState, uri: &Uri, fairplay: bool) -> Result<Vec<u8>, Ap
     };
     c.clone().ok_or_else(|| {
         if fairplay {
-            ApiError::new(
-                "7315",
-                StatusCode::NOT_FOUND,
+            Refusal::with(
+                codes::FAIRPLAY_NO_CERT,
                 "No FairPlay certificate is configured for this site",
             )
         } else {
-            ApiError::new(
-                "7113",
-                StatusCode::NOT_FOUND,
+            Refusal::with(
+                codes::WIDEVINE_NO_CERT,
                 "No Widevine service certificate is configured for this site",
             )
         }
     })
 }
 
-fn pallycon(e: ApiError, headers: &HeaderMap) -> Response {
-    e.render(
-        Dialect::PallyCon { http_status: false },
-        &request_id(headers),
-    )
+/// A refusal for the PallyCon group's layer (always HTTP 200 there, as the
+/// vendor answers certificate requests).
+fn pallycon(e: Refusal, _headers: &HeaderMap) -> Response {
+    Refused::from(e).into_response()
 }
 
 /// `GET /ri/fpsKeyManager.do?siteId=`: the FairPlay certificate, base64.

@@ -3,7 +3,8 @@
 //! * `GET|POST /hms/wv/token`, `GET|POST /hms/ck/token`: a customer's backend
 //!   gets a licence URL carrying a sealed `ExpressPlayToken`;
 //! * `POST /hms/ck/rights/?ExpressPlayToken=…`: a ClearKey licence for the
-//!   token's key (the browser calls it: CORS applies);
+//!   token's key (the browser calls it: CORS applies) — through the same
+//!   licence pipeline as every other licence path;
 //! * `POST /hms/wv/rights/?ExpressPlayToken=…`: the token and the Widevine
 //!   challenge are verified, then refused with -7011 until an upstream exists;
 //! * `/v1/admin/customers…`: customer administration (admin bearer token).
@@ -21,18 +22,23 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use keyward_drm::clearkey::{license_response, release_ack, ClearKeyMessage, SessionType};
-use keyward_drm::widevine::WidevineChallenge;
-use keyward_drm::{ContentKey, Kid};
 use keyward_store::customers::{generate_authenticator, hash_authenticator, NewCustomer};
-use keyward_store::{AuthEnv, CustomerSettings, StoreError};
+use keyward_store::{AuthEnv, CustomerSettings};
 use keyward_token::expressplay::{codes, ErrorFormat, Params, TokenDrm};
+use keyward_token::DrmType;
 use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use super::credential::client_info;
+use super::license::licence_response;
 use super::{admin, path_error, request_id, REQUEST_ID};
-use crate::error::{ApiError, Dialect};
-use crate::frontdoor::expressplay::{self as front, refuse};
+use crate::backdoor::Challenge;
+use crate::codes as registry;
+use crate::frontdoor::expressplay::refuse;
+use crate::frontdoor::{Credential, Expect};
+use crate::pipeline::{self, LicenceRequest};
+use crate::refusal::{Class, Refusal};
+use crate::render::{Dialect, Hints, Refused};
 use crate::state::AppState;
 
 /// Every ExpressPlay route plus the customer admin API.
@@ -61,6 +67,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            Dialect::ExpressPlay,
+            crate::render::layer,
+        ))
         .layer(cors);
     let admin = Router::new()
         .route(
@@ -75,18 +85,26 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/v1/admin/customers/{id}/rotate", post(rotate_customer))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
+        .layer(middleware::from_fn_with_state(
+            Dialect::Native,
+            crate::render::layer,
+        ));
     hms.merge(admin)
 }
 
-fn answer(r: Result<Response, ApiError>, format: ErrorFormat, headers: &HeaderMap) -> Response {
+/// An answer, or its refusal in the requested error format (rendered by the
+/// route group's ExpressPlay layer).
+fn answer(r: Result<Response, Refusal>, format: ErrorFormat) -> Response {
     r.unwrap_or_else(|e| {
-        e.render(
-            Dialect::ExpressPlay {
+        Refused::hinted(
+            e,
+            Hints {
+                http_status: false,
                 json: format == ErrorFormat::Json,
             },
-            &request_id(headers),
         )
+        .into_response()
     })
 }
 
@@ -100,7 +118,7 @@ struct Incoming {
     body: Bytes,
 }
 
-async fn read(req: Request, form_body: bool, limit: usize) -> (Incoming, Result<(), ApiError>) {
+async fn read(req: Request, form_body: bool, limit: usize) -> (Incoming, Result<(), Refusal>) {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -142,7 +160,7 @@ async fn read(req: Request, form_body: bool, limit: usize) -> (Incoming, Result<
         Ok(f) => f,
         Err(e) => {
             if check.is_ok() {
-                check = Err(front::refusal(&e));
+                check = Err(crate::frontdoor::expressplay::refusal(&e));
             }
             ErrorFormat::Html
         }
@@ -170,7 +188,7 @@ async fn token(state: AppState, req: Request, drm: TokenDrm) -> Response {
     let (inc, check) = read(req, post, state.config().limits.body_bytes).await;
     let r = async {
         check?;
-        let url = front::mint(&state, drm, &inc.params, inc.peer).await?;
+        let url = crate::mint::expressplay::mint(&state, drm, &inc.params, inc.peer).await?;
         Ok((
             StatusCode::OK,
             [(
@@ -182,7 +200,7 @@ async fn token(state: AppState, req: Request, drm: TokenDrm) -> Response {
             .into_response())
     }
     .await;
-    answer(r, inc.format, &inc.headers)
+    answer(r, inc.format)
 }
 
 /// `GET|POST /hms/wv/token`.
@@ -195,118 +213,76 @@ pub async fn token_ck(State(state): State<AppState>, req: Request) -> Response {
     token(state, req, TokenDrm::ClearKey).await
 }
 
-fn the_token(p: &Params) -> Result<&str, ApiError> {
+fn the_token(p: &Params) -> Result<&str, Refusal> {
     p.single("ExpressPlayToken", codes::INVALID_TOKEN)
-        .map_err(|e| front::refuse(codes::INVALID_TOKEN, e.detail().to_owned()))?
+        .map_err(|e| refuse(codes::INVALID_TOKEN, e.detail().to_owned()))?
         .ok_or_else(|| refuse(codes::INVALID_TOKEN, "ExpressPlayToken is missing"))
+}
+
+/// `POST /hms/{ck,wv}/rights/?ExpressPlayToken=…`: the licence pipeline with
+/// the ExpressPlay front door.
+async fn rights(state: AppState, req: Request, drm: &'static [DrmType]) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (inc, check) = read(req, false, state.config().limits.body_bytes).await;
+    let r = async {
+        check?;
+        let token = the_token(&inc.params)?.to_owned();
+        let client = client_info(peer, &inc.headers);
+        let rid = request_id(&inc.headers);
+        let req = LicenceRequest {
+            credential: Some(Credential::ExpressPlay(token)),
+            expect: Expect {
+                drms: drm,
+                cid: None,
+                site: None,
+            },
+            challenge: Challenge::Message(&inc.body),
+            client: &client,
+            request_id: &rid,
+        };
+        pipeline::licence(&state, req)
+            .await
+            .map(licence_response)
+            .map_err(|d| d.refusal)
+    }
+    .await;
+    answer(r, inc.format)
 }
 
 /// `POST /hms/ck/rights/?ExpressPlayToken=…` with the ClearKey CDM message.
 pub async fn rights_ck(State(state): State<AppState>, req: Request) -> Response {
-    let (inc, check) = read(req, false, state.config().limits.body_bytes).await;
-    let r = async {
-        check?;
-        let token = the_token(&inc.params)?;
-        let red = front::redeem(&state, TokenDrm::ClearKey, token).await?;
-        let (kids, session) = match ClearKeyMessage::parse(&inc.body) {
-            Ok(ClearKeyMessage::Release { kids }) => {
-                return Ok(json(release_ack(&kids)));
-            }
-            Ok(ClearKeyMessage::LicenseRequest { kids, session_type }) => (kids, session_type),
-            Err(e) => {
-                return Err(refuse(
-                    codes::KID_MISSING,
-                    format!("the ClearKey request carries no readable kids: {e}"),
-                ))
-            }
-        };
-        if session == SessionType::PersistentLicense {
-            return Err(refuse(
-                codes::KEY_DATA,
-                "persistent-license sessions are not granted by ExpressPlay tokens",
-            ));
-        }
-        if !kids.iter().any(|k| k.0 == red.kid) {
-            return Err(refuse(
-                codes::KID_INVALID,
-                "the request does not ask for the token's kid",
-            ));
-        }
-        let ent = &red.entitlement;
-        debug_assert_eq!(ent.cenc_keys.len(), 1);
-        Ok(json(license_response(
-            &[(Kid(red.kid), ContentKey::new(red.key))],
-            session,
-        )))
-    }
-    .await;
-    answer(r, inc.format, &inc.headers)
+    rights(state, req, &[DrmType::ClearKey]).await
 }
 
 /// `POST /hms/wv/rights/?ExpressPlayToken=…` with a Widevine challenge.
 pub async fn rights_wv(State(state): State<AppState>, req: Request) -> Response {
-    let (inc, check) = read(req, false, state.config().limits.body_bytes).await;
-    let r = async {
-        check?;
-        let token = the_token(&inc.params)?;
-        let red = front::redeem(&state, TokenDrm::Widevine, token).await?;
-        match WidevineChallenge::parse(&inc.body) {
-            Err(e) => Err(refuse(
-                codes::WIDEVINE_LICENSE,
-                format!("the Widevine challenge is malformed: {e}"),
-            )),
-            Ok(WidevineChallenge::LicenseRequest { key_ids, .. })
-                if !key_ids.is_empty() && !key_ids.iter().any(|k| k.0 == red.kid) =>
-            {
-                Err(refuse(
-                    codes::KID_INVALID,
-                    "the challenge does not name the token's kid",
-                ))
-            }
-            Ok(_) => Err(refuse(
-                codes::WIDEVINE_DISABLED,
-                "no Widevine upstream is configured: the token and challenge are valid, but keyward cannot issue Widevine licences itself",
-            )),
-        }
-    }
-    .await;
-    answer(r, inc.format, &inc.headers)
-}
-
-fn json(body: String) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    rights(state, req, &[DrmType::Widevine]).await
 }
 
 async fn not_found(req: Request) -> Response {
     let (inc, _) = read(req, false, 0).await;
     answer(
-        Err(ApiError::new(
-            "-2030",
-            StatusCode::NOT_FOUND,
+        Err(Refusal::with(
+            registry::EP_ADMIN,
             "ExpressPlay Admin error: no such endpoint",
-        )),
+        )
+        .class(Class::NotFound)),
         inc.format,
-        &inc.headers,
     )
 }
 
 async fn method_not_allowed(req: Request) -> Response {
     let (inc, _) = read(req, false, 0).await;
     answer(
-        Err(ApiError::new(
-            "-2030",
-            StatusCode::METHOD_NOT_ALLOWED,
+        Err(Refusal::with(
+            registry::EP_ADMIN,
             "ExpressPlay Admin error: method not allowed on this endpoint",
-        )),
+        )
+        .class(Class::MethodNotAllowed)),
         inc.format,
-        &inc.headers,
     )
 }
 
@@ -314,51 +290,35 @@ async fn method_not_allowed(req: Request) -> Response {
 // Admin API
 // ---------------------------------------------------------------------------
 
-fn native(r: Result<Response, ApiError>, headers: &HeaderMap) -> Response {
-    r.unwrap_or_else(|e| e.render(Dialect::Native, &request_id(headers)))
+/// An answer or its refusal (rendered natively by the admin group's layer).
+fn native(r: Result<Response, Refusal>, _headers: &HeaderMap) -> Response {
+    r.unwrap_or_else(|e| Refused::from(e).into_response())
 }
 
-fn store_err(e: StoreError) -> ApiError {
-    match e.code() {
-        "customer_not_found" => ApiError::new(
-            "customer_not_found",
-            StatusCode::NOT_FOUND,
-            "Customer not found",
-        ),
-        "customer_exists" => ApiError::new(
-            "customer_exists",
-            StatusCode::CONFLICT,
-            "A customer with this id already exists",
-        ),
-        _ => e.into(),
+/// Customer errors in their own keywords; the rest as on the licence path.
+fn store_err(e: keyward_store::StoreError) -> Refusal {
+    use keyward_store::StoreError as E;
+    match e {
+        E::CustomerNotFound | E::CustomerExists => Refusal::from_admin_store(e),
+        other => other.into(),
     }
 }
 
 fn body_json<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|_| {
-        ApiError::new(
-            "invalid_body",
-            StatusCode::BAD_REQUEST,
-            "Request body could not be read",
-        )
-    })?;
+) -> Result<T, Refusal> {
+    let body =
+        body.map_err(|_| Refusal::with(registry::INVALID_BODY, "Request body could not be read"))?;
     let body = if body.is_empty() {
         Bytes::from_static(b"{}")
     } else {
         body
     };
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            "invalid_body",
-            StatusCode::BAD_REQUEST,
-            format!("Invalid JSON body: {e}"),
-        )
-    })
+    serde_json::from_slice(&body)
+        .map_err(|e| Refusal::with(registry::INVALID_BODY, format!("Invalid JSON body: {e}")))
 }
 
-fn ok_json(status: StatusCode, v: &serde_json::Value) -> Result<Response, ApiError> {
+fn ok_json(status: StatusCode, v: &serde_json::Value) -> Result<Response, Refusal> {
     Ok((
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -374,7 +334,7 @@ pub async fn list_customers(State(s): State<AppState>, headers: HeaderMap) -> Re
             let all = s.store().customers().await.map_err(store_err)?;
             ok_json(
                 StatusCode::OK,
-                &serde_json::to_value(all).map_err(|e| ApiError::internal(e.to_string()))?,
+                &serde_json::to_value(all).map_err(|e| Refusal::internal(e.to_string()))?,
             )
         }
         .await,
@@ -400,8 +360,8 @@ pub async fn create_customer(
     native(
         async {
             let req: CreateCustomer = body_json(body)?;
-            let test = generate_authenticator().map_err(ApiError::from)?;
-            let prod = generate_authenticator().map_err(ApiError::from)?;
+            let test = generate_authenticator().map_err(Refusal::from)?;
+            let prod = generate_authenticator().map_err(Refusal::from)?;
             let c = s
                 .store()
                 .create_customer(NewCustomer {
@@ -412,7 +372,7 @@ pub async fn create_customer(
                 })
                 .await
                 .map_err(store_err)?;
-            let mut v = serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut v = serde_json::to_value(c).map_err(|e| Refusal::internal(e.to_string()))?;
             v["test_authenticator"] = test.into();
             v["production_authenticator"] = prod.into();
             ok_json(StatusCode::CREATED, &v)
@@ -434,7 +394,7 @@ pub async fn get_customer(
             let c = s.store().customer(&id).await.map_err(store_err)?;
             ok_json(
                 StatusCode::OK,
-                &serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+                &serde_json::to_value(c).map_err(|e| Refusal::internal(e.to_string()))?,
             )
         }
         .await,
@@ -460,7 +420,7 @@ pub async fn update_customer(
                 .map_err(store_err)?;
             ok_json(
                 StatusCode::OK,
-                &serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+                &serde_json::to_value(c).map_err(|e| Refusal::internal(e.to_string()))?,
             )
         }
         .await,
@@ -486,7 +446,7 @@ pub async fn rotate_customer(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
             let req: Rotate = body_json(body)?;
-            let fresh = generate_authenticator().map_err(ApiError::from)?;
+            let fresh = generate_authenticator().map_err(Refusal::from)?;
             s.store()
                 .rotate_customer_authenticator(&id, req.env, hash_authenticator(&fresh))
                 .await

@@ -1,146 +1,94 @@
 //! Licence endpoints: the PallyCon-compatible paths (drop-in for existing
-//! players) and the native `/v1/…` paths. Handlers stay thin: find the
-//! credential → verify (front door) → one back-door call → answer.
-
-use std::sync::Arc;
+//! players) and the native `/v1/…` paths. Each handler is extract →
+//! [`pipeline::licence`] → answer; refusals are rendered by the route group's
+//! dialect layer.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use keyward_drm::playready::PlayReadyChallenge;
 use keyward_token::{DrmType, TrackType};
 
-use super::{path_error, request_id};
-use crate::backdoor::brokered::{self, WidevineAnswer};
-use crate::backdoor::{clearkey, hls};
-use crate::error::{codes, ApiError, Dialect};
-use crate::frontdoor::pallycon::Expect;
-use crate::frontdoor::{self, Credential};
-use crate::gatekeeper::PeerAddr;
-use crate::state::{AppState, SiteEntry};
+use super::credential::{client_info, credential, query_param, PeerAddr};
+use super::{body_error, path_error, request_id};
+use crate::backdoor::{Challenge, Licence};
+use crate::codes;
+use crate::frontdoor::{Credential, Denied, Expect};
+use crate::pipeline::{self, LicenceRequest};
+use crate::refusal::Refusal;
+use crate::render::{Hints, Refused};
+use crate::state::AppState;
 
-type Refusal = (ApiError, Option<Arc<SiteEntry>>);
+type Answer = Result<Response, Refused>;
 
-fn render(dialect_native: bool, r: Result<Response, Refusal>, headers: &HeaderMap) -> Response {
-    match r {
-        Ok(resp) => resp,
-        Err((e, site)) => {
-            let dialect = if dialect_native {
-                Dialect::Native
-            } else {
-                let http_status = site.as_ref().is_some_and(|s| {
-                    s.settings.error_style == keyward_store::ErrorStyle::HttpStatus
-                });
-                Dialect::PallyCon { http_status }
-            };
-            e.render(dialect, &request_id(headers))
-        }
-    }
-}
-
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
-    body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            (
-                ApiError::new(
-                    codes::BODY_TOO_LARGE,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request body is larger than the limit",
-                ),
-                None,
-            )
-        } else {
-            (
-                ApiError::new(
-                    "9001",
-                    StatusCode::BAD_REQUEST,
-                    "Request body could not be read",
-                ),
-                None,
-            )
-        }
-    })
-}
-
-/// A site with a CORS list refuses requests from other origins.
-fn check_origin(site: &Arc<SiteEntry>, headers: &HeaderMap) -> Result<(), Refusal> {
-    let list = &site.settings.cors_origins;
-    if list.is_empty() {
-        return Ok(());
-    }
-    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        Some(o) if !list.iter().any(|a| a == o || a == "*") => Err((
-            ApiError::new(
-                codes::ORIGIN_NOT_ALLOWED,
-                StatusCode::FORBIDDEN,
-                format!("Origin {o} is not allowed for this site"),
-            ),
-            Some(site.clone()),
-        )),
-        _ => Ok(()),
-    }
-}
-
-async fn entitle(
-    state: &AppState,
-    cred: Option<Credential>,
-    expect: Expect<'_>,
-    headers: &HeaderMap,
-    peer: Option<std::net::SocketAddr>,
-) -> Result<(crate::entitlement::Entitlement, Arc<SiteEntry>), Refusal> {
-    let cred = cred.ok_or_else(|| (frontdoor::missing(), None))?;
-    let (ent, site) = frontdoor::verify(state, &cred, expect, peer, headers).await?;
-    check_origin(&site, headers)?;
-    tracing::info!(site = %ent.site_id, cid = %ent.cid, drm = %ent.drm, user = %ent.user_id, "entitled");
-    Ok((ent, site))
-}
-
-fn json(body: String) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-fn octets(body: Vec<u8>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// Studio entitlements: every licence outcome goes to the audit trail (stats).
-async fn record_outcome(
-    state: &AppState,
-    ent: &crate::entitlement::Entitlement,
-    result: std::borrow::Cow<'static, str>,
-    headers: &HeaderMap,
-) {
-    if ent.studio.is_some() {
-        frontdoor::studio::record(state, ent, &result, &request_id(headers)).await;
-    }
-}
-
-/// The audit result of a licence outcome: `ok` or the refusal's code.
-fn outcome<T>(out: &Result<T, ApiError>) -> std::borrow::Cow<'static, str> {
-    match out {
-        Ok(_) => "ok".into(),
-        Err(e) => e.code.clone().into(),
-    }
-}
-
+const ALL_DRMS: &[DrmType] = &[
+    DrmType::Widevine,
+    DrmType::PlayReady,
+    DrmType::FairPlay,
+    DrmType::ClearKey,
+    DrmType::Ncg,
+    DrmType::Wiseplay,
+];
 const CLEARKEY: &[DrmType] = &[DrmType::ClearKey];
+const PLAYREADY: &[DrmType] = &[DrmType::PlayReady];
 const HLS_DRMS: &[DrmType] = &[DrmType::ClearKey, DrmType::Ncg];
+
+/// A refusal with the site's error style (PallyCon paths answer 200 unless the
+/// site asks for real statuses).
+pub fn refused(d: Denied) -> Refused {
+    let http_status = d
+        .site
+        .as_ref()
+        .is_some_and(|s| s.settings.error_style == keyward_store::ErrorStyle::HttpStatus);
+    Refused::hinted(
+        d.refusal,
+        Hints {
+            http_status,
+            json: false,
+        },
+    )
+}
+
+/// A licence as the HTTP answer.
+pub fn licence_response(l: Licence) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(l.content_type),
+        )],
+        l.body,
+    )
+        .into_response()
+}
+
+async fn run(
+    state: &AppState,
+    credential: Option<Credential>,
+    expect: Expect<'_>,
+    challenge: Challenge<'_>,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Answer {
+    let client = client_info(peer, headers);
+    let rid = request_id(headers);
+    let req = LicenceRequest {
+        credential,
+        expect,
+        challenge,
+        client: &client,
+        request_id: &rid,
+    };
+    pipeline::licence(state, req)
+        .await
+        .map(licence_response)
+        .map_err(refused)
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    b.map_err(|r| body_error(&r, codes::BAD_REQUEST))
+}
 
 /// `POST /ri/licenseManager.do`: the DRM is the token's `drm_type`.
 pub async fn ri_license(
@@ -148,66 +96,23 @@ pub async fn ri_license(
     PeerAddr(peer): PeerAddr,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = async {
-        let body = body_bytes(body)?;
-        let mut cred =
-            frontdoor::credential(&headers, uri.query(), false).map_err(|e| (e, None))?;
-        // PlayReady players may carry the token only in the challenge's
-        // <CustomData> (pallycon.md §6.2), also on this generic URL.
-        if cred.is_none() {
-            if let Ok(c) = PlayReadyChallenge::parse(&body) {
-                cred = c.custom_data.map(Credential::CustomDataV2);
-            }
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let b = body(b)?;
+    let mut cred = credential(&headers, uri.query(), false)?;
+    // PlayReady players may carry the token only in the challenge's
+    // <CustomData> (pallycon.md §6.2), also on this generic URL.
+    if cred.is_none() {
+        if let Ok(c) = PlayReadyChallenge::parse(&b) {
+            cred = c.custom_data.map(Credential::CustomDataV2);
         }
-        let all = &[
-            DrmType::Widevine,
-            DrmType::PlayReady,
-            DrmType::FairPlay,
-            DrmType::ClearKey,
-            DrmType::Ncg,
-            DrmType::Wiseplay,
-        ];
-        let (ent, site) = entitle(
-            &state,
-            cred,
-            Expect {
-                drms: all,
-                cid: None,
-                site: None,
-            },
-            &headers,
-            peer,
-        )
-        .await?;
-        answer_for(&state, &ent, &site, &body)
-            .await
-            .map_err(|e| (e, Some(site.clone())))
     }
-    .await;
-    render(false, r, &headers)
-}
-
-async fn answer_for(
-    state: &AppState,
-    ent: &crate::entitlement::Entitlement,
-    site: &Arc<SiteEntry>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    match ent.drm {
-        DrmType::ClearKey => Ok(json(clearkey::license(state, ent, body).await?)),
-        DrmType::Widevine => match brokered::widevine(site, body)? {
-            WidevineAnswer::ServiceCertificate(c) => Ok(octets(c)),
-        },
-        DrmType::PlayReady => {
-            PlayReadyChallenge::parse(body)?;
-            Err(brokered::playready())
-        }
-        DrmType::FairPlay => Err(brokered::fairplay(body)),
-        DrmType::Ncg => Err(brokered::no_upstream("9999", "NCG")),
-        _ => Err(brokered::no_upstream("9999", "WisePlay")),
-    }
+    let expect = Expect {
+        drms: ALL_DRMS,
+        cid: None,
+        site: None,
+    };
+    run(&state, cred, expect, Challenge::Message(&b), peer, &headers).await
 }
 
 /// `POST /ri/playready/licenseManager.do`: the token may also sit in the
@@ -217,37 +122,33 @@ pub async fn ri_playready(
     PeerAddr(peer): PeerAddr,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = async {
-        let body = body_bytes(body)?;
-        let challenge = PlayReadyChallenge::parse(&body).map_err(|e| (e.into(), None))?;
-        let cred =
-            match frontdoor::credential(&headers, uri.query(), false).map_err(|e| (e, None))? {
-                Some(c) => c,
-                None => Credential::CustomDataV2(
-                    challenge
-                        .require_custom_data()
-                        .map_err(|e| (e.into(), None))?
-                        .to_owned(),
-                ),
-            };
-        let (_ent, site) = entitle(
-            &state,
-            Some(cred),
-            Expect {
-                drms: &[DrmType::PlayReady],
-                cid: None,
-                site: None,
-            },
-            &headers,
-            peer,
-        )
-        .await?;
-        Err::<Response, _>((brokered::playready(), Some(site)))
-    }
-    .await;
-    render(false, r, &headers)
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let b = body(b)?;
+    let challenge = PlayReadyChallenge::parse(&b).map_err(Refusal::from)?;
+    let cred = match credential(&headers, uri.query(), false)? {
+        Some(c) => c,
+        None => Credential::CustomDataV2(
+            challenge
+                .require_custom_data()
+                .map_err(Refusal::from)?
+                .to_owned(),
+        ),
+    };
+    let expect = Expect {
+        drms: PLAYREADY,
+        cid: None,
+        site: None,
+    };
+    run(
+        &state,
+        Some(cred),
+        expect,
+        Challenge::Message(&b),
+        peer,
+        &headers,
+    )
+    .await
 }
 
 /// `GET|POST /ri/clearkey/licenseManager.do`: POST with the CDM message, or GET
@@ -258,83 +159,64 @@ pub async fn ri_clearkey(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = async {
-        let body = body_bytes(body)?;
-        let cred = frontdoor::credential(&headers, uri.query(), false).map_err(|e| (e, None))?;
-        let cid = frontdoor::query_param(uri.query(), "cid");
-        let site_q = frontdoor::query_param(uri.query(), "siteId");
-        let expect = Expect {
-            drms: CLEARKEY,
-            cid: cid.as_deref(),
-            site: site_q.as_deref(),
-        };
-        let (ent, site) = entitle(&state, cred, expect, &headers, peer).await?;
-        let out = if method == Method::GET && body.is_empty() {
-            clearkey::all_keys(&state, &ent).await
-        } else {
-            clearkey::license(&state, &ent, &body).await
-        };
-        record_outcome(&state, &ent, outcome(&out), &headers).await;
-        out.map(json).map_err(|e| (e, Some(site)))
-    }
-    .await;
-    render(false, r, &headers)
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let b = body(b)?;
+    let cred = credential(&headers, uri.query(), false)?;
+    let cid = query_param(uri.query(), "cid");
+    let site = query_param(uri.query(), "siteId");
+    let expect = Expect {
+        drms: CLEARKEY,
+        cid: cid.as_deref(),
+        site: site.as_deref(),
+    };
+    let challenge = if method == Method::GET && b.is_empty() {
+        Challenge::AllKeys
+    } else {
+        Challenge::Message(&b)
+    };
+    run(&state, cred, expect, challenge, peer, &headers).await
 }
 
-/// `POST /v1/license/{drm}`: native path, problem+json refusals.
+/// `POST /v1/license/{drm}[?cid=]`: native path.
 pub async fn v1_license(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
     drm: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = async {
-        let Path(drm) = drm.map_err(|e| (path_error(&e), None))?;
-        let drm_type = match drm.as_str() {
-            "clearkey" => DrmType::ClearKey,
-            "widevine" => DrmType::Widevine,
-            "playready" => DrmType::PlayReady,
-            "fairplay" => DrmType::FairPlay,
-            _ => {
-                return Err((
-                    ApiError::new(
-                        codes::NOT_FOUND,
-                        StatusCode::NOT_FOUND,
-                        "Unknown DRM: use clearkey, widevine, playready or fairplay",
-                    ),
-                    None,
-                ))
-            }
-        };
-        let body = body_bytes(body)?;
-        let mut cred = frontdoor::credential(&headers, uri.query(), true).map_err(|e| (e, None))?;
-        if cred.is_none() && drm_type == DrmType::PlayReady {
-            if let Ok(c) = PlayReadyChallenge::parse(&body) {
-                cred = c.custom_data.map(Credential::CustomDataV2);
-            }
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let Path(drm) = drm.map_err(|e| path_error(&e))?;
+    let drm_type: &'static [DrmType] = match drm.as_str() {
+        "clearkey" => CLEARKEY,
+        "widevine" => &[DrmType::Widevine],
+        "playready" => PLAYREADY,
+        "fairplay" => &[DrmType::FairPlay],
+        _ => {
+            return Err(Refusal::with(
+                codes::NOT_FOUND,
+                "Unknown DRM: use clearkey, widevine, playready or fairplay",
+            )
+            .into())
         }
-        let (ent, site) = entitle(
-            &state,
-            cred,
-            Expect {
-                drms: &[drm_type],
-                cid: None,
-                site: None,
-            },
-            &headers,
-            peer,
-        )
-        .await?;
-        let out = answer_for(&state, &ent, &site, &body).await;
-        record_outcome(&state, &ent, outcome(&out), &headers).await;
-        out.map_err(|e| (e, Some(site)))
+    };
+    let b = body(b)?;
+    let mut cred = credential(&headers, uri.query(), true)?;
+    if cred.is_none() && drm_type == PLAYREADY {
+        if let Ok(c) = PlayReadyChallenge::parse(&b) {
+            cred = c.custom_data.map(Credential::CustomDataV2);
+        }
     }
-    .await;
-    render(true, r, &headers)
+    // A content id in the query is checked against the credential's, as on
+    // the PallyCon ClearKey path.
+    let cid = query_param(uri.query(), "cid");
+    let expect = Expect {
+        drms: drm_type,
+        cid: cid.as_deref(),
+        site: None,
+    };
+    run(&state, cred, expect, Challenge::Message(&b), peer, &headers).await
 }
 
 /// `GET /v1/hls-key/{site}/{cid}`: the 16-byte identity key.
@@ -344,11 +226,9 @@ pub async fn v1_hls_key(
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    match path {
-        Ok(Path((site, cid))) => hls_key_inner(state, site, cid, None, uri, headers, peer).await,
-        Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
-    }
+) -> Answer {
+    let Path((site, cid)) = path.map_err(|e| path_error(&e))?;
+    hls_key(state, site, cid, None, uri, headers, peer).await
 }
 
 /// `GET /v1/hls-key/{site}/{cid}/{track}`: the key of one track type.
@@ -358,16 +238,12 @@ pub async fn v1_hls_key_track(
     path: Result<Path<(String, String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    match path {
-        Ok(Path((site, cid, track))) => {
-            hls_key_inner(state, site, cid, Some(track), uri, headers, peer).await
-        }
-        Err(e) => path_error(&e).render(Dialect::Native, &request_id(&headers)),
-    }
+) -> Answer {
+    let Path((site, cid, track)) = path.map_err(|e| path_error(&e))?;
+    hls_key(state, site, cid, Some(track), uri, headers, peer).await
 }
 
-async fn hls_key_inner(
+async fn hls_key(
     state: AppState,
     site: String,
     cid: String,
@@ -375,35 +251,27 @@ async fn hls_key_inner(
     uri: Uri,
     headers: HeaderMap,
     peer: Option<std::net::SocketAddr>,
-) -> Response {
-    let r = async {
-        let track = match track {
-            None => None,
-            Some(t) => Some(
-                TrackType::from_wire(&t.to_ascii_uppercase()).ok_or_else(|| {
-                    (
-                        ApiError::new(
-                            "1013",
-                            StatusCode::BAD_REQUEST,
-                            "Track type must be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
-                        ),
-                        None,
-                    )
-                })?,
-            ),
-        };
-        let cred = frontdoor::credential(&headers, uri.query(), true).map_err(|e| (e, None))?;
-        let expect = Expect {
-            drms: HLS_DRMS,
-            cid: Some(&cid),
-            site: Some(&site),
-        };
-        let (ent, site) = entitle(&state, cred, expect, &headers, peer).await?;
-        let key = hls::key(&state, &ent, track).await;
-        record_outcome(&state, &ent, outcome(&key), &headers).await;
-        let key = key.map_err(|e| (e, Some(site)))?;
-        Ok(octets(key.to_vec()))
-    }
-    .await;
-    render(true, r, &headers)
+) -> Answer {
+    let track = match track {
+        None => None,
+        Some(t) => Some(
+            TrackType::from_wire(&t.to_ascii_uppercase())
+                .ok_or_else(|| Refusal::new(codes::TRACK_TYPE_INVALID))?,
+        ),
+    };
+    let cred = credential(&headers, uri.query(), true)?;
+    let expect = Expect {
+        drms: HLS_DRMS,
+        cid: Some(&cid),
+        site: Some(&site),
+    };
+    run(
+        &state,
+        cred,
+        expect,
+        Challenge::HlsKey(track),
+        peer,
+        &headers,
+    )
+    .await
 }

@@ -1,13 +1,14 @@
 //! Health, readiness and server time.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use keyward_token::Timestamp;
 
-use super::request_id;
-use crate::error::{ApiError, Dialect};
+use crate::codes;
 use crate::json::JsonOut;
+use crate::refusal::Refusal;
+use crate::render::Refused;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
@@ -19,13 +20,13 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.store().recent(None, 1).await {
         Ok(_) => "ready".into_response(),
-        Err(e) => ApiError::new(
-            "not_ready",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The store is not answering",
-        )
-        .with_log(e.to_string())
-        .render(Dialect::Native, &request_id(&headers)),
+        Err(e) => {
+            let _ = &headers;
+            Refused::from(
+                Refusal::with(codes::NOT_READY, "The store is not answering").log(e.to_string()),
+            )
+            .into_response()
+        }
     }
 }
 

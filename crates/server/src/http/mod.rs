@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod certs;
+pub mod credential;
 pub mod demo;
 pub mod expressplay;
 pub mod license;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -23,26 +24,20 @@ use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::error::{codes, ApiError, Dialect};
+use crate::codes;
+use crate::refusal::Refusal;
+use crate::render::{self, Dialect, Hints};
 use crate::state::AppState;
 
-/// The request id header.
-pub const REQUEST_ID: &str = "x-request-id";
+pub use crate::render::{request_id, REQUEST_ID};
 
-/// The request id set by the middleware (or sent by the client).
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned()
-}
-
+/// The dialect of refusals written before routing (limits): by path prefix,
+/// as the route groups choose theirs.
 fn dialect_for(path: &str) -> Dialect {
     if path.starts_with("/ri/") {
-        Dialect::PallyCon { http_status: false }
+        Dialect::PallyCon
     } else if path.starts_with("/hms/") {
-        Dialect::ExpressPlay { json: false }
+        Dialect::ExpressPlay
     } else {
         Dialect::Native
     }
@@ -64,8 +59,8 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let cors_origin = is_licence_path(req.uri().path())
         .then(|| req.headers().get(header::ORIGIN).cloned())
         .flatten();
-    let refuse = |code: &str, status: StatusCode, msg: &str| -> Response {
-        let mut r = ApiError::new(code, status, msg).render(dialect, &rid);
+    let refuse = |code: codes::Code| -> Response {
+        let mut r = render::write(&Refusal::new(code), dialect, Hints::default(), &rid);
         if let Some(o) = &cors_origin {
             r.headers_mut()
                 .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
@@ -82,26 +77,14 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if header_size > g.header_bytes {
-        return refuse(
-            codes::HEADERS_TOO_LARGE,
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request headers are larger than the limit",
-        );
+        return refuse(codes::HEADERS_TOO_LARGE);
     }
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
-        return refuse(
-            codes::OVERLOADED,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many requests in flight; retry shortly",
-        );
+        return refuse(codes::OVERLOADED);
     };
     match tokio::time::timeout(g.timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => refuse(
-            codes::TIMEOUT,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The request took longer than the timeout",
-        ),
+        Err(_) => refuse(codes::TIMEOUT),
     }
 }
 
@@ -112,32 +95,57 @@ fn is_licence_path(p: &str) -> bool {
         || p.starts_with("/hms/")
 }
 
-async fn not_found(headers: HeaderMap, req: Request) -> Response {
-    ApiError::new(
+/// No route: a router-level answer, native on every path.
+async fn not_found(req: Request) -> Response {
+    let r = Refusal::with(
         codes::NOT_FOUND,
-        StatusCode::NOT_FOUND,
-        format!("No such endpoint: {}", req.uri().path()),
+        format!(
+            "No such endpoint: {}",
+            crate::json::bounded(req.uri().path(), 256)
+        ),
+    );
+    render::write(
+        &r,
+        Dialect::Native,
+        Hints::default(),
+        &request_id(req.headers()),
     )
-    .render(Dialect::Native, &request_id(&headers))
 }
 
-async fn method_not_allowed(headers: HeaderMap, req: Request) -> Response {
-    ApiError::new(
+/// A route without this method: a router-level answer, native on every path.
+async fn method_not_allowed(req: Request) -> Response {
+    let r = Refusal::with(
         codes::METHOD_NOT_ALLOWED,
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} is not served on {}", req.method(), req.uri().path()),
+        format!(
+            "{} is not served on {}",
+            req.method(),
+            crate::json::bounded(req.uri().path(), 256)
+        ),
+    );
+    render::write(
+        &r,
+        Dialect::Native,
+        Hints::default(),
+        &request_id(req.headers()),
     )
-    .render(Dialect::Native, &request_id(&headers))
 }
 
 /// A path parameter that is not valid percent-encoded UTF-8: a coded refusal
 /// (9001) instead of axum's plain-text rejection.
-pub fn path_error(rej: &PathRejection) -> ApiError {
-    ApiError::new(
-        "9001",
-        StatusCode::BAD_REQUEST,
+pub fn path_error(rej: &PathRejection) -> Refusal {
+    Refusal::with(
+        codes::BAD_REQUEST,
         format!("Bad path parameter: {}", rej.body_text()),
     )
+}
+
+/// A body that could not be read: 7505 when over the limit, else `other`.
+pub fn body_error(rej: &axum::extract::rejection::BytesRejection, other: codes::Code) -> Refusal {
+    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::new(codes::BODY_TOO_LARGE)
+    } else {
+        Refusal::with(other, "Request body could not be read")
+    }
 }
 
 /// The whole application.
@@ -166,7 +174,9 @@ pub fn router(state: AppState) -> Router {
         ])
         .max_age(Duration::from_secs(600));
 
-    let licence = Router::new()
+    let render_in = |d: Dialect| middleware::from_fn_with_state(d, render::layer);
+    // PallyCon-compatible licence paths: `{"errorCode","message"}`.
+    let pallycon = Router::new()
         .route("/ri/licenseManager.do", post(license::ri_license))
         .route(
             "/ri/playready/licenseManager.do",
@@ -179,12 +189,18 @@ pub fn router(state: AppState) -> Router {
         .route("/ri/fpsKeyManager.do", get(certs::fps_key_manager))
         .route("/ri/fpsCert.do", get(certs::fps_cert))
         .route("/ri/widevineCert.do", get(certs::widevine_cert))
+        .layer(render_in(Dialect::PallyCon));
+    // Native licence paths: problem+json.
+    let native_licence = Router::new()
         .route("/v1/license/{drm}", post(license::v1_license))
         .route("/v1/hls-key/{site}/{cid}", get(license::v1_hls_key))
         .route(
             "/v1/hls-key/{site}/{cid}/{track}",
             get(license::v1_hls_key_track),
         )
+        .layer(render_in(Dialect::Native));
+    let licence = pallycon
+        .merge(native_licence)
         // Before the layers, so that CORS still answers preflights.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits_cfg.body_bytes))
@@ -210,6 +226,13 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_key).delete(admin::delete_key),
         )
         .route("/v1/admin/audit", get(admin::audit))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
+        .layer(render_in(Dialect::Native));
+    // Client administration answers like the Studio API (problem+json with
+    // `field` for policy errors).
+    let admin_clients = Router::new()
         .route(
             "/v1/admin/clients",
             get(studio::list_clients).post(studio::create_client),
@@ -234,19 +257,24 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
+        .layer(render_in(Dialect::Studio));
 
+    let studio_api = Router::new()
+        .route("/v2/token", post(studio::token))
+        .route("/v2/generate", post(studio::token))
+        .route("/v2/stats", get(studio::stats))
+        .layer(render_in(Dialect::Studio));
     let mut app = Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/v1/time", get(meta::time))
         .route("/openapi.json", get(meta::openapi))
-        .route("/v2/token", post(studio::token))
-        .route("/v2/generate", post(studio::token))
-        .route("/v2/stats", get(studio::stats))
+        .merge(studio_api)
         .method_not_allowed_fallback(method_not_allowed)
         .merge(licence)
         .merge(admin)
+        .merge(admin_clients)
         .merge(expressplay::routes(&state));
     if state.demo().is_some() {
         app = app
@@ -256,6 +284,8 @@ pub fn router(state: AppState) -> Router {
             .route("/demo/{*path}", get(demo::asset));
     }
     app.fallback(not_found)
+        // Everything not in a route group answers natively.
+        .layer(render_in(Dialect::Native))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, limits))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(

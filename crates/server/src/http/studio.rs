@@ -11,89 +11,47 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keyward_store::{ClientSettings, NewClient, SiteId, SiteSecret, StatsQuery};
-use keyward_token::studio::{
-    api_key_hash, merge_under, mint, PolicyError, StudioPolicy, StudioSecret,
-};
+use keyward_token::studio::{api_key_hash, merge_under, mint, StudioPolicy, StudioSecret};
 use keyward_token::Timestamp;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{path_error, request_id};
-use crate::error::{codes, ApiError};
-use crate::frontdoor::query_param;
-use crate::frontdoor::studio::store_error;
+use super::credential::query_param;
+use super::path_error;
+use crate::codes::{self, Code};
+use crate::refusal::Refusal;
+use crate::render::Refused;
 use crate::state::AppState;
 
-/// A refusal, possibly naming a field.
-struct Refusal {
-    err: ApiError,
-    field: Option<String>,
-}
-
-impl From<ApiError> for Refusal {
-    fn from(err: ApiError) -> Self {
-        Self { err, field: None }
+/// Studio errors on the admin paths: clients, API keys and sites in their
+/// own keywords, the rest as on the licence path.
+fn store_error(e: keyward_store::StoreError) -> Refusal {
+    use keyward_store::StoreError as E;
+    match e {
+        E::ClientNotFound | E::ClientExists | E::ApiKeyNotFound | E::SiteNotFound => {
+            Refusal::from_admin_store(e)
+        }
+        other => other.into(),
     }
 }
 
-fn field_error(code: &str, field: &str, message: String) -> Refusal {
-    Refusal {
-        err: ApiError::new(code, StatusCode::BAD_REQUEST, message),
-        field: Some(field.to_owned()),
-    }
+/// An answer or its refusal (rendered by the Studio layer, with `field`).
+fn problem(r: Refusal, _headers: &HeaderMap) -> Response {
+    Refused::from(r).into_response()
 }
 
-impl From<PolicyError> for Refusal {
-    fn from(e: PolicyError) -> Self {
-        field_error(e.kind.code(), &e.path, e.to_string())
-    }
-}
-
-fn problem(r: Refusal, headers: &HeaderMap) -> Response {
-    let rid = request_id(headers);
-    let mut resp = r.err.render(crate::error::Dialect::Native, &rid);
-    if let Some(field) = r.field {
-        // Same members as every native refusal, plus `field`.
-        let body = json!({
-            "type": format!("https://keyward.dev/errors/{}", r.err.code),
-            "title": r.err.status.canonical_reason().unwrap_or("Error"),
-            "status": r.err.status.as_u16(),
-            "detail": r.err.message,
-            "code": r.err.code,
-            "field": field,
-            "request_id": rid,
-        });
-        let headers = resp.headers().clone();
-        resp = (r.err.status, body.to_string()).into_response();
-        *resp.headers_mut() = headers;
-    }
-    resp
+fn field_error(code: Code, field: &str, message: String) -> Refusal {
+    Refusal::with(code, message).field(field)
 }
 
 fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
-    let body = body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                codes::BODY_TOO_LARGE,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body is larger than the limit",
-            )
-        } else {
-            ApiError::new(
-                "studio_invalid_body",
-                StatusCode::BAD_REQUEST,
-                "Request body could not be read",
-            )
-        }
-    })?;
+    let body = body.map_err(|rej| super::body_error(&rej, codes::STUDIO_INVALID_BODY))?;
     serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            "studio_invalid_body",
-            StatusCode::BAD_REQUEST,
+        Refusal::with(
+            codes::STUDIO_INVALID_BODY,
             format!("The body is not JSON: {e}"),
         )
-        .into()
     })
 }
 
@@ -101,14 +59,9 @@ fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<std::sync::Arc<crate::gatekeeper::ClientEntry>, ApiError> {
-    let unauthorized = || {
-        ApiError::new(
-            "studio_api_key_invalid",
-            StatusCode::UNAUTHORIZED,
-            "Missing or wrong x-api-key",
-        )
-    };
+) -> Result<std::sync::Arc<crate::gatekeeper::ClientEntry>, Refusal> {
+    let unauthorized =
+        || Refusal::with(codes::STUDIO_API_KEY_INVALID, "Missing or wrong x-api-key");
     let key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -141,21 +94,28 @@ pub async fn token(
         let client = &entry.client;
         let v = body_json(body)?;
         let obj = v.as_object().ok_or_else(|| {
-            field_error("studio_wrong_type", "", "The body must be a JSON object".into())
+            field_error(
+                codes::STUDIO_WRONG_TYPE,
+                "",
+                "The body must be a JSON object".into(),
+            )
         })?;
         for k in obj.keys() {
             if k != "clientName" && k != "policy" {
                 return Err(field_error(
-                    "studio_unknown_field",
+                    codes::STUDIO_UNKNOWN_FIELD,
                     k,
-                    format!("{k}: unknown field (expected clientName and policy)"),
+                    format!(
+                        "{}: unknown field (expected clientName and policy)",
+                        crate::json::bounded(k, 64)
+                    ),
                 ));
             }
         }
         let name = match obj.get("clientName") {
             None => {
                 return Err(field_error(
-                    "studio_missing_field",
+                    codes::STUDIO_MISSING_FIELD,
                     "clientName",
                     "clientName: required field missing".into(),
                 ))
@@ -163,34 +123,30 @@ pub async fn token(
             Some(Value::String(s)) => s.as_str(),
             Some(_) => {
                 return Err(field_error(
-                    "studio_wrong_type",
+                    codes::STUDIO_WRONG_TYPE,
                     "clientName",
                     "clientName: wrong type, expected string".into(),
                 ))
             }
         };
         if name != client.name {
-            return Err(ApiError::new(
-                "studio_client_mismatch",
-                StatusCode::FORBIDDEN,
+            return Err(Refusal::with(
+                codes::STUDIO_CLIENT_MISMATCH,
                 "clientName does not match the client of this API key",
-            )
-            .into());
+            ));
         }
         if client.settings.disabled {
-            return Err(ApiError::new(
-                "studio_client_disabled",
-                StatusCode::FORBIDDEN,
+            return Err(Refusal::with(
+                codes::STUDIO_CLIENT_DISABLED,
                 "This client is disabled",
-            )
-            .into());
+            ));
         }
         let req_policy = match obj.get("policy") {
             None => Value::Object(Map::new()),
             Some(p @ Value::Object(_)) => p.clone(),
             Some(_) => {
                 return Err(field_error(
-                    "studio_wrong_type",
+                    codes::STUDIO_WRONG_TYPE,
                     "policy",
                     "policy: wrong type, expected object".into(),
                 ))
@@ -208,23 +164,20 @@ pub async fn token(
                 .as_deref()
                 .is_some_and(|c| prefixes.iter().any(|p| c.starts_with(p.as_str())));
             if !ok {
-                return Err(Refusal {
-                    err: ApiError::new(
-                        "studio_content_not_allowed",
-                        StatusCode::FORBIDDEN,
-                        "policy.content_id is missing or outside the content this client may mint for",
-                    ),
-                    field: Some("policy.content_id".into()),
-                });
+                return Err(Refusal::with(
+                    codes::STUDIO_CONTENT_NOT_ALLOWED,
+                    "policy.content_id is missing or outside the content this client may mint for",
+                )
+                .field("policy.content_id"));
             }
         }
         // Newest first; its keys were derived when the client was cached.
         let secret = entry
             .secrets
             .first()
-            .ok_or_else(|| ApiError::internal("client has no token secret"))?;
+            .ok_or_else(|| Refusal::internal("client has no token secret"))?;
         let token = mint(&client.name, secret, &merged.to_string(), Timestamp::now())
-            .map_err(|e| Refusal::from(crate::frontdoor::studio::token_error(&e)))?;
+            .map_err(Refusal::from)?;
         tracing::info!(client = %client.name, cid = ?policy.content_id, "studio token minted");
         Ok(if wants_json(&headers) {
             (
@@ -245,7 +198,7 @@ fn day_ms(field: &str, s: &str) -> Result<i64, Refusal> {
         .map(|t| t.unix() * 1000)
         .map_err(|_| {
             field_error(
-                "studio_invalid_value",
+                codes::STUDIO_INVALID_VALUE,
                 field,
                 format!("{field}: must be a date YYYY-MM-DD"),
             )
@@ -276,7 +229,7 @@ pub async fn stats(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
                         .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
                 {
                     return Err(field_error(
-                        "studio_invalid_value",
+                        codes::STUDIO_INVALID_VALUE,
                         "client_data_key",
                         "client_data_key: 1 to 64 characters of A-Z a-z 0-9 _ - .".into(),
                     ));
@@ -286,14 +239,14 @@ pub async fn stats(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
             (None, None) => None,
             (Some(_), None) => {
                 return Err(field_error(
-                    "studio_missing_field",
+                    codes::STUDIO_MISSING_FIELD,
                     "client_data_value",
                     "client_data_value: required with client_data_key".into(),
                 ))
             }
             (None, Some(_)) => {
                 return Err(field_error(
-                    "studio_missing_field",
+                    codes::STUDIO_MISSING_FIELD,
                     "client_data_key",
                     "client_data_key: required with client_data_value".into(),
                 ))
@@ -355,14 +308,8 @@ fn admin_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let v = body_json(body)?;
-    serde_json::from_value(v).map_err(|e| {
-        ApiError::new(
-            "invalid_body",
-            StatusCode::BAD_REQUEST,
-            format!("Invalid JSON body: {e}"),
-        )
-        .into()
-    })
+    serde_json::from_value(v)
+        .map_err(|e| Refusal::with(codes::INVALID_BODY, format!("Invalid JSON body: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -380,11 +327,10 @@ struct CreateClient {
 fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
     if let Some(p) = &s.default_policy {
         StudioPolicy::from_value(p).map_err(|e| {
-            field_error(
-                e.kind.code(),
-                &format!("settings.default_{}", e.path),
-                format!("settings.default_{e}"),
-            )
+            let mut r = Refusal::from(e.clone());
+            r.field = Some(format!("settings.default_{}", e.path));
+            r.message = format!("settings.default_{e}").into();
+            r
         })?;
     }
     Ok(())
@@ -394,7 +340,7 @@ fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
 pub async fn list_clients(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.store().clients().await {
         Ok(c) => admin_json(StatusCode::OK, &json!(c)),
-        Err(e) => problem(store_error(e).into(), &headers),
+        Err(e) => problem(store_error(e), &headers),
     }
 }
 
@@ -407,7 +353,7 @@ pub async fn create_client(
     let r = async {
         let req: CreateClient = admin_body(body)?;
         check_default_policy(&req.settings)?;
-        let site_id = SiteId::parse(&req.site_id).map_err(ApiError::from)?;
+        let site_id = SiteId::parse(&req.site_id).map_err(Refusal::from)?;
         let api_key = generate_api_key();
         let client = s
             .store()
@@ -415,7 +361,7 @@ pub async fn create_client(
                 name: req.name,
                 site_id,
                 settings: req.settings,
-                secret: SiteSecret::generate().map_err(ApiError::from)?,
+                secret: SiteSecret::generate().map_err(Refusal::from)?,
                 api_key: (
                     req.label.unwrap_or_else(|| "default".into()),
                     api_key_hash(&api_key),
@@ -433,7 +379,7 @@ pub async fn create_client(
 }
 
 fn name_of(p: Result<Path<String>, PathRejection>) -> Result<String, Refusal> {
-    p.map(|Path(n)| n).map_err(|e| path_error(&e).into())
+    p.map(|Path(n)| n).map_err(|e| path_error(&e))
 }
 
 /// `GET /v1/admin/clients/{name}`.
@@ -528,7 +474,7 @@ pub async fn remove_api_key(
     headers: HeaderMap,
 ) -> Response {
     let r = async {
-        let Path((name, id)) = path.map_err(|e| Refusal::from(path_error(&e)))?;
+        let Path((name, id)) = path.map_err(|e| path_error(&e))?;
         s.store()
             .remove_api_key(&name, &id)
             .await
@@ -552,7 +498,7 @@ pub async fn rotate_secret(
         let name = name_of(name)?;
         let c = s
             .store()
-            .add_client_secret(&name, SiteSecret::generate().map_err(ApiError::from)?)
+            .add_client_secret(&name, SiteSecret::generate().map_err(Refusal::from)?)
             .await
             .map_err(store_error)?;
         s.gatekeeper().invalidate_client(&name);
