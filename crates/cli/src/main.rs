@@ -116,17 +116,27 @@ struct ServeArgs {
     public_base_url: Option<String>,
 }
 
-fn init_logging(json: bool) {
+/// Logs go to stderr through a background writer thread: a request only
+/// formats its line and hands it over, so a per-licence line (target
+/// `keyward::licence`, info) costs little even when stderr is slow. Lines are
+/// dropped, and counted, only if the writer falls 128k lines behind. Keep the
+/// guard alive until exit: dropping it flushes what is queued.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(128 * 1024)
+        .lossy(true)
+        .finish(std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         b.json().init();
     } else {
         b.init();
     }
+    guard
 }
 
 fn main() -> ExitCode {
@@ -172,7 +182,7 @@ fn serve(a: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_format == keyward_server::config::LogFormat::Json);
+    let _log_guard = init_logging(config.log_format == keyward_server::config::LogFormat::Json);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -194,7 +204,7 @@ fn serve(a: ServeArgs) -> ExitCode {
 }
 
 fn serve_example(listen: &str, site_key: &str, allow: Vec<String>, duration: u64) -> ExitCode {
-    init_logging(false);
+    let _log_guard = init_logging(false);
     let key = match keyward_token::SiteKey::new(site_key.as_bytes()) {
         Ok(k) => k,
         Err(e) => {

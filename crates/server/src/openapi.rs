@@ -17,26 +17,50 @@ fn codes_with(d: Dialects, http: u16) -> String {
         .join(", ")
 }
 
-/// Problem responses for every status a dialect's codes use, each listing its
-/// codes (generated from the registry).
-fn problems(d: Dialects, what: &str) -> Value {
-    let mut out = serde_json::Map::new();
-    let mut statuses: Vec<u16> = codes::ALL
+/// The statuses a dialect's codes use.
+fn statuses(d: Dialects) -> Vec<u16> {
+    let mut out: Vec<u16> = codes::ALL
         .iter()
         .filter(|c| c.dialects.contains(d))
         .map(|c| status(c.class).as_u16())
         .collect();
-    statuses.sort_unstable();
-    statuses.dedup();
-    for s in statuses {
-        let reason = axum::http::StatusCode::from_u16(s)
-            .ok()
-            .and_then(|x| x.canonical_reason())
-            .unwrap_or("Error");
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// References to the shared problem responses of a dialect (`name`), one per
+/// status its codes use.
+fn problems(d: Dialects, name: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    for s in statuses(d) {
         out.insert(
             s.to_string(),
-            problem(&format!("{reason} ({what}): {}", codes_with(d, s))),
+            json!({"$ref": format!("#/components/responses/{name}{s}")}),
         );
+    }
+    Value::Object(out)
+}
+
+/// The shared problem responses, each listing its codes (generated from the
+/// registry).
+fn problem_responses() -> Value {
+    let mut out = serde_json::Map::new();
+    for (d, name, what) in [
+        (Dialects::LICENCE, "Licence", "licence refusal"),
+        (Dialects::NATIVE, "Admin", "admin refusal"),
+        (Dialects::STUDIO, "Studio", "Studio API refusal"),
+    ] {
+        for s in statuses(d) {
+            let reason = axum::http::StatusCode::from_u16(s)
+                .ok()
+                .and_then(|x| x.canonical_reason())
+                .unwrap_or("Error");
+            out.insert(
+                format!("{name}{s}"),
+                problem(&format!("{reason} ({what} codes): {}", codes_with(d, s))),
+            );
+        }
     }
     Value::Object(out)
 }
@@ -57,13 +81,13 @@ fn token_params() -> Value {
 /// The document.
 pub fn document() -> Value {
     let refusals = |ok: Value| -> Value {
-        let mut r = problems(Dialects::LICENCE, "licence refusal codes");
+        let mut r = problems(Dialects::LICENCE, "Licence");
         if let (Some(m), Value::Object(o)) = (r.as_object_mut(), ok) {
             m.extend(o);
         }
         r
     };
-    let admin_err = problems(Dialects::NATIVE, "admin refusal codes");
+    let admin_err = problems(Dialects::NATIVE, "Admin");
     let with = |base: &Value, extra: Value| -> Value {
         let mut b = base.clone();
         if let (Some(m), Value::Object(o)) = (b.as_object_mut(), extra) {
@@ -141,7 +165,7 @@ pub fn document() -> Value {
                 "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["clientName"], "properties": {
                     "clientName": {"type": "string"}, "policy": {"type": "object", "description": "Studio DRM policy (docs/studio-token.md); optional (the client's default policy applies); unknown fields are refused"}}}}}},
-                "responses": with(&problems(Dialects::STUDIO, "Studio API codes; policy errors name the field"), json!({
+                "responses": with(&problems(Dialects::STUDIO, "Studio"), json!({
                     "200": {"description": "The token (text/plain, or {\"token\":…} with Accept: application/json)"}
                 }))
             }},
@@ -150,7 +174,7 @@ pub fn document() -> Value {
                 "summary": "Issued licences per day and DRM for the API key's client",
                 "parameters": [{"name": "x-api-key", "in": "header", "required": true, "schema": {"type": "string"}},
                     {"name": "client_data", "in": "query", "required": false, "schema": {"type": "string"}, "description": "key=value filter on client_data"}],
-                "responses": with(&problems(Dialects::STUDIO, "Studio API codes"), json!({"200": {"description": "Counts"}}))
+                "responses": with(&problems(Dialects::STUDIO, "Studio"), json!({"200": {"description": "Counts"}}))
             }},
             "/v1/admin/clients": {
                 "get": {"summary": "List Studio token clients (no secrets)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Clients"}}))},
@@ -190,6 +214,7 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "responses": problem_responses(),
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code", "request_id"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
@@ -240,8 +265,8 @@ mod tests {
     #[test]
     fn studio_token_policy_is_optional() {
         let d = document();
-        let schema =
-            &d["paths"]["/v2/token"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let schema = &d["paths"]["/v2/token"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
         assert_eq!(schema["required"], json!(["clientName"]));
         assert!(schema["properties"]["policy"].is_object());
     }
@@ -255,7 +280,9 @@ mod tests {
             .filter(|c| c.dialects.contains(Dialects::NATIVE))
         {
             assert!(
-                listed.as_array().is_some_and(|l| l.contains(&json!(c.wire))),
+                listed
+                    .as_array()
+                    .is_some_and(|l| l.contains(&json!(c.wire))),
                 "{} missing",
                 c.wire
             );

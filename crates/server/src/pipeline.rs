@@ -62,7 +62,9 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         });
     }
     let ent = &claim.entitlement;
-    tracing::debug!(site = %ent.site_id, cid = %ent.content_id, drm = %ent.drm, user = %ent.subject, "entitled");
+    // One line per granted licence (target `keyward::licence`; an operator
+    // silences it with KEYWARD_LOG=info,keyward::licence=warn).
+    tracing::info!(target: "keyward::licence", site = %ent.site_id, cid = %ent.content_id, drm = %ent.drm, user = %ent.subject, "entitled");
     let target = match req.challenge {
         Challenge::HlsKey(_) => Target::HlsKey,
         _ => Target::Drm(ent.drm),

@@ -244,3 +244,109 @@ pub fn translate_refusal(r: Refusal, drm: DrmType) -> Refusal {
     // original code goes to the log.
     refuse(codes::ADMIN, r.message.clone()).log(format!("back door refusal {}", code.wire))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::entitlement::{Hdcp, Timing};
+    use keyward_drm::{ContentKey, Kid};
+    use keyward_token::expressplay::{Environment, Params, TokenRequest};
+
+    const NOW: i64 = 1_700_000_000;
+    const KID: [u8; 16] = [0x11; 16];
+    const KEY: [u8; 16] = [0xa1; 16];
+
+    fn payload(extra: &str, drm: TokenDrm) -> TokenPayload {
+        let mut p = Params::default();
+        p.extend_from_form(
+            format!(
+                "kid={}&contentKey={}&securityLevel=3&hdcpOutputControl=1{extra}",
+                hex::encode(KID),
+                hex::encode(KEY)
+            )
+            .as_bytes(),
+        );
+        let req = TokenRequest::from_params(&p, NOW).unwrap();
+        TokenPayload::new("acme", Environment::Test, drm, &req, NOW)
+    }
+
+    #[test]
+    fn clearkey_token_fields() {
+        let p = payload("&licenseDuration=600&contentId=c9", TokenDrm::ClearKey);
+        let site = SiteId::parse("TEST").unwrap();
+        let e = translate(&p, Some(&site), Kid::new(KID), ContentKey::new(KEY));
+        assert_eq!(e.origin, Origin::ExpressPlay);
+        assert_eq!(e.site_id, "TEST");
+        assert_eq!(e.subject, "acme");
+        assert_eq!(e.content_id, "c9");
+        assert_eq!(e.drm, DrmType::ClearKey);
+        assert_eq!(
+            e.timing,
+            Timing {
+                license_duration: Some(600),
+                expire_at: Timestamp::from_unix(p.expires_at),
+                ..Timing::default()
+            }
+        );
+        assert_eq!(e.keys.source, KeySource::CarriedOnly);
+        assert_eq!(e.keys.cenc.len(), 1);
+        assert_eq!(e.keys.cenc[0].kid, Some(Kid::new(KID)));
+        assert_eq!(e.keys.cenc[0].key, ContentKey::new(KEY));
+        assert_eq!(e.keys.cenc[0].track_type, TrackType::All);
+        assert!(e.keys.hls.is_empty());
+        // ClearKey has no output protection to carry.
+        assert_eq!(e.output, OutputProtection::default());
+        assert_eq!(e.attribution, None);
+    }
+
+    #[test]
+    fn widevine_token_carries_security_level_and_hdcp() {
+        let p = payload("", TokenDrm::Widevine);
+        let e = translate(&p, None, Kid::new(KID), ContentKey::new(KEY));
+        assert_eq!(e.drm, DrmType::Widevine);
+        assert_eq!(e.site_id, "");
+        let wv = e.output.tracks[0].widevine.as_ref().unwrap();
+        assert_eq!(wv.security_level, Some(3));
+        assert_eq!(wv.hdcp, Some(Hdcp::V1));
+    }
+
+    #[test]
+    fn rental_windows() {
+        let p = payload(
+            "&rightsType=Rental&rental.periodEndTime=%2B7200&rental.playDuration=900",
+            TokenDrm::ClearKey,
+        );
+        let e = translate(&p, None, Kid::new(KID), ContentKey::new(KEY));
+        assert_eq!(e.timing.rental_duration, Some(7200));
+        assert_eq!(e.timing.playback_duration, Some(900));
+    }
+
+    #[test]
+    fn back_door_refusals_speak_expressplay() {
+        let r = translate_refusal(
+            Refusal::new(registry::PERSISTENT_NOT_ALLOWED),
+            DrmType::ClearKey,
+        );
+        assert_eq!(r.code.wire, "-6005");
+        let r = translate_refusal(Refusal::new(registry::KEY_NOT_FOUND), DrmType::ClearKey);
+        assert_eq!(r.code.wire, "-4022");
+        let r = translate_refusal(Refusal::new(registry::CLEARKEY_NO_KIDS), DrmType::ClearKey);
+        assert_eq!(r.code.wire, "-4018");
+        let r = translate_refusal(
+            Refusal::new(registry::WIDEVINE_NO_UPSTREAM),
+            DrmType::Widevine,
+        );
+        assert_eq!(r.code.wire, "-7011");
+        assert_eq!(r.class, Class::NotImplemented);
+        let r = translate_refusal(
+            Refusal::new(registry::WIDEVINE_BAD_CHALLENGE),
+            DrmType::Widevine,
+        );
+        assert_eq!(r.code.wire, "-7008");
+        // Anything else is an admin error, its own code logged.
+        let r = translate_refusal(Refusal::new(registry::LICENSE_EXPIRED), DrmType::ClearKey);
+        assert_eq!(r.code.wire, "-2030");
+        assert!(r.log_detail.unwrap().contains("7510"));
+    }
+}
