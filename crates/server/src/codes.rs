@@ -11,7 +11,54 @@
 //! Adding a code is one line here; a refusal names its code by constant
 //! (`Refusal::new(codes::TOKEN_MISSING)`), never by a string.
 
-use crate::refusal::Class;
+/// What kind of refusal; each has one HTTP status (for native answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The request is malformed (400).
+    BadRequest,
+    /// The credential is missing or does not verify (401).
+    Unauthorized,
+    /// The credential is valid but the rules refuse (403).
+    Forbidden,
+    /// Nothing by that name (404).
+    NotFound,
+    /// Wrong method (405).
+    MethodNotAllowed,
+    /// Already exists (409).
+    Conflict,
+    /// Body too large (413).
+    TooLarge,
+    /// Headers too large (431).
+    HeadersTooLarge,
+    /// keyward's own failure (500).
+    Internal,
+    /// An upstream (callback, webhook, licence service) answered badly (502).
+    Upstream,
+    /// keyward does not do this (501).
+    NotImplemented,
+    /// Temporarily unavailable: overload, timeout, a dependency down (503).
+    Unavailable,
+}
+
+impl Class {
+    /// The HTTP status a native answer uses.
+    pub const fn status(self) -> u16 {
+        match self {
+            Class::BadRequest => 400,
+            Class::Unauthorized => 401,
+            Class::Forbidden => 403,
+            Class::NotFound => 404,
+            Class::MethodNotAllowed => 405,
+            Class::Conflict => 409,
+            Class::TooLarge => 413,
+            Class::HeadersTooLarge => 431,
+            Class::Internal => 500,
+            Class::NotImplemented => 501,
+            Class::Upstream => 502,
+            Class::Unavailable => 503,
+        }
+    }
+}
 
 /// The dialects a code is answered in (a set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -426,7 +473,7 @@ pub fn markdown() -> String {
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             c.wire,
-            crate::render::status(c.class).as_u16(),
+            c.class.status(),
             c.dialects.names().join(", "),
             c.message.replace('|', "\\|")
         ));
@@ -499,11 +546,7 @@ mod tests {
                     panic!("{doc} names `{code}`, which is not in the registry")
                 });
                 if let Some(s) = status {
-                    assert_eq!(
-                        crate::render::status(c.class).as_u16(),
-                        *s,
-                        "{doc}: status of `{code}`"
-                    );
+                    assert_eq!(c.class.status(), *s, "{doc}: status of `{code}`");
                 }
             }
             for c in ALL.iter().filter(|c| c.dialects.contains(dialect)) {

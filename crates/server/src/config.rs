@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::net::Cidr;
+
 /// A secret string (admin token, KEK text). `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -98,7 +100,7 @@ pub struct Config {
     pub cache_ttl_ms: u64,
     /// Geo, VPN/Tor, trusted proxies and session webhook settings (Studio
     /// policies): `geoip_db`, `vpn_lists`, `trusted_proxies`, `session_timeout_ms`.
-    pub gatekeeper: crate::gatekeeper::GatekeeperConfig,
+    pub gatekeeper: GatekeeperConfig,
 }
 
 impl Default for Config {
@@ -115,7 +117,7 @@ impl Default for Config {
             public_base_url: None,
             limits: Limits::default(),
             cache_ttl_ms: 2000,
-            gatekeeper: crate::gatekeeper::GatekeeperConfig::default(),
+            gatekeeper: GatekeeperConfig::default(),
         }
     }
 }
@@ -217,7 +219,7 @@ fn parse_cidrs<S: AsRef<str>>(
     source: &str,
     key: &str,
     items: impl Iterator<Item = S>,
-) -> Result<Vec<crate::gatekeeper::Cidr>, ConfigError> {
+) -> Result<Vec<Cidr>, ConfigError> {
     items
         .map(|s| s.as_ref().parse().map_err(|e: String| bad(source, key, e)))
         .collect()
@@ -477,5 +479,33 @@ mod tests {
             "a-long-enough-admin-token"
         );
         assert!(!format!("{c:?}").contains("a-long-enough"));
+    }
+}
+
+/// Gatekeeper configuration (config keys `geoip_db`, `vpn_lists`,
+/// `trusted_proxies`, `session_timeout_ms`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatekeeperConfig {
+    /// MaxMind-format database for geo rules. Default none: a policy with a
+    /// country or metro whitelist is then refused (`studio_geo_unavailable`).
+    pub geoip_db: Option<PathBuf>,
+    /// CIDR list files of VPN / Tor exits. Default none: a policy with
+    /// `block_vpn_and_tor` is then refused (`studio_vpn_unavailable`).
+    pub vpn_lists: Vec<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed. Default none: the socket
+    /// address is the client address.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Session webhook timeout, milliseconds. Default 2000.
+    pub session_timeout_ms: u64,
+}
+
+impl Default for GatekeeperConfig {
+    fn default() -> Self {
+        Self {
+            geoip_db: None,
+            vpn_lists: Vec::new(),
+            trusted_proxies: Vec::new(),
+            session_timeout_ms: 2000,
+        }
     }
 }

@@ -30,11 +30,14 @@ mod gatekeeper;
 mod http;
 mod json;
 mod mint;
+mod net;
 mod openapi;
 mod pipeline;
 mod refusal;
 mod render;
+mod resources;
 mod state;
+mod streams;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,7 +49,7 @@ use keyward_store::{
 use keyward_token::SiteCredentials;
 
 pub use config::Config;
-pub use gatekeeper::GatekeeperConfig;
+pub use config::GatekeeperConfig;
 pub use http::router;
 pub use state::{AppState, DemoMinter};
 

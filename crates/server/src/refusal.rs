@@ -16,34 +16,7 @@ use keyward_token::{AuthDataError, CustomDataError, VerifyError};
 
 use crate::codes::{self, Code};
 
-/// What kind of refusal (the edge maps each to one HTTP status).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// The request is malformed (400).
-    BadRequest,
-    /// The credential is missing or does not verify (401).
-    Unauthorized,
-    /// The credential is valid but the rules refuse (403).
-    Forbidden,
-    /// Nothing by that name (404).
-    NotFound,
-    /// Wrong method (405).
-    MethodNotAllowed,
-    /// Already exists (409).
-    Conflict,
-    /// Body too large (413).
-    TooLarge,
-    /// Headers too large (431).
-    HeadersTooLarge,
-    /// keyward's own failure (500).
-    Internal,
-    /// An upstream (callback, webhook, licence service) answered badly (502).
-    Upstream,
-    /// keyward does not do this (501).
-    NotImplemented,
-    /// Temporarily unavailable: overload, timeout, a dependency down (503).
-    Unavailable,
-}
+pub use crate::codes::Class;
 
 /// A coded refusal.
 #[derive(Clone, Debug)]
@@ -257,5 +230,40 @@ impl Refusal {
             }
         };
         Refusal::with(code, e.to_string())
+    }
+}
+
+/// Refusals in ExpressPlay's codes (its token API and rights paths).
+pub mod expressplay {
+    use keyward_store::StoreError;
+    use keyward_token::expressplay::ExpressPlayError;
+
+    use super::{Class, Refusal};
+    use crate::codes;
+
+    /// A library refusal with its registered code.
+    pub fn refusal(e: &ExpressPlayError) -> Refusal {
+        Refusal::with(codes::expressplay(e.code()), e.to_string())
+    }
+
+    /// A refusal from an ExpressPlay code and details.
+    pub fn refuse(code: i32, detail: impl Into<String>) -> Refusal {
+        refusal(&ExpressPlayError::new(code, detail))
+    }
+
+    /// An internal failure: -2030 with a 500 and a generic message; the
+    /// detail is logged.
+    pub fn internal(detail: impl Into<String>) -> Refusal {
+        Refusal::with(
+            codes::EP_ADMIN,
+            "ExpressPlay Admin error: internal error; the request id identifies it in the server log",
+        )
+        .class(Class::Internal)
+        .log(detail)
+    }
+
+    /// A store failure as an internal error.
+    pub fn store_failure(e: &StoreError) -> Refusal {
+        internal(format!("{e} ({})", e.detail().unwrap_or("-")))
     }
 }

@@ -94,20 +94,7 @@ impl IntoResponse for Refused {
 
 /// The HTTP status of a class.
 pub fn status(class: Class) -> StatusCode {
-    match class {
-        Class::BadRequest => StatusCode::BAD_REQUEST,
-        Class::Unauthorized => StatusCode::UNAUTHORIZED,
-        Class::Forbidden => StatusCode::FORBIDDEN,
-        Class::NotFound => StatusCode::NOT_FOUND,
-        Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Class::Conflict => StatusCode::CONFLICT,
-        Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Class::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Class::Upstream => StatusCode::BAD_GATEWAY,
-        Class::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    StatusCode::from_u16(class.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The route group's rendering layer: writes any [`Refused`] answer in

@@ -1,32 +1,30 @@
-//! Shared application state: the store, the configuration, and short-lived
-//! in-memory caches of site credentials and content keys.
+//! The application state handed to every handler: the configuration, the
+//! store, the resources the pipeline consults (caches, geo and VPN data,
+//! callback breakers, the outbound client, sealing keys), the back-door
+//! registry and the stream gate.
 //!
 //! A licence request needs the site's keys and settings and the content's
-//! keys; reading SQLite for each would dominate the request. Entries live for
-//! `cache_ttl_ms`; the admin API drops entries it changes at once.
+//! keys; reading SQLite for each would dominate the request. Cached entries
+//! live for `cache_ttl_ms`; the admin API drops entries it changes at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use keyward_store::{ContentKeyRecord, SiteSettings, Store};
+use keyward_store::Store;
 use keyward_token::SiteCredentials;
 
-use crate::cache::TtlCache;
-use crate::codes;
+use crate::backdoor::BackDoors;
 use crate::config::Config;
 use crate::refusal::Refusal;
-
-/// A site as the request path needs it.
-#[derive(Debug)]
-pub struct SiteEntry {
-    /// Token-crate credentials (AES key schedule expanded once).
-    pub creds: SiteCredentials,
-    /// Settings.
-    pub settings: SiteSettings,
-}
-
-/// (site id, content id).
-type SiteContent = (String, String);
+use crate::resources::callbacks::Callbacks;
+use crate::resources::clients::ClientCache;
+use crate::resources::geo::GeoDb;
+use crate::resources::keys::KeyCache;
+use crate::resources::outbound::Outbound;
+use crate::resources::sites::{SiteCache, SiteEntry};
+use crate::resources::token_keys::{self, TokenKeys};
+use crate::resources::vpn::VpnLists;
+use crate::streams::{NotEnforced, StreamGate};
 
 /// The application state handed to every handler.
 #[derive(Clone)]
@@ -37,15 +35,18 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     config: Config,
-    sites: TtlCache<String, SiteEntry>,
-    keys: TtlCache<SiteContent, Vec<ContentKeyRecord>>,
+    sites: SiteCache,
+    keys: KeyCache,
+    clients: ClientCache,
+    geo: Option<GeoDb>,
+    vpn: VpnLists,
+    outbound: Outbound,
+    callbacks: Callbacks,
     demo_token: Option<DemoMinter>,
-    callbacks: crate::frontdoor::callback::Callbacks,
-    gatekeeper: crate::gatekeeper::Gatekeeper,
     audit: crate::audit::AuditSink,
-    backdoors: crate::backdoor::BackDoors,
-    streams: Box<dyn crate::gatekeeper::streams::StreamGate>,
-    expressplay_keys: std::sync::OnceLock<Arc<crate::mint::expressplay::TokenKeys>>,
+    backdoors: BackDoors,
+    streams: Box<dyn StreamGate>,
+    token_keys: OnceLock<Arc<TokenKeys>>,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -58,21 +59,23 @@ impl AppState {
     /// Builds the state.
     pub fn new(store: Arc<dyn Store>, config: Config, demo: Option<DemoMinter>) -> Self {
         let ttl = Duration::from_millis(config.cache_ttl_ms);
-        let gatekeeper = crate::gatekeeper::Gatekeeper::new(&config.gatekeeper, ttl);
         let audit = crate::audit::AuditSink::start(store.clone());
         Self {
             inner: Arc::new(Inner {
+                sites: SiteCache::new(store.clone(), ttl),
+                keys: KeyCache::new(store.clone(), ttl),
+                clients: ClientCache::new(store.clone(), ttl),
+                geo: config.gatekeeper.geoip_db.as_deref().map(GeoDb::new),
+                vpn: VpnLists::new(&config.gatekeeper.vpn_lists),
+                outbound: Outbound::default(),
+                callbacks: Callbacks::default(),
                 store,
                 config,
-                sites: TtlCache::new(ttl, 10_000),
-                keys: TtlCache::new(ttl, 100_000),
                 demo_token: demo,
-                callbacks: crate::frontdoor::callback::Callbacks::default(),
                 audit,
-                gatekeeper,
-                backdoors: crate::backdoor::BackDoors::standard(),
-                streams: Box::new(crate::gatekeeper::streams::NotEnforced),
-                expressplay_keys: std::sync::OnceLock::new(),
+                backdoors: BackDoors::standard(),
+                streams: Box::new(NotEnforced),
+                token_keys: OnceLock::new(),
             }),
         }
     }
@@ -93,43 +96,59 @@ impl AppState {
     }
 
     /// Callback-mode state (breakers, bounds, caches).
-    pub fn callbacks(&self) -> &crate::frontdoor::callback::Callbacks {
+    pub fn callbacks(&self) -> &Callbacks {
         &self.inner.callbacks
     }
 
-    /// Geo, VPN, session webhook and Studio client state.
-    pub fn gatekeeper(&self) -> &crate::gatekeeper::Gatekeeper {
-        &self.inner.gatekeeper
+    /// The Studio client caches.
+    pub fn clients(&self) -> &ClientCache {
+        &self.inner.clients
+    }
+
+    /// The content-key cache.
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.inner.keys
+    }
+
+    /// The geo database, when configured.
+    pub fn geo(&self) -> Option<&GeoDb> {
+        self.inner.geo.as_ref()
+    }
+
+    /// The VPN / Tor lists.
+    pub fn vpn(&self) -> &VpnLists {
+        &self.inner.vpn
+    }
+
+    /// The outbound HTTP client (webhooks, callbacks).
+    pub fn outbound(&self) -> &Outbound {
+        &self.inner.outbound
     }
 
     /// The back-door registry.
-    pub fn backdoors(&self) -> &crate::backdoor::BackDoors {
+    pub fn backdoors(&self) -> &BackDoors {
         &self.inner.backdoors
     }
 
     /// The concurrent-stream gate.
-    pub fn streams(&self) -> &dyn crate::gatekeeper::streams::StreamGate {
+    pub fn streams(&self) -> &dyn StreamGate {
         self.inner.streams.as_ref()
     }
 
     /// The ExpressPlay token sealing keys (configured, or the data
     /// directory's), loaded once.
-    pub fn expressplay_keys(&self) -> Result<Arc<crate::mint::expressplay::TokenKeys>, Refusal> {
-        if let Some(k) = self.inner.expressplay_keys.get() {
+    pub fn expressplay_keys(&self) -> Result<Arc<TokenKeys>, Refusal> {
+        if let Some(k) = self.inner.token_keys.get() {
             return Ok(k.clone());
         }
         let c = &self.inner.config;
-        let keys = crate::mint::expressplay::load_keys(
+        let keys = token_keys::load_keys(
             &c.data_dir,
             c.token_key.as_ref().map(|k| k.expose()),
             c.token_keys_previous.as_ref().map(|k| k.expose()),
         )
-        .map_err(crate::frontdoor::expressplay::internal)?;
-        Ok(self
-            .inner
-            .expressplay_keys
-            .get_or_init(|| Arc::new(keys))
-            .clone())
+        .map_err(crate::refusal::expressplay::internal)?;
+        Ok(self.inner.token_keys.get_or_init(|| Arc::new(keys)).clone())
     }
 
     /// The demo minter, in demo mode.
@@ -139,46 +158,12 @@ impl AppState {
 
     /// The site, from cache or store. Unknown → 1003.
     pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, Refusal> {
-        if let Some(hit) = self.inner.sites.get(site_id) {
-            return Ok(hit);
-        }
-        let id = keyward_store::SiteId::parse(site_id)
-            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
-        let site = self.inner.store.site(&id).await?;
-        let creds = SiteCredentials::new(
-            site.site_id.as_str(),
-            site.site_key.expose(),
-            site.access_key.expose(),
-        )
-        .map_err(|e| Refusal::internal(format!("stored site credentials invalid: {}", e.code())))?;
-        let entry = Arc::new(SiteEntry {
-            creds,
-            settings: site.settings,
-        });
-        self.inner.sites.insert(site_id.to_owned(), entry.clone());
-        Ok(entry)
-    }
-
-    /// The content's keys (all tracks), from cache or store.
-    pub async fn keys(
-        &self,
-        site_id: &str,
-        cid: &str,
-    ) -> Result<Arc<Vec<ContentKeyRecord>>, Refusal> {
-        let k = (site_id.to_owned(), cid.to_owned());
-        if let Some(hit) = self.inner.keys.get(&k) {
-            return Ok(hit);
-        }
-        let id = keyward_store::SiteId::parse(site_id)
-            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
-        let keys = Arc::new(self.inner.store.keys_for_content(&id, cid).await?);
-        self.inner.keys.insert(k, keys.clone());
-        Ok(keys)
+        self.inner.sites.site(site_id).await
     }
 
     /// Drops cached entries for a site (after an admin change).
     pub fn invalidate(&self, site_id: &str) {
-        self.inner.sites.remove(site_id);
-        self.inner.keys.retain(|(s, _), _| s != site_id);
+        self.inner.sites.invalidate(site_id);
+        self.inner.keys.invalidate(site_id);
     }
 }

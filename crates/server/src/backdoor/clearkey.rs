@@ -55,7 +55,7 @@ async fn license(cx: &Context<'_>, ent: &Entitlement, body: &[u8]) -> Result<Str
         }
         return Ok(license_response(&pairs, session));
     }
-    let stored = cx.state.keys(&ent.site_id, &ent.content_id).await?;
+    let stored = cx.keys.keys(&ent.site_id, &ent.content_id).await?;
     for kid in &kids {
         if let Some(k) = carried(kid) {
             check_track(ent, k.track_type)?;
@@ -86,7 +86,7 @@ async fn all_keys(cx: &Context<'_>, ent: &Entitlement) -> Result<String, Refusal
         }
     }
     if ent.keys.source == KeySource::CarriedThenStore {
-        let stored = cx.state.keys(&ent.site_id, &ent.content_id).await?;
+        let stored = cx.keys.keys(&ent.site_id, &ent.content_id).await?;
         for rec in stored.iter() {
             if ent.keys.tracks.permits(track_of(rec.track_type))
                 && !pairs.iter().any(|(k, _)| k.0 == *rec.kid.as_bytes())

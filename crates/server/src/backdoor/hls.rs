@@ -55,7 +55,7 @@ async fn key(
         }
     }
     if ent.keys.source == KeySource::CarriedThenStore {
-        let stored = cx.state.keys(&ent.site_id, &ent.content_id).await?;
+        let stored = cx.keys.keys(&ent.site_id, &ent.content_id).await?;
         for t in ORDER {
             if let Some(rec) = stored
                 .iter()

@@ -15,7 +15,8 @@ use keyward_token::{DrmType, Timestamp, TrackType};
 use crate::codes;
 use crate::entitlement::Entitlement;
 use crate::refusal::Refusal;
-use crate::state::{AppState, SiteEntry};
+use crate::resources::keys::KeyCache;
+use crate::resources::sites::SiteEntry;
 
 /// What the player sent.
 #[derive(Clone, Copy, Debug)]
@@ -58,8 +59,8 @@ impl Licence {
 
 /// What a back door may consult besides the entitlement.
 pub struct Context<'a> {
-    /// The application (keys, caches).
-    pub state: &'a AppState,
+    /// The content keys of the site's store.
+    pub keys: &'a KeyCache,
     /// The site, when the credential has one.
     pub site: Option<&'a SiteEntry>,
 }

@@ -9,7 +9,7 @@
 //! [`crate::mint::expressplay`].
 
 use keyward_store::{SiteId, StoreError};
-use keyward_token::expressplay::{codes, ExpressPlayError, TokenDrm, TokenPayload};
+use keyward_token::expressplay::{codes, TokenDrm, TokenPayload};
 use keyward_token::{DrmType, Timestamp, TrackType};
 
 use super::{Claim, Denied, Expect, FrontDoor, Gates};
@@ -20,30 +20,7 @@ use crate::entitlement::{
 use crate::refusal::{Class, Refusal};
 use crate::state::AppState;
 
-/// A library refusal with its registered code.
-pub fn refusal(e: &ExpressPlayError) -> Refusal {
-    Refusal::with(registry::expressplay(e.code()), e.to_string())
-}
-
-/// A refusal from an ExpressPlay code and details.
-pub fn refuse(code: i32, detail: impl Into<String>) -> Refusal {
-    refusal(&ExpressPlayError::new(code, detail))
-}
-
-/// An internal failure: -2030 with a 500 and a generic message; the detail is logged.
-pub fn internal(detail: impl Into<String>) -> Refusal {
-    Refusal::with(
-        registry::EP_ADMIN,
-        "ExpressPlay Admin error: internal error; the request id identifies it in the server log",
-    )
-    .class(Class::Internal)
-    .log(detail)
-}
-
-/// A store failure as an internal error.
-pub fn store_failure(e: &StoreError) -> Refusal {
-    internal(format!("{e} ({})", e.detail().unwrap_or("-")))
-}
+use crate::refusal::expressplay::{refusal, refuse, store_failure};
 
 /// The rights front door.
 pub struct RightsDoor;
@@ -108,7 +85,7 @@ impl FrontDoor for RightsDoor {
                     Err(e) => return Err(store_failure(&e).into()),
                 };
                 let site = customer.settings.site_id.clone();
-                let k = crate::mint::expressplay::resolve_name(state, site.as_ref(), name).await?;
+                let k = state.key_cache().named(site.as_ref(), name).await?;
                 (k.kid, k.key, site)
             }
             (None, None) => {

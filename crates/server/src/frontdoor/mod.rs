@@ -7,7 +7,6 @@
 //! Adding a vendor format is one file here (a [`FrontDoor`] with its
 //! translation into the [`Entitlement`]) plus one [`Credential`] variant.
 
-pub mod callback;
 pub mod expressplay;
 pub mod pallycon;
 pub mod studio;
@@ -19,7 +18,8 @@ use keyward_token::{AuthData, DrmType};
 
 use crate::entitlement::{Attribution, Entitlement};
 use crate::refusal::Refusal;
-use crate::state::{AppState, SiteEntry};
+use crate::resources::sites::SiteEntry;
+use crate::state::AppState;
 
 /// The PallyCon header carrying a token or callback auth data.
 pub const CUSTOMDATA_V2: &str = "pallycon-customdata-v2";

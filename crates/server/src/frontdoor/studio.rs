@@ -49,9 +49,9 @@ impl FrontDoor for StudioDoor {
     ) -> Result<Claim, Denied> {
         let drm = endpoint_drm(expect)?;
         let untrusted = UntrustedStudioToken::parse(raw).map_err(Refusal::from)?;
-        let gk = state.gatekeeper();
-        let entry = gk
-            .client(state.store().as_ref(), untrusted.untrusted_client())
+        let entry = state
+            .clients()
+            .client(untrusted.untrusted_client())
             .await?
             .ok_or_else(|| {
                 Refusal::with(

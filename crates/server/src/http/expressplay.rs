@@ -34,9 +34,9 @@ use super::license::licence_response;
 use super::{admin, path_error, request_id, REQUEST_ID};
 use crate::backdoor::Challenge;
 use crate::codes as registry;
-use crate::frontdoor::expressplay::refuse;
 use crate::frontdoor::{Credential, Expect};
 use crate::pipeline::{self, LicenceRequest};
+use crate::refusal::expressplay::refuse;
 use crate::refusal::{Class, Refusal};
 use crate::render::{Dialect, Hints, Refused};
 use crate::state::AppState;
@@ -160,7 +160,7 @@ async fn read(req: Request, form_body: bool, limit: usize) -> (Incoming, Result<
         Ok(f) => f,
         Err(e) => {
             if check.is_ok() {
-                check = Err(crate::frontdoor::expressplay::refusal(&e));
+                check = Err(crate::refusal::expressplay::refusal(&e));
             }
             ErrorFormat::Html
         }

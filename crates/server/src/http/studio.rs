@@ -59,7 +59,7 @@ fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<std::sync::Arc<crate::gatekeeper::ClientEntry>, Refusal> {
+) -> Result<std::sync::Arc<crate::resources::clients::ClientEntry>, Refusal> {
     let unauthorized =
         || Refusal::with(codes::STUDIO_API_KEY_INVALID, "Missing or wrong x-api-key");
     let key = headers
@@ -70,8 +70,8 @@ async fn authenticate(
         .ok_or_else(unauthorized)?;
     // The hash is the lookup key: no comparison of secrets in variable time.
     state
-        .gatekeeper()
-        .client_by_api_key(state.store().as_ref(), &api_key_hash(key))
+        .clients()
+        .by_api_key(&api_key_hash(key))
         .await?
         .ok_or_else(unauthorized)
 }
@@ -413,7 +413,7 @@ pub async fn update_client(
             .update_client(&name, settings)
             .await
             .map_err(store_error)?;
-        s.gatekeeper().invalidate_client(&name);
+        s.clients().invalidate(&name);
         Ok::<_, Refusal>(admin_json(StatusCode::OK, &json!(c)))
     }
     .await;
@@ -429,7 +429,7 @@ pub async fn delete_client(
     let r = async {
         let name = name_of(name)?;
         s.store().delete_client(&name).await.map_err(store_error)?;
-        s.gatekeeper().invalidate_client(&name);
+        s.clients().invalidate(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
     .await;
@@ -480,7 +480,7 @@ pub async fn remove_api_key(
             .await
             .map_err(store_error)?;
         // The key stops working now, not when its cache entry ages out.
-        s.gatekeeper().invalidate_client(&name);
+        s.clients().invalidate(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
     .await;
@@ -501,7 +501,7 @@ pub async fn rotate_secret(
             .add_client_secret(&name, SiteSecret::generate().map_err(Refusal::from)?)
             .await
             .map_err(store_error)?;
-        s.gatekeeper().invalidate_client(&name);
+        s.clients().invalidate(&name);
         let kids: Vec<String> = c
             .secrets
             .iter()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
-use super::cidr::Cidr;
+use crate::net::Cidr;
 
 struct ListFile {
     path: PathBuf,

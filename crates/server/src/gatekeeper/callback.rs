@@ -15,117 +15,22 @@
 //! is down (default deny). Redirects are not followed; answers over 64 KiB are
 //! refused. The URL comes from the site's configuration, never from a request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keyward_store::{CallbackFallback, CallbackSettings};
+use keyward_store::CallbackFallback;
 use keyward_token::{AuthData, Policy, SdkCode, Timestamp};
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
 
 use crate::codes;
 use crate::entitlement::{Entitlement, Origin};
 use crate::frontdoor::pallycon::translate;
 use crate::refusal::Refusal;
-use crate::state::SiteEntry;
+use crate::resources::callbacks::{Callbacks, Gate};
+use crate::resources::sites::SiteEntry;
 
 /// Largest callback answer read, bytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-
-/// Per-site circuit breaker, concurrency bound and answer cache.
-#[derive(Default)]
-pub struct Callbacks {
-    sites: Mutex<HashMap<String, Arc<SiteCallbacks>>>,
-}
-
-/// (user, content, DRM) of a cached positive answer.
-type CacheKey = (String, String, String);
-
-struct SiteCallbacks {
-    permits: Semaphore,
-    breaker: Mutex<Breaker>,
-    cache: Mutex<HashMap<CacheKey, (Instant, Arc<Entitlement>)>>,
-}
-
-#[derive(Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-    probing: bool,
-}
-
-/// A breaker decision for one call.
-enum Gate {
-    Closed,
-    Probe,
-    Open(Duration),
-}
-
-impl Callbacks {
-    fn site(&self, site_id: &str, s: &CallbackSettings) -> Arc<SiteCallbacks> {
-        let mut map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(site_id.to_owned())
-            .or_insert_with(|| {
-                Arc::new(SiteCallbacks {
-                    permits: Semaphore::new(s.max_concurrent as usize),
-                    breaker: Mutex::new(Breaker::default()),
-                    cache: Mutex::new(HashMap::new()),
-                })
-            })
-            .clone()
-    }
-
-    /// The breaker's state for a site, for logs and tests: (consecutive failures, open).
-    pub fn breaker_state(&self, site_id: &str) -> (u32, bool) {
-        let map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(site_id) {
-            None => (0, false),
-            Some(s) => {
-                let b = s.breaker.lock().unwrap_or_else(|e| e.into_inner());
-                (b.failures, b.open_until.is_some_and(|t| t > Instant::now()))
-            }
-        }
-    }
-}
-
-impl SiteCallbacks {
-    fn gate(&self) -> Gate {
-        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        match b.open_until {
-            None => Gate::Closed,
-            Some(t) if t > Instant::now() => Gate::Open(t - Instant::now()),
-            Some(_) if b.probing => Gate::Open(Duration::ZERO),
-            Some(_) => {
-                b.probing = true;
-                Gate::Probe
-            }
-        }
-    }
-
-    fn record(&self, site_id: &str, ok: bool, s: &CallbackSettings) {
-        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        b.probing = false;
-        if ok {
-            if b.open_until.is_some() || b.failures > 0 {
-                tracing::info!(site = site_id, "callback recovered: circuit closed");
-            }
-            *b = Breaker::default();
-            return;
-        }
-        b.failures = b.failures.saturating_add(1);
-        if s.breaker_failures > 0 && b.failures >= s.breaker_failures {
-            b.open_until =
-                Some(Instant::now() + Duration::from_secs(u64::from(s.breaker_cooldown_secs)));
-            tracing::warn!(
-                site = site_id,
-                failures = b.failures,
-                cooldown_secs = s.breaker_cooldown_secs,
-                "callback circuit open: failing fast"
-            );
-        }
-    }
-}
 
 /// Whether a failure means "the callback is down" (breaker, fallback) rather
 /// than a decision or a broken answer.

@@ -1,0 +1,113 @@
+//! Content keys as the request path needs them: all keys of a content,
+//! cached for the state's cache TTL, and ExpressPlay's `^name` look-up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_drm::{ContentKey, Kid};
+use keyward_store::{ContentKeyRecord, SiteId, Store, StoreError};
+use keyward_token::expressplay::codes;
+
+use crate::cache::TtlCache;
+use crate::refusal::expressplay::{refuse, store_failure};
+use crate::refusal::Refusal;
+
+/// (site id, content id).
+type SiteContent = (String, String);
+
+/// The content-key cache.
+pub struct KeyCache {
+    store: Arc<dyn Store>,
+    keys: TtlCache<SiteContent, Vec<ContentKeyRecord>>,
+}
+
+impl KeyCache {
+    /// An empty cache over a store.
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            store,
+            keys: TtlCache::new(ttl, 100_000),
+        }
+    }
+
+    /// The content's keys (all tracks), from cache or store.
+    pub async fn keys(
+        &self,
+        site_id: &str,
+        cid: &str,
+    ) -> Result<Arc<Vec<ContentKeyRecord>>, Refusal> {
+        let k = (site_id.to_owned(), cid.to_owned());
+        if let Some(hit) = self.keys.get(&k) {
+            return Ok(hit);
+        }
+        let id = SiteId::parse(site_id).map_err(|_| Refusal::new(crate::codes::SITE_NOT_FOUND))?;
+        let keys = Arc::new(self.store.keys_for_content(&id, cid).await?);
+        self.keys.insert(k, keys.clone());
+        Ok(keys)
+    }
+
+    /// Drops a site's cached keys.
+    pub fn invalidate(&self, site_id: &str) {
+        self.keys.retain(|(s, _), _| s != site_id);
+    }
+
+    /// Resolves an ExpressPlay `^name` kid (see [`resolve_name`]).
+    pub async fn named(&self, site: Option<&SiteId>, name: &str) -> Result<NamedKey, Refusal> {
+        resolve_name(self.store.as_ref(), site, name).await
+    }
+}
+
+/// A content key resolved from the key store for a `^name` kid.
+pub struct NamedKey {
+    /// Key id.
+    pub kid: Kid,
+    /// Key.
+    pub key: ContentKey,
+}
+
+/// Resolves a `^name` kid in the customer's site: the key whose label is
+/// `name`, else the key of content `name` (its ALL key, or its only key).
+/// Anything else → -4019.
+async fn resolve_name(
+    store: &dyn Store,
+    site: Option<&SiteId>,
+    name: &str,
+) -> Result<NamedKey, Refusal> {
+    let not_found = |why: &str| refuse(codes::KEY_STORAGE, why.to_owned());
+    let site = site.ok_or_else(|| not_found("the customer has no key store (site) linked"))?;
+    let listed = match store.list_keys(site, None).await {
+        Ok(l) => l,
+        Err(StoreError::SiteNotFound) => {
+            return Err(not_found("the customer's site does not exist"))
+        }
+        Err(e) => return Err(store_failure(&e)),
+    };
+    let by_label: Vec<_> = listed
+        .iter()
+        .filter(|k| k.label.as_deref() == Some(name))
+        .collect();
+    let info = if by_label.len() == 1 {
+        by_label[0]
+    } else {
+        let by_cid: Vec<_> = listed.iter().filter(|k| k.cid == name).collect();
+        match by_cid.as_slice() {
+            [one] => *one,
+            many => many
+                .iter()
+                .find(|k| k.track_type == keyward_store::TrackType::All)
+                .copied()
+                .ok_or_else(|| not_found(&format!("no key named '{name}'")))?,
+        }
+    };
+    let rec = store.key_by_kid(site, &info.kid).await.map_err(|e| {
+        if matches!(e, StoreError::KeyNotFound) {
+            not_found(&format!("no key named '{name}'"))
+        } else {
+            store_failure(&e)
+        }
+    })?;
+    Ok(NamedKey {
+        kid: Kid::new(*rec.kid.as_bytes()),
+        key: ContentKey::new(*rec.key.expose()),
+    })
+}

@@ -1,0 +1,64 @@
+//! Sites as the request path needs them (credentials with the AES key
+//! schedule expanded once, settings), cached for the state's cache TTL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_store::{SiteSettings, Store};
+use keyward_token::SiteCredentials;
+
+use crate::cache::TtlCache;
+use crate::codes;
+use crate::refusal::Refusal;
+
+/// A site as the request path needs it.
+#[derive(Debug)]
+pub struct SiteEntry {
+    /// Token-crate credentials (AES key schedule expanded once).
+    pub creds: SiteCredentials,
+    /// Settings.
+    pub settings: SiteSettings,
+}
+
+/// The site cache.
+pub struct SiteCache {
+    store: Arc<dyn Store>,
+    sites: TtlCache<String, SiteEntry>,
+}
+
+impl SiteCache {
+    /// An empty cache over a store.
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            store,
+            sites: TtlCache::new(ttl, 10_000),
+        }
+    }
+
+    /// The site, from cache or store. Unknown → 1003.
+    pub async fn site(&self, site_id: &str) -> Result<Arc<SiteEntry>, Refusal> {
+        if let Some(hit) = self.sites.get(site_id) {
+            return Ok(hit);
+        }
+        let id = keyward_store::SiteId::parse(site_id)
+            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
+        let site = self.store.site(&id).await?;
+        let creds = SiteCredentials::new(
+            site.site_id.as_str(),
+            site.site_key.expose(),
+            site.access_key.expose(),
+        )
+        .map_err(|e| Refusal::internal(format!("stored site credentials invalid: {}", e.code())))?;
+        let entry = Arc::new(SiteEntry {
+            creds,
+            settings: site.settings,
+        });
+        self.sites.insert(site_id.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Drops a cached site.
+    pub fn invalidate(&self, site_id: &str) {
+        self.sites.remove(site_id);
+    }
+}
