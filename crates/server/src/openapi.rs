@@ -78,6 +78,9 @@ fn token_params() -> Value {
     ])
 }
 
+/// How `PUT` and `PATCH` update settings on the admin API.
+const UPDATE: &str = "Update the settings the body names: the body is a JSON object; each field it names replaces the current value (nested objects field by field, null resets an optional field to its default), every field it does not name keeps its value. A body that is not a JSON object (empty, an array, a string) is refused (invalid_body).";
+
 /// The document.
 pub fn document() -> Value {
     let refusals = |ok: Value| -> Value {
@@ -140,7 +143,7 @@ pub fn document() -> Value {
             "/v1/admin/sites/{site}": {
                 "parameters": [site_param],
                 "get": {"summary": "One site", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Site"}}))},
-                "put": {"summary": "Replace the settings", "security": [{"admin": []}],
+                "put": {"summary": "Update the site's settings", "description": UPDATE, "security": [{"admin": []}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SiteSettings"}}}},
                     "responses": with(&admin_err, json!({"200": {"description": "Site"}}))},
                 "delete": {"summary": "Delete the site and its keys", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
@@ -183,7 +186,7 @@ pub fn document() -> Value {
             "/v1/admin/clients/{name}": {
                 "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": {"summary": "One client", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Client"}}))},
-                "put": {"summary": "Replace the client's settings", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Client"}}))},
+                "put": {"summary": "Update the client's settings", "description": UPDATE, "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Client"}}))},
                 "delete": {"summary": "Delete the client", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
             },
             "/v1/admin/clients/{name}/api-keys": {"post": {"summary": "Add an API key (returned once)", "security": [{"admin": []}],
@@ -202,7 +205,7 @@ pub fn document() -> Value {
             "/v1/admin/customers/{id}": {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": {"summary": "One customer", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customer"}}))},
-                "put": {"summary": "Replace the customer's settings", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customer"}}))},
+                "put": {"summary": "Update the customer's settings", "description": UPDATE, "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Customer"}}))},
                 "delete": {"summary": "Delete the customer", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Deleted"}}))}
             },
             "/v1/admin/customers/{id}/rotate": {"post": {"summary": "Rotate the test or production authenticator (returned once)", "security": [{"admin": []}],

@@ -154,8 +154,11 @@ impl From<PolicyError> for Refusal {
             PolicyErrorKind::Conflict { .. } => codes::STUDIO_POLICY_CONFLICT,
             _ => codes::STUDIO_INVALID_VALUE,
         };
-        let path = e.path.clone();
-        Refusal::with(code, e.to_string()).field(path)
+        // The path names the caller's keys: plain names are shown, anything
+        // that could be a pasted secret only by its length.
+        let path = crate::json::path_for_message(&e.path);
+        let message = e.to_string().replacen(&e.path, &path, 1);
+        Refusal::with(code, message).field(path)
     }
 }
 

@@ -602,3 +602,123 @@ async fn refused_admin_calls_change_nothing() {
     a.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "7505");
     assert_eq!(app.counts().await, before);
 }
+
+/// `PUT` changes only the settings the body names: an empty body, an array,
+/// a string or `null` is refused with a coded 400 and changes nothing, and
+/// `{}` or a one-field object never clears the others (docs: OpenAPI `put`).
+#[tokio::test]
+async fn put_changes_only_the_settings_it_names() {
+    let app = app().await;
+    let get = || async {
+        app.send(admin(Method::GET, "/v1/admin/sites/TEST", None))
+            .await
+            .json()
+    };
+    let a = app
+        .send(admin(
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            Some(r#"{"cors_origins":["https://a.example"],"token_window_secs":300,"callback":{"timeout_ms":1500}}"#),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let set = get().await;
+    assert_eq!(
+        set["cors_origins"],
+        serde_json::json!(["https://a.example"])
+    );
+    assert_eq!(set["token_window_secs"], 300);
+    assert_eq!(set["callback"]["timeout_ms"], 1500);
+    // Nested objects merge field by field.
+    assert_eq!(set["callback"]["max_concurrent"], 16);
+    for body in ["", "[]", "\"x\"", "null", "1", "[{}]"] {
+        let a = app
+            .send(admin(Method::PUT, "/v1/admin/sites/TEST", Some(body)))
+            .await;
+        a.assert_problem(StatusCode::BAD_REQUEST, "invalid_body");
+        assert_eq!(get().await, set, "body {body:?} changed the site");
+    }
+    let a = app
+        .send(admin(Method::PUT, "/v1/admin/sites/TEST", Some("{}")))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(get().await, set, "{{}} changed the site");
+    let a = app
+        .send(admin(
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            Some(r#"{"disabled":true}"#),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let after = get().await;
+    assert_eq!(after["disabled"], true);
+    assert_eq!(after["cors_origins"], set["cors_origins"]);
+    assert_eq!(after["token_window_secs"], 300);
+    // null resets an optional field.
+    let a = app
+        .send(admin(
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            Some(r#"{"callback_url":"https://cb.example/x"}"#),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let a = app
+        .send(admin(
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            Some(r#"{"callback_url":null}"#),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(get().await["callback_url"], serde_json::Value::Null);
+}
+
+/// A secret pasted into the wrong JSON slot (unknown field name, wrong-typed
+/// value, enum value) is never reflected in the refusal.
+#[tokio::test]
+async fn refusals_never_reflect_pasted_secrets() {
+    let app = app().await;
+    let secret = "lU5D8s3PWoLls3PWFWkClULlFWk5D8oC";
+    for (m, uri, body) in [
+        (
+            Method::POST,
+            "/v1/admin/sites",
+            format!(r#"{{"site_id":"ABCD","{secret}":1}}"#),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sites",
+            format!(r#"{{"site_id":"ABCD","settings":{{"token_window_secs":"{secret}"}}}}"#),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sites",
+            format!(r#"{{"site_id":"ABCD","settings":{{"error_style":"{secret}"}}}}"#),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            format!(r#"{{"{secret}":true}}"#),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/sites/TEST",
+            format!(r#"{{"allowed_drms":["{secret}"]}}"#),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/sites/TEST/keys",
+            format!(r#"{{"cid":"x","track_type":"{secret}"}}"#),
+        ),
+    ] {
+        let a = app.send(admin(m.clone(), uri, Some(&body))).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{m} {uri}: {}", a.text());
+        assert!(
+            !a.text().contains(secret) && !a.text().contains(&secret[..12]),
+            "{m} {uri} reflected the secret: {}",
+            a.text()
+        );
+    }
+}

@@ -15,14 +15,53 @@ use crate::refusal::Refusal;
 /// refused until an upstream exists.
 pub struct Widevine;
 
-/// PlayReady: refused until an upstream exists.
-pub struct PlayReady;
+/// A DRM keyward recognises but cannot license without an upstream: the
+/// challenge is parsed (a malformed one gets its own code), then the DRM's
+/// "no service" code.
+pub struct NoUpstream {
+    /// The DRM's name in messages.
+    pub name: &'static str,
+    /// The "no upstream" code.
+    pub code: Code,
+    /// Parses the challenge (`None`: nothing to parse).
+    pub check: Option<fn(&[u8]) -> Result<(), Refusal>>,
+}
 
-/// FairPlay: refused until an upstream (or tenant credentials) exist.
-pub struct FairPlay;
+impl NoUpstream {
+    /// PlayReady: the SOAP challenge, then 7202.
+    pub fn playready() -> Self {
+        Self {
+            name: "PlayReady",
+            code: codes::PLAYREADY_NO_UPSTREAM,
+            check: Some(|b| {
+                keyward_drm::playready::PlayReadyChallenge::parse(b)?;
+                Ok(())
+            }),
+        }
+    }
 
-/// A DRM keyward neither issues nor brokers.
-pub struct Unsupported(pub &'static str);
+    /// FairPlay: the SPC (form or raw) and its header, then 7301.
+    pub fn fairplay() -> Self {
+        Self {
+            name: "FairPlay",
+            code: codes::FAIRPLAY_NO_UPSTREAM,
+            check: Some(|b| {
+                let spc = keyward_drm::fairplay::spc_from_body(b)?;
+                keyward_drm::fairplay::SpcHeader::parse(&spc)?;
+                Ok(())
+            }),
+        }
+    }
+
+    /// A DRM keyward neither issues nor brokers (NCG, WisePlay): 9999.
+    pub fn unsupported(name: &'static str) -> Self {
+        Self {
+            name,
+            code: codes::DRM_UNSUPPORTED,
+            check: None,
+        }
+    }
+}
 
 fn message(challenge: Challenge<'_>) -> Result<&[u8], Refusal> {
     match challenge {
@@ -81,40 +120,16 @@ impl BackDoor for Widevine {
 }
 
 #[async_trait::async_trait]
-impl BackDoor for PlayReady {
+impl BackDoor for NoUpstream {
     async fn licence(
         &self,
         _cx: &Context<'_>,
         _ent: &Entitlement,
         challenge: Challenge<'_>,
     ) -> Result<Licence, Refusal> {
-        keyward_drm::playready::PlayReadyChallenge::parse(message(challenge)?)?;
-        Err(no_upstream(codes::PLAYREADY_NO_UPSTREAM, "PlayReady"))
-    }
-}
-
-#[async_trait::async_trait]
-impl BackDoor for FairPlay {
-    async fn licence(
-        &self,
-        _cx: &Context<'_>,
-        _ent: &Entitlement,
-        challenge: Challenge<'_>,
-    ) -> Result<Licence, Refusal> {
-        let spc = keyward_drm::fairplay::spc_from_body(message(challenge)?)?;
-        keyward_drm::fairplay::SpcHeader::parse(&spc)?;
-        Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"))
-    }
-}
-
-#[async_trait::async_trait]
-impl BackDoor for Unsupported {
-    async fn licence(
-        &self,
-        _cx: &Context<'_>,
-        _ent: &Entitlement,
-        _challenge: Challenge<'_>,
-    ) -> Result<Licence, Refusal> {
-        Err(no_upstream(codes::DRM_UNSUPPORTED, self.0))
+        if let Some(check) = self.check {
+            check(message(challenge)?)?;
+        }
+        Err(no_upstream(self.code, self.name))
     }
 }

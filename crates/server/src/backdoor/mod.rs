@@ -94,21 +94,25 @@ pub struct BackDoors {
 impl BackDoors {
     /// Every back door keyward has.
     pub fn standard() -> Self {
+        use brokered::NoUpstream;
         let doors: Vec<(Target, Box<dyn BackDoor>)> = vec![
             (Target::Drm(DrmType::ClearKey), Box::new(clearkey::ClearKey)),
             (Target::Drm(DrmType::Widevine), Box::new(brokered::Widevine)),
             (
                 Target::Drm(DrmType::PlayReady),
-                Box::new(brokered::PlayReady),
+                Box::new(NoUpstream::playready()),
             ),
-            (Target::Drm(DrmType::FairPlay), Box::new(brokered::FairPlay)),
+            (
+                Target::Drm(DrmType::FairPlay),
+                Box::new(NoUpstream::fairplay()),
+            ),
             (
                 Target::Drm(DrmType::Ncg),
-                Box::new(brokered::Unsupported("NCG")),
+                Box::new(NoUpstream::unsupported("NCG")),
             ),
             (
                 Target::Drm(DrmType::Wiseplay),
-                Box::new(brokered::Unsupported("WisePlay")),
+                Box::new(NoUpstream::unsupported("WisePlay")),
             ),
             (Target::HlsKey, Box::new(hls::HlsKey)),
         ];

@@ -54,8 +54,12 @@ fn json_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let body = body.map_err(|rej| super::body_error(&rej, codes::INVALID_BODY))?;
-    serde_json::from_slice(&body)
-        .map_err(|e| Refusal::with(codes::INVALID_BODY, format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        Refusal::with(
+            codes::INVALID_BODY,
+            format!("Invalid JSON body: {}", crate::json::serde_message(&e)),
+        )
+    })
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> ApiResult {
@@ -163,8 +167,11 @@ pub async fn update_site(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            let settings: SiteSettings = json_body(body)?;
-            let site = s.store().update_site(&site_id(&id)?, settings).await?;
+            let sid = site_id(&id)?;
+            let current = s.store().site(&sid).await?;
+            let settings: SiteSettings =
+                super::merged_settings(&current.settings, body, codes::INVALID_BODY)?;
+            let site = s.store().update_site(&sid, settings).await?;
             s.invalidate(&id);
             json(StatusCode::OK, &site)
         }

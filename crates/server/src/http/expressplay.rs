@@ -314,8 +314,12 @@ fn body_json<T: for<'de> Deserialize<'de>>(
     } else {
         body
     };
-    serde_json::from_slice(&body)
-        .map_err(|e| Refusal::with(registry::INVALID_BODY, format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        Refusal::with(
+            registry::INVALID_BODY,
+            format!("Invalid JSON body: {}", crate::json::serde_message(&e)),
+        )
+    })
 }
 
 fn ok_json(status: StatusCode, v: &serde_json::Value) -> Result<Response, Refusal> {
@@ -412,7 +416,9 @@ pub async fn update_customer(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            let settings: CustomerSettings = body_json(body)?;
+            let current = s.store().customer(&id).await.map_err(store_err)?;
+            let settings: CustomerSettings =
+                super::merged_settings(&current.settings, body, registry::INVALID_BODY)?;
             let c = s
                 .store()
                 .update_customer(&id, settings)

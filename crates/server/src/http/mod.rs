@@ -139,6 +139,58 @@ pub fn path_error(rej: &PathRejection) -> Refusal {
     )
 }
 
+/// An update body merged over the current settings (`PUT` on the admin
+/// API): the body must be a JSON object; the fields it names replace
+/// the current ones (nested objects field by field), the others keep their
+/// values, and `null` resets an optional field. Nothing is ever cleared by a
+/// field the body does not name.
+pub fn merged_settings<T>(
+    current: &T,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    invalid: codes::Code,
+) -> Result<T, Refusal>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let body = body.map_err(|rej| body_error(&rej, invalid))?;
+    let patch: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        Refusal::with(
+            invalid,
+            format!("Invalid JSON body: {}", crate::json::serde_message(&e)),
+        )
+    })?;
+    let serde_json::Value::Object(patch) = patch else {
+        return Err(Refusal::with(
+            invalid,
+            "The body must be a JSON object naming the settings to change",
+        ));
+    };
+    let mut merged = serde_json::to_value(current)
+        .map_err(|e| Refusal::internal(format!("settings do not serialize: {e}")))?;
+    merge(&mut merged, patch);
+    serde_json::from_value(merged).map_err(|e| {
+        Refusal::with(
+            invalid,
+            format!("Invalid JSON body: {}", crate::json::serde_message(&e)),
+        )
+    })
+}
+
+fn merge(into: &mut serde_json::Value, patch: serde_json::Map<String, serde_json::Value>) {
+    let serde_json::Value::Object(target) = into else {
+        *into = serde_json::Value::Object(patch);
+        return;
+    };
+    for (k, v) in patch {
+        match (target.get_mut(&k), v) {
+            (Some(t @ serde_json::Value::Object(_)), serde_json::Value::Object(p)) => merge(t, p),
+            (_, v) => {
+                target.insert(k, v);
+            }
+        }
+    }
+}
+
 /// A body that could not be read: 7505 when over the limit, else `other`.
 pub fn body_error(rej: &axum::extract::rejection::BytesRejection, other: codes::Code) -> Refusal {
     if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {

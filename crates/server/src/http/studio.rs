@@ -50,7 +50,7 @@ fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refusal> {
     serde_json::from_slice(&body).map_err(|e| {
         Refusal::with(
             codes::STUDIO_INVALID_BODY,
-            format!("The body is not JSON: {e}"),
+            format!("The body is not JSON: {}", crate::json::serde_message(&e)),
         )
     })
 }
@@ -102,13 +102,11 @@ pub async fn token(
         })?;
         for k in obj.keys() {
             if k != "clientName" && k != "policy" {
+                let name = crate::json::name_for_message(k);
                 return Err(field_error(
                     codes::STUDIO_UNKNOWN_FIELD,
-                    k,
-                    format!(
-                        "{}: unknown field (expected clientName and policy)",
-                        crate::json::bounded(k, 64)
-                    ),
+                    &name,
+                    format!("{name}: unknown field (expected clientName and policy)"),
                 ));
             }
         }
@@ -308,8 +306,12 @@ fn admin_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Refusal> {
     let v = body_json(body)?;
-    serde_json::from_value(v)
-        .map_err(|e| Refusal::with(codes::INVALID_BODY, format!("Invalid JSON body: {e}")))
+    serde_json::from_value(v).map_err(|e| {
+        Refusal::with(
+            codes::INVALID_BODY,
+            format!("Invalid JSON body: {}", crate::json::serde_message(&e)),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -327,9 +329,9 @@ struct CreateClient {
 fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
     if let Some(p) = &s.default_policy {
         StudioPolicy::from_value(p).map_err(|e| {
-            let mut r = Refusal::from(e.clone());
-            r.field = Some(format!("settings.default_{}", e.path));
-            r.message = format!("settings.default_{e}").into();
+            let mut r = Refusal::from(e);
+            r.field = r.field.map(|f| format!("settings.default_{f}"));
+            r.message = format!("settings.default_{}", r.message).into();
             r
         })?;
     }
@@ -406,7 +408,9 @@ pub async fn update_client(
 ) -> Response {
     let r = async {
         let name = name_of(name)?;
-        let settings: ClientSettings = admin_body(body)?;
+        let current = s.store().client(&name).await.map_err(store_error)?;
+        let settings: ClientSettings =
+            super::merged_settings(&current.settings, body, codes::INVALID_BODY)?;
         check_default_policy(&settings)?;
         let c = s
             .store()
