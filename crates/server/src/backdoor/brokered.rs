@@ -15,6 +15,9 @@ use crate::refusal::Refusal;
 /// refused until an upstream exists.
 pub struct Widevine;
 
+/// Parses a challenge, refusing a malformed one with its own code.
+pub type ChallengeCheck = fn(&[u8]) -> Result<(), Refusal>;
+
 /// A DRM keyward recognises but cannot license without an upstream: the
 /// challenge is parsed (a malformed one gets its own code), then the DRM's
 /// "no service" code.
@@ -24,7 +27,7 @@ pub struct NoUpstream {
     /// The "no upstream" code.
     pub code: Code,
     /// Parses the challenge (`None`: nothing to parse).
-    pub check: Option<fn(&[u8]) -> Result<(), Refusal>>,
+    pub check: Option<ChallengeCheck>,
 }
 
 impl NoUpstream {
