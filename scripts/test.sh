@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need
-# (Debian chromium + ffmpeg, pinned npm packages), checks formatting and lints,
-# runs every Rust test, builds the release binary, and runs the browser and
+# (Debian chromium + ffmpeg, pinned npm packages, a Python virtualenv with
+# maturin and pytest), checks formatting and lints, runs every Rust test, builds
+# the release binary, runs the Python package's tests, and runs the browser and
 # player end-to-end tests against it. CI runs exactly this (.ci/run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,9 @@ fi
 
 step "release build"
 cargo build --release --locked -p keyward
+
+step "Python token SDK (crates/python: abi3 wheel + pytest)"
+KEYWARD_BIN="$ROOT/target/release/keyward" bash scripts/python-test.sh
 
 step "browser and player end-to-end tests"
 KEYWARD_BIN="$ROOT/target/release/keyward" bash scripts/e2e.sh

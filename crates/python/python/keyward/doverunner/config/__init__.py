@@ -1,0 +1,1 @@
+"""Policy value sets, as the DoveRunner SDK's ``doverunner.config`` package."""

@@ -1,0 +1,5 @@
+"""Playback value sets."""
+
+from . import allowed_track_types
+
+__all__ = ["allowed_track_types"]

@@ -1,0 +1,1 @@
+"""The SDK's token package: client and policy."""

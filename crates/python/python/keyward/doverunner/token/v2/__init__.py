@@ -1,0 +1,1 @@
+"""The policy sections of licence token v2."""

@@ -1,0 +1,7 @@
+"""``ExternalKey`` (DoveRunner 3 dialect)."""
+
+from keyward.doverunner._classes import (
+    ExternalKey as ExternalKey,
+)
+
+__all__ = ['ExternalKey']

@@ -1,0 +1,7 @@
+"""``ExternalKeyMpegCenc`` (DoveRunner 3 dialect)."""
+
+from keyward.doverunner._classes import (
+    ExternalKeyMpegCenc as ExternalKeyMpegCenc,
+)
+
+__all__ = ['ExternalKeyMpegCenc']

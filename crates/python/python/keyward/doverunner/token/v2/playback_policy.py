@@ -1,0 +1,7 @@
+"""``PlaybackPolicy`` (DoveRunner 3 dialect)."""
+
+from keyward.doverunner._classes import (
+    PlaybackPolicy as PlaybackPolicy,
+)
+
+__all__ = ['PlaybackPolicy']

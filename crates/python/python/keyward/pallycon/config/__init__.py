@@ -1,0 +1,1 @@
+"""Policy value sets, as the PallyCon SDK's ``pallycon.config`` package."""

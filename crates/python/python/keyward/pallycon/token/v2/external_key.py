@@ -1,0 +1,7 @@
+"""``ExternalKey``."""
+
+from keyward._native import (
+    ExternalKey as ExternalKey,
+)
+
+__all__ = ['ExternalKey']

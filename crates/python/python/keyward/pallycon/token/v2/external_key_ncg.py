@@ -1,0 +1,7 @@
+"""``ExternalKeyNcg``."""
+
+from keyward._native import (
+    ExternalKeyNcg as ExternalKeyNcg,
+)
+
+__all__ = ['ExternalKeyNcg']

@@ -1,0 +1,7 @@
+"""``SecurityPolicy``."""
+
+from keyward._native import (
+    SecurityPolicy as SecurityPolicy,
+)
+
+__all__ = ['SecurityPolicy']

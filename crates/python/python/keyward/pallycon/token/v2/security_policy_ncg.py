@@ -1,0 +1,7 @@
+"""``SecurityPolicyNcg``."""
+
+from keyward._native import (
+    SecurityPolicyNcg as SecurityPolicyNcg,
+)
+
+__all__ = ['SecurityPolicyNcg']

@@ -1,0 +1,7 @@
+"""``SecurityPolicyWidevine``."""
+
+from keyward._native import (
+    SecurityPolicyWidevine as SecurityPolicyWidevine,
+)
+
+__all__ = ['SecurityPolicyWidevine']

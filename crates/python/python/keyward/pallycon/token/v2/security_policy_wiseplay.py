@@ -1,0 +1,7 @@
+"""``SecurityPolicyWiseplay``."""
+
+from keyward._native import (
+    SecurityPolicyWiseplay as SecurityPolicyWiseplay,
+)
+
+__all__ = ['SecurityPolicyWiseplay']
