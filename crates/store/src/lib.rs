@@ -32,7 +32,11 @@ pub use clients::{
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use kek::Kek;
-pub use keys::{ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType};
+pub use keys::{
+    generate_content_key, generate_kid, ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid,
+    NewContentKey, TrackType,
+};
+pub use keyward_types::{DrmType, ParseError};
 pub use memory::MemoryStore;
 pub use replay::{Redemption, ReplayStore};
 pub use sites::{

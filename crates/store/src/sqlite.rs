@@ -317,7 +317,7 @@ impl SqliteStore {
     fn key_from_row(&self, row: &SqliteRow) -> Result<ContentKeyRecord> {
         let info = Self::key_info_from_row(row)?;
         let wrapped: Vec<u8> = row.try_get("key_wrapped").map_err(backend)?;
-        let key = ContentKey::from_bytes(&self.kek.unwrap(
+        let key = ContentKey::from_slice(&self.kek.unwrap(
             &WrapContext::ContentKey {
                 site_id: info.site_id.as_str(),
                 kid: info.kid.as_bytes(),

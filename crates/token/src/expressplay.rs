@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::time::Timestamp;
+use crate::{ContentKey, DrmType, Kid};
 
 /// The token format version written in the first byte.
 pub const TOKEN_VERSION: u8 = 1;
@@ -408,6 +409,16 @@ pub enum TokenDrm {
     ClearKey,
 }
 
+impl From<TokenDrm> for DrmType {
+    /// The DRM of the licence the token is redeemed for.
+    fn from(d: TokenDrm) -> DrmType {
+        match d {
+            TokenDrm::Widevine => DrmType::Widevine,
+            TokenDrm::ClearKey => DrmType::ClearKey,
+        }
+    }
+}
+
 impl TokenDrm {
     /// The path segment: `wv` or `ck`.
     pub fn segment(self) -> &'static str {
@@ -433,27 +444,18 @@ pub enum Environment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KidSpec {
     /// 32 hex digits (either case).
-    Hex([u8; 16]),
+    Hex(Kid),
     /// `^name`: a key in the server's key store (the name without `^`).
     Name(String),
 }
 
-/// Where the content key comes from.
-#[derive(Clone, PartialEq, Eq)]
+/// Where the content key comes from. `Debug` prints `Plain(***)` for a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
     /// `contentKey`, or `ek` unwrapped with `kek`.
-    Plain([u8; 16]),
+    Plain(ContentKey),
     /// The key store, by the `^name` kid.
     Store,
-}
-
-impl fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeySource::Plain(_) => f.write_str("Plain(***)"),
-            KeySource::Store => f.write_str("Store"),
-        }
-    }
 }
 
 /// A rental (`rightsType=Rental`, from the vendor's PlayReady token API).
@@ -593,10 +595,9 @@ impl TokenRequest {
                 format!("got {} characters", kid_text.chars().count()),
             ));
         } else {
-            KidSpec::Hex(
-                parse_hex16(kid_text)
-                    .ok_or_else(|| ExpressPlayError::new(KID_INVALID, "kid is not hexadecimal"))?,
-            )
+            KidSpec::Hex(Kid(parse_hex16(kid_text).ok_or_else(|| {
+                ExpressPlayError::new(KID_INVALID, "kid is not hexadecimal")
+            })?))
         };
 
         // The key: contentKey, kek + ek, or the ^name kid's stored key.
@@ -629,9 +630,9 @@ impl TokenRequest {
                         format!("got {} digits", ck.len()),
                     ));
                 }
-                KeySource::Plain(parse_hex16(ck).ok_or_else(|| {
+                KeySource::Plain(ContentKey::new(parse_hex16(ck).ok_or_else(|| {
                     ExpressPlayError::new(CONTENT_KEY, "contentKey is not hexadecimal")
-                })?)
+                })?))
             }
             (None, Some(kek), Some(ek)) => {
                 let mut kek = parse_hex(kek)
@@ -641,9 +642,9 @@ impl TokenRequest {
                 let key = aes_key_unwrap(&kek, &wrapped);
                 kek.zeroize();
                 let mut key = key.map_err(|e| ExpressPlayError::new(KEK, e.to_string()))?;
-                let out: Option<[u8; 16]> = key.as_slice().try_into().ok();
+                let out = ContentKey::from_slice(&key);
                 key.zeroize();
-                KeySource::Plain(out.ok_or_else(|| {
+                KeySource::Plain(out.map_err(|_| {
                     ExpressPlayError::new(KEK, "ek does not unwrap to a 16-byte key")
                 })?)
             }
@@ -921,7 +922,7 @@ impl TokenPayload {
         now: i64,
     ) -> TokenPayload {
         let (kid, key_name) = match &req.kid {
-            KidSpec::Hex(k) => (Some(hex16(k)), None),
+            KidSpec::Hex(k) => (Some(hex16(k.as_bytes())), None),
             KidSpec::Name(n) => (None, Some(n.clone())),
         };
         TokenPayload {
@@ -931,7 +932,7 @@ impl TokenPayload {
             kid,
             key_name,
             content_key: match &req.key {
-                KeySource::Plain(k) => Some(hex16(k)),
+                KeySource::Plain(k) => Some(hex16(k.expose())),
                 KeySource::Store => None,
             },
             content_id: req.content_id.clone(),
@@ -947,10 +948,10 @@ impl TokenPayload {
     }
 
     /// The carried kid and key, when the token carries them (not `^name`).
-    pub fn carried_key(&self) -> Option<([u8; 16], [u8; 16])> {
+    pub fn carried_key(&self) -> Option<(Kid, ContentKey)> {
         Some((
-            parse_hex16(self.kid.as_deref()?)?,
-            parse_hex16(self.content_key.as_deref()?)?,
+            Kid(parse_hex16(self.kid.as_deref()?)?),
+            ContentKey::new(parse_hex16(self.content_key.as_deref()?)?),
         ))
     }
 

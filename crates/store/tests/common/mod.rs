@@ -26,7 +26,7 @@ pub fn new_key(site: &str, cid: &str, track: TrackType, kid: u8, key: u8) -> New
         cid: cid.to_owned(),
         track_type: track,
         kid: Kid([kid; 16]),
-        key: ContentKey::from_bytes(&[key; 16]).unwrap(),
+        key: ContentKey::from_slice(&[key; 16]).unwrap(),
         iv: None,
         label: Some(format!("{cid}/{track}")),
     }
