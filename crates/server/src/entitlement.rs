@@ -120,7 +120,7 @@ impl Entitlement {
             .map(|k| CarriedKey {
                 track_type: k.track_type,
                 kid: Some(k.key_id.0),
-                key: k.key.0,
+                key: *k.key.expose(),
                 iv: k.iv.map(|i| i.0),
             })
             .collect();
@@ -131,7 +131,7 @@ impl Entitlement {
             .map(|k| CarriedKey {
                 track_type: k.track_type,
                 kid: k.key_id.map(|i| i.0),
-                key: k.key.0,
+                key: *k.key.expose(),
                 iv: Some(k.iv.0),
             })
             .collect();

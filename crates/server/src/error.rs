@@ -199,6 +199,13 @@ impl From<DrmError> for ApiError {
     }
 }
 
+impl From<keyward_store::ParseError> for ApiError {
+    /// A value that does not parse, answered as the store has always answered it.
+    fn from(e: keyward_store::ParseError) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e.code() {

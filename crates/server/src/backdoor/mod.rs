@@ -13,9 +13,9 @@ use keyward_token::{Timestamp, TrackType};
 use crate::entitlement::Entitlement;
 use crate::error::{codes, ApiError};
 
-/// The store's track type in the token crate's terms.
+/// The track type of a stored key (one shared type: no conversion left).
 pub fn track_of(rec: &ContentKeyRecord) -> TrackType {
-    TrackType::from_wire(rec.track_type.as_str()).unwrap_or(TrackType::All)
+    rec.track_type
 }
 
 /// Refuses when the policy's absolute expiry has passed.

@@ -448,7 +448,7 @@ pub async fn redeem(state: &AppState, drm: TokenDrm, token: &str) -> Result<Rede
         .check_expiry(Timestamp::now().unix())
         .map_err(|e| refusal(&e).with_status(StatusCode::UNAUTHORIZED))?;
     let (kid, key, site) = match (payload.carried_key(), &payload.key_name) {
-        (Some((kid, key)), _) => (kid, key, None),
+        (Some((kid, key)), _) => (kid.0, *key.expose(), None),
         (None, Some(name)) => {
             let customer = match state.store().customer(&payload.customer).await {
                 Ok(c) => c,

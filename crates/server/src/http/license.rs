@@ -379,18 +379,16 @@ async fn hls_key_inner(
     let r = async {
         let track = match track {
             None => None,
-            Some(t) => Some(
-                TrackType::from_wire(&t.to_ascii_uppercase()).ok_or_else(|| {
-                    (
-                        ApiError::new(
-                            "1013",
-                            StatusCode::BAD_REQUEST,
-                            "Track type must be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
-                        ),
-                        None,
-                    )
-                })?,
-            ),
+            Some(t) => Some(TrackType::parse(&t.to_ascii_uppercase()).map_err(|_| {
+                (
+                    ApiError::new(
+                        "1013",
+                        StatusCode::BAD_REQUEST,
+                        "Track type must be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
+                    ),
+                    None,
+                )
+            })?),
         };
         let cred = frontdoor::credential(&headers, uri.query(), true).map_err(|e| (e, None))?;
         let expect = Expect {
