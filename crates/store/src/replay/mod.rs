@@ -2,7 +2,7 @@
 //!
 //! Single-use and n-use tokens need a check-and-increment that is atomic across
 //! concurrent requests and survives restarts. Both implementations decide in the
-//! backend-neutral [`decisions`] set, under a shard lock in memory; the SQLite one
+//! backend-neutral `decisions` set, under a shard lock in memory; the SQLite one
 //! also persists every decision within a few milliseconds (its writer thread),
 //! reloads the live ones when it starts, and refuses tokens it cannot vouch for
 //! after an unclean stop (see [`Redemption::unverifiable`]).

@@ -8,11 +8,11 @@
 //! created and unwrapped at every open, so a wrong KEK fails at startup with
 //! `kek_mismatch` instead of producing garbage keys later.
 //!
-//! One file per table family: [`sites`], [`keys`], [`clients`], [`customers`],
-//! [`audit`] (the audit trail and the statistics read from it), [`replay`] (single
-//! use and stream slots); the [`writer`] thread persists single-use decisions and
-//! audit events. How each value becomes a column, and how secrets are wrapped for
-//! their row, is the backend-neutral [`crate::codec`].
+//! One file per table family: `sites`, `keys`, `clients`, `customers`, `audit`
+//! (the audit trail and the statistics read from it), `replay` (single use and
+//! stream slots); the `writer` thread persists single-use decisions and audit
+//! events. How each value becomes a column, and how secrets are wrapped for their
+//! row, is the backend-neutral `codec` module.
 
 mod audit;
 mod clients;
