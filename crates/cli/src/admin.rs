@@ -269,7 +269,7 @@ fn printable_secret() -> Result<String, StoreError> {
 }
 
 fn track(s: &str) -> Result<TrackType, ExitCode> {
-    serde_json::from_value(json!(s.to_ascii_uppercase())).map_err(|_| {
+    TrackType::parse(&s.to_ascii_uppercase()).map_err(|_| {
         fail(
             "1039",
             "track type must be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
@@ -302,7 +302,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
         } => {
             let id = match SiteId::parse(&site_id) {
                 Ok(i) => i,
-                Err(e) => return store_fail(&e),
+                Err(e) => return store_fail(&e.into()),
             };
             let (sk, ak) =
                 if generate {
@@ -331,7 +331,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
                 for d in &allowed_drms {
                     match d.parse::<Drm>() {
                         Ok(d) => v.push(d),
-                        Err(e) => return store_fail(&e),
+                        Err(e) => return store_fail(&e.into()),
                     }
                 }
                 settings.allowed_drms = v;
@@ -442,7 +442,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
             Box::pin(async move {
                 let id = match SiteId::parse(&site_id) {
                     Ok(i) => i,
-                    Err(e) => return store_fail(&e),
+                    Err(e) => return store_fail(&e.into()),
                 };
                 match s.site(&id).await {
                     Ok(site) => {
@@ -460,7 +460,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
             Box::pin(async move {
                 let id = match SiteId::parse(&site_id) {
                     Ok(i) => i,
-                    Err(e) => return store_fail(&e),
+                    Err(e) => return store_fail(&e.into()),
                 };
                 match s.delete_site(&id).await {
                     Ok(()) => ExitCode::SUCCESS,
@@ -493,7 +493,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
         } => {
             let id = match SiteId::parse(&site_id) {
                 Ok(i) => i,
-                Err(e) => return store_fail(&e),
+                Err(e) => return store_fail(&e.into()),
             };
             let t = match track(&track_type) {
                 Ok(t) => t,
@@ -501,11 +501,11 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
             };
             let kid = match Kid::from_hex(&kid) {
                 Ok(k) => k,
-                Err(e) => return store_fail(&e),
+                Err(e) => return store_fail(&e.into()),
             };
-            let key = match hex16("key", &key).map(|k| ContentKey::from_bytes(&k)) {
+            let key = match hex16("key", &key).map(|k| ContentKey::from_slice(&k)) {
                 Ok(Ok(k)) => k,
-                Ok(Err(e)) => return store_fail(&e),
+                Ok(Err(e)) => return store_fail(&e.into()),
                 Err(c) => return c,
             };
             let iv = match iv.as_deref().map(|v| hex16("iv", v)).transpose() {
@@ -543,7 +543,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
         } => {
             let id = match SiteId::parse(&site_id) {
                 Ok(i) => i,
-                Err(e) => return store_fail(&e),
+                Err(e) => return store_fail(&e.into()),
             };
             let t = match track(&track_type) {
                 Ok(t) => t,
@@ -573,7 +573,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
             Box::pin(async move {
                 let id = match SiteId::parse(&site_id) {
                     Ok(i) => i,
-                    Err(e) => return store_fail(&e),
+                    Err(e) => return store_fail(&e.into()),
                 };
                 match s.list_keys(&id, cid.as_deref()).await {
                     Ok(v) => {
@@ -594,7 +594,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
             Box::pin(async move {
                 let (id, kid) = match (SiteId::parse(&site_id), Kid::from_hex(&kid)) {
                     (Ok(i), Ok(k)) => (i, k),
-                    (Err(e), _) | (_, Err(e)) => return store_fail(&e),
+                    (Err(e), _) | (_, Err(e)) => return store_fail(&e.into()),
                 };
                 match s.key_by_kid(&id, &kid).await {
                     Ok(rec) => {
@@ -615,7 +615,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
             Box::pin(async move {
                 let (id, kid) = match (SiteId::parse(&site_id), Kid::from_hex(&kid)) {
                     (Ok(i), Ok(k)) => (i, k),
-                    (Err(e), _) | (_, Err(e)) => return store_fail(&e),
+                    (Err(e), _) | (_, Err(e)) => return store_fail(&e.into()),
                 };
                 match s.delete_key(&id, &kid).await {
                     Ok(()) => ExitCode::SUCCESS,

@@ -114,7 +114,7 @@ pub fn run(c: ClientCommand) -> ExitCode {
         } => {
             let site_id = match SiteId::parse(&site_id) {
                 Ok(s) => s,
-                Err(e) => return store_fail(&e),
+                Err(e) => return store_fail(&e.into()),
             };
             let d = ClientSettings::default();
             let default_policy = match default_policy {

@@ -71,7 +71,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
             Box::pin(async move {
                 let site_id = match site_id.as_deref().map(SiteId::parse).transpose() {
                     Ok(v) => v,
-                    Err(e) => return store_fail(&e),
+                    Err(e) => return store_fail(&e.into()),
                 };
                 let (test, prod) = match (generate_authenticator(), generate_authenticator()) {
                     (Ok(t), Ok(p)) => (t, p),

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use keyward_token::{
-    AuthData, CustomDataV2, DrmType, ResponseFormat, SdkCode, SiteCredentials, SiteId, SiteKey,
-    Timestamp, TokenBuilder, VerifyOptions,
+    parse_site_id, AuthData, CustomDataV2, DrmType, ResponseFormat, SdkCode, SiteCredentials,
+    SiteKey, Timestamp, TokenBuilder, VerifyOptions,
 };
 use serde_json::{json, Value};
 
@@ -219,8 +219,8 @@ fn issue(a: IssueArgs) -> ExitCode {
     let mut b = TokenBuilder::new().user_id(user_id).cid(cid);
     if let Some(d) = a.drm_type {
         match DrmType::parse_ignore_case(&d) {
-            Some(d) => b = b.drm_type(d),
-            None => {
+            Ok(d) => b = b.drm_type(d),
+            Err(_) => {
                 return fail(
                     "1090",
                     &format!("drm_type '{d}' is not one of Widevine, PlayReady, FairPlay, NCG, Wiseplay, ClearKey"),
@@ -376,7 +376,7 @@ fn inspect(a: InspectArgs) -> ExitCode {
         None => {}
     }
     if let (Some(Ok(sk)), Some(Ok(ak))) = (&site_key, &access) {
-        let site_id = match SiteId::new(t.untrusted_site_id()) {
+        let site_id = match parse_site_id(t.untrusted_site_id()) {
             Ok(s) => s,
             Err(e) => return fail_token(&e),
         };
@@ -476,13 +476,13 @@ fn print_human(v: &Value) {
 /// Runs a customdata command.
 pub fn run_customdata(c: CustomdataCommand) -> ExitCode {
     let CustomdataCommand::Make(a) = c;
-    let Some(drm_type) = DrmType::parse_ignore_case(&a.drm_type) else {
+    let Ok(drm_type) = DrmType::parse_ignore_case(&a.drm_type) else {
         return fail(
             "1090",
             "drm_type is not one of Widevine, PlayReady, FairPlay, NCG, Wiseplay, ClearKey",
         );
     };
-    let site_id = match SiteId::new(&a.site_id) {
+    let site_id = match parse_site_id(&a.site_id) {
         Ok(s) => s,
         Err(e) => return fail_token(&e),
     };

@@ -105,7 +105,7 @@ impl ClearKeyMessage {
         for (index, entry) in entries.iter().enumerate() {
             let kid = entry
                 .as_str()
-                .and_then(Kid::from_b64)
+                .and_then(|t| Kid::from_b64(t).ok())
                 .ok_or(DrmError::ClearKeyMalformedKid { index })?;
             if !kids.contains(&kid) {
                 kids.push(kid);

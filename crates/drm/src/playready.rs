@@ -336,7 +336,7 @@ impl PlayReadyChallenge {
 /// The PlayReady header checksum of a key: the first 8 bytes of
 /// AES-128-ECB(content key, KID in little-endian GUID order).
 pub fn checksum(kid: &Kid, key: &ContentKey) -> [u8; 8] {
-    let cipher = Aes128::new(&(*key.as_bytes()).into());
+    let cipher = Aes128::new(&(*key.expose()).into());
     let mut block = kid.to_guid_le().into();
     cipher.encrypt_block(&mut block);
     let mut out = [0u8; 8];

@@ -200,7 +200,7 @@ impl PsshBox {
                 .ok_or_else(|| bad("KID count larger than the box"))?;
             key_ids = kid_bytes
                 .chunks_exact(16)
-                .filter_map(Kid::from_slice)
+                .filter_map(|b| Kid::from_slice(b).ok())
                 .collect();
             pos += needed;
         }
@@ -334,7 +334,7 @@ impl WidevinePsshData {
                     if out.key_ids.len() == MAX_KIDS_PER_BOX {
                         return Err(bad("more than 256 key_ids"));
                     }
-                    let kid = Kid::from_slice(b).ok_or_else(|| bad("key_id is not 16 bytes"))?;
+                    let kid = Kid::from_slice(b).map_err(|_| bad("key_id is not 16 bytes"))?;
                     out.key_ids.push(kid);
                 }
                 (3, WireValue::Bytes(b)) => out.provider = Some(utf8(b, "provider is not UTF-8")?),

@@ -262,7 +262,7 @@ fn parse_init_data(b: &[u8], found: &mut Found) -> Result<(), DrmError> {
             }
         }
         (2, Some(data)) => {
-            if let Some(kid) = Kid::from_slice(data) {
+            if let Ok(kid) = Kid::from_slice(data) {
                 found.absorb(WidevinePsshData {
                     key_ids: vec![kid],
                     ..Default::default()

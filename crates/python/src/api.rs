@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use keyward_token::{
-    AccessKey, AuthData, DrmType, Policy as TokenPolicy, ResponseFormat, SiteCredentials, SiteId,
-    SiteKey, Timestamp, TokenBuilder, UntrustedToken, VerifyOptions,
+    AccessKey, AuthData, DrmType, Policy as TokenPolicy, ResponseFormat, SiteCredentials, SiteKey,
+    Timestamp, TokenBuilder, UntrustedToken, VerifyOptions,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -46,7 +46,7 @@ static DRM_NAMES: Names = Names::new(&[
 static DIALECTS: Names = Names::new(&["pallycon", "keyward", "doverunner", "pallycon-unified"]);
 
 fn drm_of(py: Python<'_>, d: Dialect, v: &str) -> PyResult<DrmType> {
-    DrmType::parse_ignore_case(v).ok_or_else(|| {
+    DrmType::parse_ignore_case(v).map_err(|_| {
         sdk_err(
             py,
             d,
@@ -218,7 +218,8 @@ fn mint_with(
     match lay {
         Layout::Keyward => {
             let creds = SiteCredentials {
-                site_id: SiteId::new(creds.site_id).map_err(|e| token_err(py, d, &e))?,
+                site_id: keyward_token::parse_site_id(creds.site_id)
+                    .map_err(|e| token_err(py, d, &e))?,
                 site_key: creds.site_key.clone(),
                 access_key: creds.access_key.clone(),
             };
@@ -376,7 +377,8 @@ fn verify<'py>(
     let d = Dialect::PallyCon;
     let token = text(token).ok_or_else(|| PyTypeError::new_err("token must be a str"))?;
     let creds = SiteCredentials {
-        site_id: SiteId::new(&site_id_of(py, d, site_id)?).map_err(|e| token_err(py, d, &e))?,
+        site_id: keyward_token::parse_site_id(&site_id_of(py, d, site_id)?)
+            .map_err(|e| token_err(py, d, &e))?,
         site_key: (*site_key_of(py, d, site_key)?).clone(),
         access_key: (*access_key_of(py, d, access_key)?).clone(),
     };
@@ -433,7 +435,8 @@ fn customdata(
     legacy: bool,
 ) -> PyResult<String> {
     let d = Dialect::PallyCon;
-    let site = SiteId::new(&site_id_of(py, d, site_id)?).map_err(|e| token_err(py, d, &e))?;
+    let site = keyward_token::parse_site_id(&site_id_of(py, d, site_id)?)
+        .map_err(|e| token_err(py, d, &e))?;
     let sk = site_key_of(py, d, site_key)?;
     let data = AuthData {
         drm_type: drm_of(py, d, drm_type)?,

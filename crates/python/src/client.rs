@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use keyward_token::crypto::token_hash;
-use keyward_token::{AccessKey, DrmType, SiteId, SiteKey, Timestamp};
+use keyward_token::{AccessKey, DrmType, SiteKey, Timestamp};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
@@ -121,7 +121,7 @@ pub fn site_id_of(py: Python<'_>, d: Dialect, obj: &Bound<'_, PyAny>) -> PyResul
                 Some("Token err : The siteId should be a string"),
             )
         })?;
-        let id = SiteId::new(&s).map_err(|e| token_err(py, d, &e))?;
+        let id = keyward_token::parse_site_id(&s).map_err(|e| token_err(py, d, &e))?;
         Ok(Arc::from(id.as_str()))
     })
 }
@@ -480,7 +480,7 @@ impl Client {
         mut slf: PyRefMut<'py, Self>,
         drm_type: &Bound<'py, PyAny>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        let d = text(drm_type).and_then(|s| DrmType::parse_ignore_case(&s));
+        let d = text(drm_type).and_then(|s| DrmType::parse_ignore_case(&s).ok());
         match d {
             Some(d) => slf.drm_type = d.as_str(),
             None => {

@@ -116,7 +116,7 @@ pub async fn open_store(data_dir: &Path, kek: Option<&str>) -> Result<SqliteStor
 
 /// Demo mode: the DEMO site (created on first start) and the demo clip's key.
 pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
-    let id = SiteId::parse(http::demo::DEMO_SITE)?;
+    let id = SiteId::parse(http::demo::DEMO_SITE).map_err(keyward_store::StoreError::from)?;
     let site = match store.site(&id).await {
         Ok(s) => s,
         Err(keyward_store::StoreError::SiteNotFound) => {
@@ -127,8 +127,9 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
         Err(e) => return Err(e.into()),
     };
     if let Some((kid, key)) = http::demo::demo_key() {
-        let kid = Kid::from_hex(&kid)?;
-        let key = ContentKey::from_bytes(&hex::decode(key).unwrap_or_default())?;
+        let kid = Kid::from_hex(&kid).map_err(keyward_store::StoreError::from)?;
+        let key = ContentKey::from_slice(&hex::decode(key).unwrap_or_default())
+            .map_err(keyward_store::StoreError::from)?;
         let nk = NewContentKey {
             site_id: id.clone(),
             cid: http::demo::DEMO_CID.into(),

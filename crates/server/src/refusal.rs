@@ -201,6 +201,14 @@ impl From<StoreError> for Refusal {
     }
 }
 
+impl From<keyward_store::ParseError> for Refusal {
+    /// A malformed identifier or key from the caller: the store's code for it
+    /// (`invalid_site_id`, `invalid_key_length`, `invalid_input`).
+    fn from(e: keyward_store::ParseError) -> Self {
+        Refusal::from_admin_store(StoreError::from(e))
+    }
+}
+
 impl Refusal {
     /// Store errors on the admin and Studio APIs: each variant has its keyword.
     pub fn from_admin_store(e: StoreError) -> Self {

@@ -121,7 +121,7 @@ async fn gateway(url: &str, cb: CallbackSettings) -> (Router, Arc<dyn Store>, te
                 cid: "movie-1".into(),
                 track_type: keyward_store::TrackType::All,
                 kid: keyward_store::Kid::from_hex("abba271e8bcf552bbd2e86a434a9a5d9").unwrap(),
-                key: keyward_store::ContentKey::from_bytes(
+                key: keyward_store::ContentKey::from_slice(
                     &hex::decode("69eaa802a6763af979e8d1940fb88392").unwrap(),
                 )
                 .unwrap(),
@@ -146,7 +146,7 @@ async fn gateway(url: &str, cb: CallbackSettings) -> (Router, Arc<dyn Store>, te
 fn auth(user: &str) -> String {
     AuthData {
         drm_type: DrmType::ClearKey,
-        site_id: keyward_token::SiteId::new("CBCK").unwrap(),
+        site_id: keyward_token::SiteId::parse("CBCK").unwrap(),
         user_id: user.into(),
         cid: "movie-1".into(),
         oid: Some("order-7".into()),
@@ -355,7 +355,7 @@ async fn unreachable_and_misconfigured() {
     // Auth data for an unknown site, undecodable and undecryptable auth data.
     let other_site = AuthData {
         drm_type: DrmType::ClearKey,
-        site_id: keyward_token::SiteId::new("NOPE").unwrap(),
+        site_id: keyward_token::SiteId::parse("NOPE").unwrap(),
         user_id: "u".into(),
         cid: "movie-1".into(),
         oid: None,
@@ -381,7 +381,7 @@ async fn unreachable_and_misconfigured() {
     );
     let long_oid = AuthData {
         drm_type: DrmType::ClearKey,
-        site_id: keyward_token::SiteId::new("CBCK").unwrap(),
+        site_id: keyward_token::SiteId::parse("CBCK").unwrap(),
         user_id: "u".into(),
         cid: "movie-1".into(),
         oid: Some("o".repeat(5000)),

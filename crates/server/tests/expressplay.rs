@@ -100,7 +100,7 @@ async fn ep_app() -> TestApp {
                 cid: "ep-movie".into(),
                 track_type: TrackType::All,
                 kid: Kid(LABELLED_KID),
-                key: ContentKey::from_bytes(&LABELLED_KEY).unwrap(),
+                key: ContentKey::from_slice(&LABELLED_KEY).unwrap(),
                 iv: None,
                 label: Some("ep-label".into()),
             },
@@ -222,7 +222,7 @@ async fn clearkey_end_to_end_gives_the_exact_jwk_set() {
     assert_eq!(p.cookie.as_deref(), Some("sess-1"));
     assert_eq!(p.content_id.as_deref(), Some("c1"));
     assert_eq!(p.expires_at - p.issued_at, 30 * 86_400, "default lifetime");
-    assert_eq!(p.carried_key(), Some((KID, KEY)));
+    assert_eq!(p.carried_key(), Some((Kid(KID), ContentKey::new(KEY))));
 }
 
 #[tokio::test]
@@ -289,7 +289,7 @@ async fn accepted_variants() {
     );
     let url = mint_ok(&app, "ck", &upper).await;
     let p = open(&[server_key(&app)], &token_of(&url)).unwrap();
-    assert_eq!(p.carried_key(), Some((KID, KEY)));
+    assert_eq!(p.carried_key(), Some((Kid(KID), ContentKey::new(KEY))));
     assert_eq!((p.security_level, p.hdcp_output_control), (5, 2));
 }
 
@@ -572,7 +572,7 @@ async fn kek_and_ek_unwrap_and_wrong_kek() {
     )
     .await;
     let p = open(&[server_key(&app)], &token_of(&url)).unwrap();
-    assert_eq!(p.carried_key(), Some((KID, KEY)));
+    assert_eq!(p.carried_key(), Some((Kid(KID), ContentKey::new(KEY))));
     // 256-bit KEK, uppercase hex.
     let kek256 = [0x24u8; 32];
     let ek = aes_key_wrap(&kek256, &KEY).unwrap();

@@ -180,6 +180,51 @@ impl StoreError {
     }
 }
 
+/// The store's answer to a value that does not parse, with the code and message each
+/// case has always had: `invalid_site_id`, `invalid_key_length` (kid or key text of
+/// the wrong length or encoding, worded as a length), `invalid_input` for a track
+/// type, `invalid_setting` (`allowed_drms`) for a DRM name.
+impl From<keyward_types::ParseError> for StoreError {
+    fn from(e: keyward_types::ParseError) -> StoreError {
+        use keyward_types::ParseError as P;
+        match e {
+            P::SiteId => StoreError::InvalidSiteId,
+            P::Length {
+                what,
+                expected,
+                actual,
+            } => StoreError::InvalidKeyLength {
+                what,
+                expected,
+                actual,
+            },
+            P::Hex { what, approx_bytes } => StoreError::InvalidKeyLength {
+                what,
+                expected: 16,
+                actual: approx_bytes,
+            },
+            P::Base64 { what } => StoreError::InvalidInput {
+                field: what,
+                reason: "not base64",
+            },
+            P::TrackType => StoreError::InvalidInput {
+                field: "track_type",
+                reason: "expected ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1 or UHD2",
+            },
+            P::DrmType => StoreError::InvalidSetting {
+                field: "allowed_drms",
+                reason: "unknown DRM name",
+            },
+            // ParseError is non_exhaustive: a kind added later is still the
+            // caller's input at fault, never a backend failure.
+            _ => StoreError::InvalidInput {
+                field: "value",
+                reason: "does not parse",
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,9 @@
 //! inside a [`ContentKeyRecord`]. Listings return [`KeyInfo`], which has no key field at
 //! all, so a listing cannot leak keys by construction.
 
-use std::fmt;
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq as _;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::Zeroize as _;
 
 use crate::error::{Result, StoreError};
 use crate::kek::random_bytes;
@@ -30,216 +26,20 @@ pub fn validate_cid(cid: &str) -> Result<()> {
     Ok(())
 }
 
-/// The track type a key protects, as in PallyCon's multi-key packaging.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum TrackType {
-    /// One key for every track.
-    #[serde(rename = "ALL")]
-    All,
-    /// One key for every video track.
-    #[serde(rename = "ALL_VIDEO")]
-    AllVideo,
-    /// Audio tracks.
-    #[serde(rename = "AUDIO")]
-    Audio,
-    /// SD video.
-    #[serde(rename = "SD")]
-    Sd,
-    /// HD video.
-    #[serde(rename = "HD")]
-    Hd,
-    /// UHD video, first tier.
-    #[serde(rename = "UHD1")]
-    Uhd1,
-    /// UHD video, second tier.
-    #[serde(rename = "UHD2")]
-    Uhd2,
+pub use keyward_types::{ContentKey, Kid, TrackType};
+
+/// A fresh random kid from the operating system's RNG (`rng_unavailable` if it fails).
+pub fn generate_kid() -> Result<Kid> {
+    random_bytes::<16>().map(Kid)
 }
 
-impl TrackType {
-    /// Every track type.
-    pub const ALL_TYPES: [TrackType; 7] = [
-        TrackType::All,
-        TrackType::AllVideo,
-        TrackType::Audio,
-        TrackType::Sd,
-        TrackType::Hd,
-        TrackType::Uhd1,
-        TrackType::Uhd2,
-    ];
-
-    /// The wire name: `ALL`, `ALL_VIDEO`, `AUDIO`, `SD`, `HD`, `UHD1`, `UHD2`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackType::All => "ALL",
-            TrackType::AllVideo => "ALL_VIDEO",
-            TrackType::Audio => "AUDIO",
-            TrackType::Sd => "SD",
-            TrackType::Hd => "HD",
-            TrackType::Uhd1 => "UHD1",
-            TrackType::Uhd2 => "UHD2",
-        }
-    }
-}
-
-impl fmt::Display for TrackType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TrackType {
-    type Err = StoreError;
-    /// Parses a wire name (exact, uppercase).
-    fn from_str(text: &str) -> Result<TrackType> {
-        TrackType::ALL_TYPES
-            .into_iter()
-            .find(|t| t.as_str() == text)
-            .ok_or(StoreError::InvalidInput {
-                field: "track_type",
-                reason: "expected ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1 or UHD2",
-            })
-    }
-}
-
-/// A 16-byte key id. Public (it travels in PSSH boxes and manifests); shown as lowercase
-/// hex, serialized as hex.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Kid(pub [u8; 16]);
-
-impl Kid {
-    /// A kid from exactly 16 bytes (`invalid_key_length` otherwise).
-    pub fn from_slice(bytes: &[u8]) -> Result<Kid> {
-        bytes
-            .try_into()
-            .map(Kid)
-            .map_err(|_| StoreError::InvalidKeyLength {
-                what: "kid",
-                expected: 16,
-                actual: bytes.len(),
-            })
-    }
-
-    /// A kid from 32 hex digits, or a UUID with dashes.
-    pub fn from_hex(text: &str) -> Result<Kid> {
-        let compact: String = if text.len() == 36 {
-            text.chars().filter(|c| *c != '-').collect()
-        } else {
-            text.to_owned()
-        };
-        let bytes = hex::decode(&compact).map_err(|_| StoreError::InvalidKeyLength {
-            what: "kid",
-            expected: 16,
-            actual: compact.len() / 2,
-        })?;
-        Kid::from_slice(&bytes)
-    }
-
-    /// A fresh random kid.
-    pub fn generate() -> Result<Kid> {
-        random_bytes::<16>().map(Kid)
-    }
-
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// Lowercase hex, 32 digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for Kid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Kid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Kid({})", self.to_hex())
-    }
-}
-
-impl FromStr for Kid {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<Kid> {
-        Kid::from_hex(text)
-    }
-}
-
-impl Serialize for Kid {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for Kid {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kid, D::Error> {
-        let text = String::deserialize(d)?;
-        Kid::from_hex(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A 16-byte content key. `Debug` prints `***`, equality is constant-time, and the bytes
-/// are zeroized on drop. Deliberately neither `Display` nor `Serialize`.
-#[derive(Clone)]
-pub struct ContentKey(Box<[u8; 16]>);
-
-impl ContentKey {
-    /// Length of a content key in bytes.
-    pub const LEN: usize = 16;
-
-    /// A key from exactly 16 bytes (`invalid_key_length` otherwise).
-    pub fn from_bytes(bytes: &[u8]) -> Result<ContentKey> {
-        if bytes.len() != Self::LEN {
-            return Err(StoreError::InvalidKeyLength {
-                what: "key",
-                expected: Self::LEN,
-                actual: bytes.len(),
-            });
-        }
-        let mut key = ContentKey(Box::new([0u8; 16]));
-        key.0.copy_from_slice(bytes);
-        Ok(key)
-    }
-
-    /// A fresh random key from the operating system's RNG.
-    pub fn generate() -> Result<ContentKey> {
-        let mut bytes = random_bytes::<16>()?;
-        let key = ContentKey::from_bytes(&bytes);
-        bytes.zeroize();
-        key
-    }
-
-    /// The key bytes. Do not log them.
-    pub fn expose(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl PartialEq for ContentKey {
-    fn eq(&self, other: &ContentKey) -> bool {
-        self.0[..].ct_eq(&other.0[..]).into()
-    }
-}
-
-impl Eq for ContentKey {}
-
-impl Drop for ContentKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl ZeroizeOnDrop for ContentKey {}
-
-impl fmt::Debug for ContentKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+/// A fresh random content key from the operating system's RNG (`rng_unavailable` if
+/// it fails). The stack copy of the bytes is zeroized.
+pub fn generate_content_key() -> Result<ContentKey> {
+    let mut bytes = random_bytes::<16>()?;
+    let key = ContentKey::new(bytes);
+    bytes.zeroize();
+    Ok(key)
 }
 
 /// A content key to import with [`KeyStore::put_key`].
@@ -273,8 +73,8 @@ impl NewContentKey {
             site_id,
             cid: cid.into(),
             track_type,
-            kid: Kid::generate()?,
-            key: ContentKey::generate()?,
+            kid: generate_kid()?,
+            key: generate_content_key()?,
             iv: None,
             label,
         })
@@ -392,16 +192,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kid_parsing() {
+    fn kid_parsing_keeps_the_store_codes() {
         let kid = Kid::from_hex("0123456789abcdef0123456789ABCDEF").unwrap();
         assert_eq!(kid.to_hex(), "0123456789abcdef0123456789abcdef");
         let uuid = Kid::from_hex("01234567-89ab-cdef-0123-456789abcdef").unwrap();
         assert_eq!(uuid, kid);
-        assert_eq!(
-            Kid::from_hex("0123").unwrap_err().code(),
-            "invalid_key_length"
-        );
-        assert!(Kid::from_hex("zz23456789abcdef0123456789abcdef").is_err());
+        for (text, shown) in [
+            ("0123", "kid must be 16 bytes, got 2"),
+            ("not-hex", "kid must be 16 bytes, got 3"),
+            (
+                "zz23456789abcdef0123456789abcdef",
+                "kid must be 16 bytes, got 16",
+            ),
+        ] {
+            let err = StoreError::from(Kid::from_hex(text).unwrap_err());
+            assert_eq!(err.code(), "invalid_key_length", "{text}");
+            assert_eq!(err.to_string(), shown, "{text}");
+        }
         let json = serde_json::to_string(&kid).unwrap();
         assert_eq!(json, "\"0123456789abcdef0123456789abcdef\"");
         assert_eq!(serde_json::from_str::<Kid>(&json).unwrap(), kid);
@@ -409,17 +216,17 @@ mod tests {
 
     #[test]
     fn content_key_is_masked_and_checked() {
-        let key = ContentKey::from_bytes(&[0x5A; 16]).unwrap();
+        let key = ContentKey::from_slice(&[0x5A; 16]).unwrap();
         assert_eq!(format!("{key:?}"), "***");
         for n in [0, 15, 17, 32] {
-            assert_eq!(
-                ContentKey::from_bytes(&vec![0; n]).unwrap_err().code(),
-                "invalid_key_length"
-            );
+            let err = StoreError::from(ContentKey::from_slice(&vec![0; n]).unwrap_err());
+            assert_eq!(err.code(), "invalid_key_length");
+            assert_eq!(err.to_string(), format!("key must be 16 bytes, got {n}"));
         }
-        let a = ContentKey::generate().unwrap();
-        let b = ContentKey::generate().unwrap();
+        let a = generate_content_key().unwrap();
+        let b = generate_content_key().unwrap();
         assert_ne!(a, b);
+        assert_ne!(generate_kid().unwrap(), generate_kid().unwrap());
     }
 
     #[test]
@@ -431,7 +238,12 @@ mod tests {
                 format!("\"{}\"", t.as_str())
             );
         }
-        assert!("hd".parse::<TrackType>().is_err());
+        let err = StoreError::from("hd".parse::<TrackType>().unwrap_err());
+        assert_eq!(err.code(), "invalid_input");
+        assert_eq!(
+            err.to_string(),
+            "invalid track_type: expected ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1 or UHD2"
+        );
     }
 
     #[test]

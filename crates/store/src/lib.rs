@@ -1,38 +1,58 @@
 //! keyward-store: where keyward keeps its state.
 //!
+//! One trait per concern, each object-safe and usable alone as `Arc<dyn …>`:
+//!
 //! * [`sites`]: tenants, their 32-byte secrets and settings ([`SiteStore`]).
 //! * [`keys`]: content keys per (site, cid, track type) ([`KeyStore`]).
-//! * [`replay`]: atomic use counters for single-use tokens ([`ReplayStore`]).
-//! * [`audit`]: the audit trail ([`AuditStore`]).
+//! * [`clients`] / [`customers`]: Studio token clients and ExpressPlay-style
+//!   customers ([`ClientStore`], [`CustomerStore`]).
+//! * [`replay`]: atomic use counters for single-use tokens ([`ReplayStore`]),
+//!   decided by the backend-neutral decision set in `replay::decisions`.
+//! * [`streams`]: concurrent-stream slots ([`StreamStore`]; not enforced yet).
+//! * [`audit`] and [`stats`]: the audit trail and the licence statistics read
+//!   from it ([`AuditStore`], [`StatsStore`]).
+//! * [`lifecycle`]: health probe and clean close of a backend ([`Lifecycle`]).
 //! * [`kek`]: the key-encryption key that wraps every secret at rest ([`Kek`]).
 //!
-//! Two implementations of all four traits: [`SqliteStore`] (the embedded default, a
+//! Two backends implement every trait: [`SqliteStore`] (the embedded default, a
 //! single file, secrets wrapped with AES-256-GCM under the KEK) and [`MemoryStore`]
-//! (for tests of other crates; nothing persisted, nothing wrapped). The traits are
-//! object-safe, so the server can hold an `Arc<dyn Store>`.
+//! (for tests and demos; nothing persisted, nothing wrapped). [`open`] builds the
+//! configured [`Backend`] into [`Stores`], one handle per concern; [`Store`] bundles
+//! every trait for code that still holds one `Arc<dyn Store>`.
+//!
+//! The shared vocabulary ([`SiteId`], [`Kid`], [`ContentKey`], [`TrackType`],
+//! [`DrmType`], alias [`Drm`]) comes from `keyward-types`.
 //!
 //! Times are unix seconds (`i64`) unless a name says `_ms`.
 
 pub mod audit;
 pub mod clients;
+pub(crate) mod codec;
 pub mod customers;
 pub mod error;
-mod hotwrite;
+mod factory;
 pub mod kek;
 pub mod keys;
+pub mod lifecycle;
 pub mod memory;
 pub mod replay;
 pub mod sites;
 pub mod sqlite;
+pub mod stats;
+pub mod streams;
 
 pub use audit::{AuditEvent, AuditRecord, AuditStore};
-pub use clients::{
-    ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient, StatsQuery, StatsRow,
-};
+pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
+pub use factory::{open, Backend, Stores};
 pub use kek::Kek;
-pub use keys::{ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType};
+pub use keys::{
+    generate_content_key, generate_kid, ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid,
+    NewContentKey, TrackType,
+};
+pub use keyward_types::{DrmType, ParseError};
+pub use lifecycle::Lifecycle;
 pub use memory::MemoryStore;
 pub use replay::{Redemption, ReplayStore};
 pub use sites::{
@@ -40,15 +60,35 @@ pub use sites::{
     SiteSettings, SiteStore,
 };
 pub use sqlite::SqliteStore;
+pub use stats::{StatsQuery, StatsRow, StatsStore};
+pub use streams::{StreamGrant, StreamStore};
 
-/// Every store trait at once, so the server can hold one `Arc<dyn Store>`.
+/// Every store trait at once, so code that is not split per concern yet can hold
+/// one `Arc<dyn Store>`. Prefer the per-concern handles of [`Stores`].
 pub trait Store:
-    SiteStore + KeyStore + ReplayStore + AuditStore + CustomerStore + ClientStore
+    SiteStore
+    + KeyStore
+    + ReplayStore
+    + AuditStore
+    + CustomerStore
+    + ClientStore
+    + StatsStore
+    + StreamStore
+    + Lifecycle
 {
 }
 
-impl<T: SiteStore + KeyStore + ReplayStore + AuditStore + CustomerStore + ClientStore + ?Sized>
-    Store for T
+impl<T> Store for T where
+    T: SiteStore
+        + KeyStore
+        + ReplayStore
+        + AuditStore
+        + CustomerStore
+        + ClientStore
+        + StatsStore
+        + StreamStore
+        + Lifecycle
+        + ?Sized
 {
 }
 

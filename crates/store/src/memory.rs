@@ -3,33 +3,40 @@
 //! and nothing wrapped (there is no KEK).
 //!
 //! Each collection sits behind a `std::sync::Mutex` that is never held across an
-//! `.await`, which is what makes `redeem` atomic here.
+//! `.await`. Single use is decided by the same backend-neutral decision set as the
+//! SQLite store's (without its journal), which makes `redeem` atomic here too;
+//! stream slots use the shared in-process slot table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord, AuditStore, MAX_RECENT};
 use crate::error::{Result, StoreError};
 use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey};
+use crate::lifecycle::Lifecycle;
+use crate::replay::decisions::DecisionSet;
 use crate::replay::{validate_redeem, Redemption, ReplayStore};
 use crate::sites::{NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
-use crate::unix_now;
-
-#[derive(Debug)]
-struct ReplayEntry {
-    use_count: u32,
-    expires_at: i64,
-}
+use crate::stats::StatsStore;
+use crate::streams::{validate_stream, StreamGrant, StreamStore, StreamTable};
+use crate::{unix_now, unix_now_ms};
 
 /// In-memory implementation of every store trait.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     sites: Mutex<BTreeMap<SiteId, Site>>,
     /// Keyed by (site, kid).
     keys: Mutex<BTreeMap<(SiteId, Kid), ContentKeyRecord>>,
-    replay: Mutex<HashMap<(String, Vec<u8>), ReplayEntry>>,
+    /// Single-use decisions: the backend-neutral set, without a journal.
+    replay: DecisionSet,
+    /// Concurrent-stream slots.
+    streams: StreamTable,
+    /// Set by [`Lifecycle::close`].
+    closed: AtomicBool,
     audit: Mutex<Vec<AuditRecord>>,
     /// ExpressPlay-style customers, by id.
     customers: Mutex<BTreeMap<String, MemoryCustomer>>,
@@ -45,7 +52,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
-        MemoryStore::default()
+        MemoryStore {
+            sites: Mutex::default(),
+            keys: Mutex::default(),
+            replay: DecisionSet::unjournaled(),
+            streams: StreamTable::default(),
+            closed: AtomicBool::new(false),
+            audit: Mutex::default(),
+            customers: Mutex::default(),
+            clients: Mutex::default(),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
     }
 }
 
@@ -191,45 +213,25 @@ impl ReplayStore for MemoryStore {
         &self,
         namespace: &str,
         token_id: &[u8],
-        _issued_at_unix: i64,
+        issued_at_unix: i64,
         expires_at_unix: i64,
         max_uses: u32,
     ) -> Result<Redemption> {
         validate_redeem(namespace, token_id)?;
-        let now = unix_now();
-        let mut replay = lock(&self.replay);
-        let entry = replay
-            .entry((namespace.to_owned(), token_id.to_vec()))
-            .or_insert(ReplayEntry {
-                use_count: 0,
-                expires_at: expires_at_unix,
-            });
-        if entry.expires_at <= now {
-            // Expired counts as absent.
-            entry.use_count = 0;
-            entry.expires_at = expires_at_unix;
-        }
-        if entry.use_count >= max_uses {
-            let use_count = entry.use_count;
-            if use_count == 0 {
-                replay.remove(&(namespace.to_owned(), token_id.to_vec()));
-            }
-            return Ok(Redemption::refused(use_count));
-        }
-        entry.use_count += 1;
-        entry.expires_at = entry.expires_at.max(expires_at_unix);
-        Ok(Redemption {
-            use_count: entry.use_count,
-            accepted: true,
-            unverifiable: false,
-        })
+        // No fence: nothing survives a restart of a memory store.
+        Ok(self.replay.redeem(
+            None,
+            namespace,
+            token_id,
+            issued_at_unix,
+            expires_at_unix,
+            max_uses,
+            unix_now(),
+        ))
     }
 
     async fn purge_expired(&self, now_unix: i64) -> Result<u64> {
-        let mut replay = lock(&self.replay);
-        let before = replay.len();
-        replay.retain(|_, e| e.expires_at > now_unix);
-        Ok((before - replay.len()) as u64)
+        Ok(self.replay.purge(now_unix))
     }
 }
 
@@ -536,13 +538,16 @@ impl crate::clients::ClientStore for MemoryStore {
         c.client.secrets.truncate(crate::clients::MAX_SECRETS);
         Ok(c.client.clone())
     }
+}
 
+#[async_trait]
+impl StatsStore for MemoryStore {
     async fn license_stats(
         &self,
-        q: &crate::clients::StatsQuery,
-    ) -> Result<Vec<crate::clients::StatsRow>> {
+        q: &crate::stats::StatsQuery,
+    ) -> Result<Vec<crate::stats::StatsRow>> {
         if let Some((k, _)) = &q.client_data {
-            crate::clients::validate_stats_key(k)?;
+            crate::stats::validate_stats_key(k)?;
         }
         let mut counts: BTreeMap<(String, String, String), u64> = BTreeMap::new();
         for r in lock(&self.audit).iter() {
@@ -559,14 +564,14 @@ impl crate::clients::ClientStore for MemoryStore {
                     .detail
                     .get("client_data")
                     .and_then(|d| d.get(k))
-                    .and_then(crate::clients::client_data_text);
+                    .and_then(crate::stats::client_data_text);
                 if got.as_deref() != Some(v.as_str()) {
                     continue;
                 }
             }
             *counts
                 .entry((
-                    crate::clients::day_of(e.at_unix_ms),
+                    crate::stats::day_of(e.at_unix_ms),
                     e.drm.clone().unwrap_or_default(),
                     e.result.clone(),
                 ))
@@ -574,12 +579,78 @@ impl crate::clients::ClientStore for MemoryStore {
         }
         Ok(counts
             .into_iter()
-            .map(|((day, drm, result), count)| crate::clients::StatsRow {
+            .map(|((day, drm, result), count)| crate::stats::StatsRow {
                 day,
                 drm,
                 result,
                 count,
             })
             .collect())
+    }
+}
+
+// --- Stream slots and lifecycle ---------------------------------------------
+
+#[async_trait]
+impl StreamStore for MemoryStore {
+    async fn acquire_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+        limit: u32,
+        ttl: Duration,
+    ) -> Result<StreamGrant> {
+        validate_stream(user_id, stream_id, Some(ttl))?;
+        Ok(self
+            .streams
+            .acquire(site_id, user_id, stream_id, limit, ttl, unix_now_ms()))
+    }
+
+    async fn renew_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+        ttl: Duration,
+    ) -> Result<Option<i64>> {
+        validate_stream(user_id, stream_id, Some(ttl))?;
+        Ok(self
+            .streams
+            .renew(site_id, user_id, stream_id, ttl, unix_now_ms()))
+    }
+
+    async fn release_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+    ) -> Result<bool> {
+        validate_stream(user_id, stream_id, None)?;
+        Ok(self
+            .streams
+            .release(site_id, user_id, stream_id, unix_now_ms()))
+    }
+
+    async fn active_streams(&self, site_id: &SiteId, user_id: &str) -> Result<u32> {
+        validate_stream(user_id, "-", None)?;
+        Ok(self.streams.active(site_id, user_id, unix_now_ms()))
+    }
+}
+
+#[async_trait]
+impl Lifecycle for MemoryStore {
+    /// Always healthy until closed.
+    async fn health(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::backend("the store is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Nothing to flush; marks the store closed for [`Lifecycle::health`].
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 }

@@ -20,64 +20,7 @@ pub const MAX_CERT_LEN: usize = 64 * 1024;
 /// Largest callback URL or CORS origin accepted, in bytes.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// A site id: exactly 4 ASCII uppercase letters (`A`–`Z`), e.g. `TUTO`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SiteId(String);
-
-impl SiteId {
-    /// Validates and wraps a site id (`invalid_site_id` otherwise).
-    pub fn parse(text: &str) -> Result<SiteId> {
-        if text.len() == 4 && text.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(SiteId(text.to_owned()))
-        } else {
-            Err(StoreError::InvalidSiteId)
-        }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for SiteId {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<SiteId> {
-        SiteId::parse(text)
-    }
-}
-
-impl TryFrom<String> for SiteId {
-    type Error = StoreError;
-    fn try_from(text: String) -> Result<SiteId> {
-        SiteId::parse(&text)
-    }
-}
-
-impl From<SiteId> for String {
-    fn from(id: SiteId) -> String {
-        id.0
-    }
-}
-
-impl AsRef<str> for SiteId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SiteId({})", self.0)
-    }
-}
+pub use keyward_types::SiteId;
 
 /// A 32-byte site secret (`site_key` or `access_key`). `Debug` prints `***`, equality is
 /// constant-time, and the bytes are zeroized on drop.
@@ -137,68 +80,11 @@ impl fmt::Debug for SiteSecret {
     }
 }
 
-/// A DRM system a site may allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Drm {
-    /// Google Widevine.
-    Widevine,
-    /// Microsoft PlayReady.
-    PlayReady,
-    /// Apple FairPlay Streaming.
-    FairPlay,
-    /// INKA NCG.
-    #[serde(rename = "NCG")]
-    Ncg,
-    /// Huawei Wiseplay.
-    Wiseplay,
-    /// W3C Clear Key.
-    ClearKey,
-}
-
-impl Drm {
-    /// Every DRM, in a fixed order (the default of [`SiteSettings::allowed_drms`]).
-    pub const ALL: [Drm; 6] = [
-        Drm::Widevine,
-        Drm::PlayReady,
-        Drm::FairPlay,
-        Drm::Ncg,
-        Drm::Wiseplay,
-        Drm::ClearKey,
-    ];
-
-    /// The canonical name: `Widevine`, `PlayReady`, `FairPlay`, `NCG`, `Wiseplay`,
-    /// `ClearKey`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Drm::Widevine => "Widevine",
-            Drm::PlayReady => "PlayReady",
-            Drm::FairPlay => "FairPlay",
-            Drm::Ncg => "NCG",
-            Drm::Wiseplay => "Wiseplay",
-            Drm::ClearKey => "ClearKey",
-        }
-    }
-}
-
-impl fmt::Display for Drm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Drm {
-    type Err = StoreError;
-    /// Parses a canonical name, case-insensitively.
-    fn from_str(text: &str) -> Result<Drm> {
-        Drm::ALL
-            .into_iter()
-            .find(|d| d.as_str().eq_ignore_ascii_case(text))
-            .ok_or(StoreError::InvalidSetting {
-                field: "allowed_drms",
-                reason: "unknown DRM name",
-            })
-    }
-}
+/// A DRM system a site may allow: the shared [`DrmType`](keyward_types::DrmType),
+/// under the name this crate has always used. Stored and served by its canonical
+/// name (`Widevine`, `PlayReady`, `FairPlay`, `NCG`, `Wiseplay`, `ClearKey`);
+/// [`Drm::ALL`] is a new site's default list, in that order.
+pub use keyward_types::DrmType as Drm;
 
 /// How license-path errors are answered for a site.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -518,10 +404,11 @@ mod tests {
     fn site_id_validation() {
         assert_eq!(SiteId::parse("TUTO").unwrap().as_str(), "TUTO");
         for bad in ["TUT", "tuto", "TUTO1", "TÜTO", "", "TU O", "TUT0"] {
+            let err = StoreError::from(SiteId::parse(bad).unwrap_err());
+            assert_eq!(err.code(), "invalid_site_id", "{bad}");
             assert_eq!(
-                SiteId::parse(bad).unwrap_err().code(),
-                "invalid_site_id",
-                "{bad}"
+                err.to_string(),
+                "site id must be exactly 4 ASCII uppercase letters"
             );
         }
         let parsed: SiteId = serde_json::from_str("\"ABCD\"").unwrap();
@@ -582,6 +469,11 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", drm.as_str()));
         }
         assert_eq!("widevine".parse::<Drm>().unwrap(), Drm::Widevine);
-        assert!("Marlin".parse::<Drm>().is_err());
+        let err = StoreError::from("Marlin".parse::<Drm>().unwrap_err());
+        assert_eq!(err.code(), "invalid_setting");
+        assert_eq!(
+            err.to_string(),
+            "invalid site setting allowed_drms: unknown DRM name"
+        );
     }
 }

@@ -36,3 +36,21 @@ async fn memory_concurrent_redeem() {
 async fn memory_audit_trail() {
     common::audit_trail(&MemoryStore::new()).await;
 }
+
+#[tokio::test]
+async fn memory_stream_slots() {
+    common::stream_slots(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_lifecycle() {
+    common::lifecycle(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_from_the_factory() {
+    let stores = keyward_store::open(keyward_store::Backend::Memory)
+        .await
+        .unwrap();
+    common::per_concern_handles(stores).await;
+}

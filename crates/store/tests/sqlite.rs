@@ -667,3 +667,37 @@ async fn a_failed_commit_keeps_decisions_and_retries_them() {
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn sqlite_stream_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    common::stream_slots(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.claim_replay().await.unwrap();
+    common::lifecycle(&store).await;
+    // A clean close released the replay lock: the next process may decide.
+    let again = open(dir.path()).await;
+    again.claim_replay().await.unwrap();
+    again.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_from_the_factory() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = keyward_store::open(keyward_store::Backend::Sqlite {
+        data_dir: dir.path().to_path_buf(),
+        kek: kek(1),
+    })
+    .await
+    .unwrap();
+    common::per_concern_handles(stores).await;
+    // The factory opened the usual file under the usual KEK.
+    let reopened = open(dir.path()).await;
+    assert_eq!(reopened.sites().await.unwrap().len(), 1);
+    reopened.close().await;
+}

@@ -114,11 +114,10 @@ impl UntrustedAuthData {
         };
         let drm_type = match o.get("drm_type") {
             None => DrmType::PlayReady,
-            Some(_) => DrmType::parse_ignore_case(field("drm_type")?).ok_or_else(|| {
-                AuthDataError::Parse("auth data drm_type is not a DRM type".into())
-            })?,
+            Some(_) => DrmType::parse_ignore_case(field("drm_type")?)
+                .map_err(|_| AuthDataError::Parse("auth data drm_type is not a DRM type".into()))?,
         };
-        let site_id = SiteId::new(field("site_id")?).map_err(|_| {
+        let site_id = SiteId::parse(field("site_id")?).map_err(|_| {
             AuthDataError::Parse("auth data site_id is not 4 uppercase letters".into())
         })?;
         Ok(Self {
@@ -149,7 +148,7 @@ impl UntrustedAuthData {
         let site = v
             .get(1..5)
             .ok_or_else(|| AuthDataError::Parse("pallycon-customdata is too short".into()))?;
-        let site_id = SiteId::new(site).map_err(|_| {
+        let site_id = SiteId::parse(site).map_err(|_| {
             AuthDataError::Parse("pallycon-customdata site id is not 4 uppercase letters".into())
         })?;
         let data = v.get(5..).unwrap_or_default();
@@ -298,7 +297,7 @@ mod tests {
     fn sample() -> AuthData {
         AuthData {
             drm_type: DrmType::Widevine,
-            site_id: SiteId::new("DEMO").unwrap(),
+            site_id: SiteId::parse("DEMO").unwrap(),
             user_id: "test".into(),
             cid: "test cid".into(),
             oid: None,

@@ -1,79 +1,24 @@
 //! Identifiers shared by every PallyCon-style credential.
+//!
+//! [`SiteId`] and [`DrmType`] are defined once in `keyward-types` and re-exported
+//! here; this module keeps the token SDKs' refusal for a bad site id (code 1002).
 
 use std::fmt;
 
+pub use keyward_types::{DrmType, SiteId};
+
 use crate::error::{SdkCode, TokenError};
 
-/// A site id: exactly four ASCII uppercase letters (the console's site id).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SiteId([u8; 4]);
-
-impl SiteId {
-    /// Validates the four-uppercase-letter form; SDK code 1002 otherwise.
-    pub fn new(s: &str) -> Result<Self, TokenError> {
-        let b = s.as_bytes();
-        match <[u8; 4]>::try_from(b) {
-            Ok(arr) if arr.iter().all(u8::is_ascii_uppercase) => Ok(Self(arr)),
-            _ => Err(TokenError::new(
-                SdkCode::SiteId,
-                "Token err : The siteId should be 4 uppercase letters (A-Z)",
-            )),
-        }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        // Only ASCII uppercase letters are ever stored.
-        std::str::from_utf8(&self.0).unwrap_or("????")
-    }
-}
-
-impl fmt::Display for SiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Debug for SiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SiteId({})", self.as_str())
-    }
-}
-
-impl std::str::FromStr for SiteId {
-    type Err = TokenError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-crate::policy::str_enum! {
-    /// The DRM a token is for (`drm_type`). `ClearKey` is keyward's extension
-    /// for W3C Clear Key; the others are the vendor's values.
-    DrmType {
-        /// Inka NCG.
-        Ncg = "NCG",
-        /// Google Widevine.
-        Widevine = "Widevine",
-        /// Microsoft PlayReady (the vendor default when `drm_type` is absent).
-        PlayReady = "PlayReady",
-        /// Apple FairPlay Streaming.
-        FairPlay = "FairPlay",
-        /// Huawei WisePlay (DoveRunner).
-        Wiseplay = "Wiseplay",
-        /// W3C Clear Key (keyward).
-        ClearKey = "ClearKey",
-    }
-}
-
-impl DrmType {
-    /// Case-insensitive lookup, as the license server compares `drm_type`.
-    pub fn parse_ignore_case(s: &str) -> Option<Self> {
-        Self::ALL_VALUES
-            .iter()
-            .copied()
-            .find(|d| d.as_str().eq_ignore_ascii_case(s))
-    }
+/// Parses a site id at the token boundary: the rule is [`SiteId::parse`]'s (four
+/// ASCII uppercase letters), the refusal the SDKs' — code 1002, "Token err : The
+/// siteId should be 4 uppercase letters (A-Z)".
+pub fn parse_site_id(text: &str) -> Result<SiteId, TokenError> {
+    SiteId::parse(text).map_err(|_| {
+        TokenError::new(
+            SdkCode::SiteId,
+            "Token err : The siteId should be 4 uppercase letters (A-Z)",
+        )
+    })
 }
 
 crate::policy::str_enum! {
@@ -116,23 +61,14 @@ mod tests {
 
     #[test]
     fn site_ids() {
-        assert_eq!(SiteId::new("TUTO").unwrap().as_str(), "TUTO");
+        assert_eq!(parse_site_id("TUTO").unwrap().as_str(), "TUTO");
         for bad in ["TUT", "tuto", "TUTO1", "TÜTO", "TU1O", "", "TUT "] {
-            assert_eq!(SiteId::new(bad).unwrap_err().code().as_u16(), 1002, "{bad}");
+            let e = parse_site_id(bad).unwrap_err();
+            assert_eq!(e.code().as_u16(), 1002, "{bad}");
+            assert_eq!(
+                e.to_string(),
+                "1002: Token err : The siteId should be 4 uppercase letters (A-Z)"
+            );
         }
-    }
-
-    #[test]
-    fn drm_types() {
-        assert_eq!(
-            DrmType::parse_ignore_case("widevine"),
-            Some(DrmType::Widevine)
-        );
-        assert_eq!(
-            DrmType::parse_ignore_case("CLEARKEY"),
-            Some(DrmType::ClearKey)
-        );
-        assert_eq!(DrmType::parse_ignore_case("wv"), None);
-        assert_eq!(DrmType::from_wire("widevine"), None);
     }
 }

@@ -54,7 +54,8 @@ mod time;
 pub use crypto::{AccessKey, SiteKey};
 pub use customdata::{AuthData, AuthDataError, CustomDataError, CustomDataV2, UntrustedAuthData};
 pub use error::{SdkCode, TimeVerdict, TokenError, VerifyError};
-pub use ids::{DrmType, ResponseFormat, SiteId};
+pub use ids::{parse_site_id, DrmType, ResponseFormat, SiteId};
+pub use keyward_types::{ContentKey, Kid, ParseError};
 pub use pallycon::{
     MintedToken, SiteCredentials, TokenBuilder, UntrustedToken, VerifiedToken, VerifyOptions,
 };

@@ -45,7 +45,7 @@ impl SiteCredentials {
     /// Validates all three (codes 1002, 1004, 1003).
     pub fn new(site_id: &str, site_key: &[u8], access_key: &[u8]) -> Result<Self, TokenError> {
         Ok(Self {
-            site_id: SiteId::new(site_id)?,
+            site_id: crate::ids::parse_site_id(site_id)?,
             site_key: SiteKey::new(site_key)?,
             access_key: AccessKey::new(access_key)?,
         })
@@ -490,7 +490,7 @@ impl UntrustedToken {
             return true;
         }
         match DrmType::parse_ignore_case(sent) {
-            Some(d) if d.as_str() != sent => check(d.as_str()),
+            Ok(d) if d.as_str() != sent => check(d.as_str()),
             _ => false,
         }
     }
@@ -524,7 +524,7 @@ impl UntrustedToken {
         }
         let drm_type = match self.drm_type.as_ref().map(|t| self.text(t)) {
             None => DrmType::PlayReady,
-            Some(s) => DrmType::parse_ignore_case(s).ok_or_else(|| {
+            Some(s) => DrmType::parse_ignore_case(s).map_err(|_| {
                 VerifyError::DrmType(format!("'{}' is not a DRM type", truncate(s, 32)))
             })?,
         };

@@ -57,7 +57,7 @@ proptest! {
         let c = creds();
         let t = Timestamp::from_unix(secs).unwrap();
         let m = TokenBuilder::new()
-            .drm_type(DrmType::ALL_VALUES[drm])
+            .drm_type(DrmType::ALL[drm])
             .user_id(user.clone())
             .cid(cid.clone())
             .policy(&policy)
@@ -70,7 +70,7 @@ proptest! {
         prop_assert_eq!(v.user_id(), user.as_str());
         prop_assert_eq!(v.cid(), cid.as_str());
         prop_assert_eq!(v.policy(), &policy);
-        prop_assert_eq!(v.drm_type(), DrmType::ALL_VALUES[drm]);
+        prop_assert_eq!(v.drm_type(), DrmType::ALL[drm]);
         prop_assert_eq!(v.key_rotation(), rot);
         prop_assert_eq!(Policy::from_json(policy.to_json().as_bytes()).unwrap(), policy);
     }

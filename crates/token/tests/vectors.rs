@@ -286,7 +286,7 @@ fn every_vector_record() {
 
             // Minting the same inputs through the CLI's path reproduces policy and hash.
             let minted = TokenBuilder::new()
-                .drm_type(DrmType::from_wire(drm).unwrap())
+                .drm_type(DrmType::parse(drm).unwrap())
                 .user_id(user_id)
                 .cid(cid)
                 .policy_json(policy_json)

@@ -3,7 +3,7 @@
 use keyward_drm::clearkey::{license_response, release_ack, ClearKeyMessage, SessionType};
 use keyward_drm::{ContentKey, Kid};
 
-use super::{check_expiry, check_track, track_of, BackDoor, Challenge, Context, Licence};
+use super::{check_expiry, check_track, BackDoor, Challenge, Context, Licence};
 use crate::codes;
 use crate::entitlement::{Entitlement, KeySource};
 use crate::refusal::Refusal;
@@ -60,9 +60,9 @@ async fn license(cx: &Context<'_>, ent: &Entitlement, body: &[u8]) -> Result<Str
         if let Some(k) = carried(kid) {
             check_track(ent, k.track_type)?;
             pairs.push((*kid, k.key.clone()));
-        } else if let Some(rec) = stored.iter().find(|r| r.kid.as_bytes() == &kid.0) {
-            check_track(ent, track_of(rec.track_type))?;
-            pairs.push((*kid, ContentKey::new(*rec.key.expose())));
+        } else if let Some(rec) = stored.iter().find(|r| r.kid == *kid) {
+            check_track(ent, rec.track_type)?;
+            pairs.push((*kid, rec.key.clone()));
         } else {
             return Err(Refusal::with(
                 codes::KEY_NOT_FOUND,
@@ -88,10 +88,9 @@ async fn all_keys(cx: &Context<'_>, ent: &Entitlement) -> Result<String, Refusal
     if ent.keys.source == KeySource::CarriedThenStore {
         let stored = cx.keys.keys(&ent.site_id, &ent.content_id).await?;
         for rec in stored.iter() {
-            if ent.keys.tracks.permits(track_of(rec.track_type))
-                && !pairs.iter().any(|(k, _)| k.0 == *rec.kid.as_bytes())
+            if ent.keys.tracks.permits(rec.track_type) && !pairs.iter().any(|(k, _)| *k == rec.kid)
             {
-                pairs.push((Kid(*rec.kid.as_bytes()), ContentKey::new(*rec.key.expose())));
+                pairs.push((rec.kid, rec.key.clone()));
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use keyward_token::TrackType;
 
-use super::{check_expiry, check_track, track_of, BackDoor, Challenge, Context, Licence};
+use super::{check_expiry, check_track, BackDoor, Challenge, Context, Licence};
 use crate::codes;
 use crate::entitlement::{Entitlement, KeySource};
 use crate::refusal::Refusal;
@@ -50,17 +50,14 @@ async fn key(
         for t in ORDER {
             if let Some(k) = ent.keys.hls.iter().find(|k| k.track_type == t && pick(t)) {
                 check_track(ent, t)?;
-                return Ok(*k.key.as_bytes());
+                return Ok(*k.key.expose());
             }
         }
     }
     if ent.keys.source == KeySource::CarriedThenStore {
         let stored = cx.keys.keys(&ent.site_id, &ent.content_id).await?;
         for t in ORDER {
-            if let Some(rec) = stored
-                .iter()
-                .find(|r| track_of(r.track_type) == t && pick(t))
-            {
+            if let Some(rec) = stored.iter().find(|r| r.track_type == t && pick(t)) {
                 check_track(ent, t)?;
                 return Ok(*rec.key.expose());
             }

@@ -129,20 +129,6 @@ impl BackDoors {
     }
 }
 
-/// The store's track type in the entitlement's vocabulary.
-pub fn track_of(t: keyward_store::TrackType) -> TrackType {
-    use keyward_store::TrackType as S;
-    match t {
-        S::All => TrackType::All,
-        S::AllVideo => TrackType::AllVideo,
-        S::Audio => TrackType::Audio,
-        S::Sd => TrackType::Sd,
-        S::Hd => TrackType::Hd,
-        S::Uhd1 => TrackType::Uhd1,
-        S::Uhd2 => TrackType::Uhd2,
-    }
-}
-
 /// Refuses when the licence's absolute expiry has passed, or its start has not
 /// come.
 pub fn check_expiry(ent: &Entitlement) -> Result<(), Refusal> {

@@ -69,11 +69,7 @@ impl FrontDoor for RightsDoor {
             .check_expiry(Timestamp::now().unix())
             .map_err(|e| refusal(&e).class(Class::Unauthorized))?;
         let (kid, key, site) = match (payload.carried_key(), &payload.key_name) {
-            (Some((kid, key)), _) => (
-                keyward_drm::Kid::new(kid),
-                keyward_drm::ContentKey::new(key),
-                None,
-            ),
+            (Some((kid, key)), _) => (kid, key, None),
             (None, Some(name)) => {
                 let customer = match state.store().customer(&payload.customer).await {
                     Ok(c) => c,

@@ -150,8 +150,8 @@ pub fn translate(
         .into_iter()
         .map(|k| CarriedKey {
             track_type: k.track_type,
-            kid: Some(keyward_drm::Kid::new(k.key_id.0)),
-            key: keyward_drm::ContentKey::new(k.key.0),
+            kid: Some(k.key_id),
+            key: k.key,
             iv: k.iv.map(|i| i.0),
         })
         .collect();
@@ -161,8 +161,8 @@ pub fn translate(
         .into_iter()
         .map(|k| CarriedKey {
             track_type: k.track_type,
-            kid: k.key_id.map(|i| keyward_drm::Kid::new(i.0)),
-            key: keyward_drm::ContentKey::new(k.key.0),
+            kid: k.key_id,
+            key: k.key,
             iv: Some(k.iv.0),
         })
         .collect();
@@ -422,7 +422,7 @@ mod tests {
             Some("00112233445566778899aabbccddeeff")
         );
         assert_eq!(
-            hex::encode(c.key.as_bytes()),
+            hex::encode(c.key.expose()),
             "ffeeddccbbaa99887766554433221100"
         );
         assert_eq!(c.iv, None);

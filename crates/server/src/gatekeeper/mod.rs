@@ -119,20 +119,6 @@ pub struct ClientInfo {
     pub origin: Option<String>,
 }
 
-/// The DRM as the site's allow-list names it.
-fn site_drm(d: keyward_token::DrmType) -> keyward_store::Drm {
-    use keyward_store::Drm;
-    use keyward_token::DrmType;
-    match d {
-        DrmType::Ncg => Drm::Ncg,
-        DrmType::Widevine => Drm::Widevine,
-        DrmType::PlayReady => Drm::PlayReady,
-        DrmType::FairPlay => Drm::FairPlay,
-        DrmType::Wiseplay => Drm::Wiseplay,
-        DrmType::ClearKey => Drm::ClearKey,
-    }
-}
-
 /// Applies every gate of the claim, in the documented order. On success the
 /// claim's entitlement is final (the callback stage may replace it).
 pub async fn admit(
@@ -224,10 +210,7 @@ fn endpoint(
             ),
         ));
     }
-    let allowed = claim
-        .site
-        .as_ref()
-        .is_none_or(|s| s.settings.allows(site_drm(drm)));
+    let allowed = claim.site.as_ref().is_none_or(|s| s.settings.allows(drm));
     if !allowed {
         return Err(Refusal::with(
             codes::DRM_TYPE_INVALID,

@@ -277,7 +277,7 @@ pub async fn put_key(
                         cid: req.cid,
                         track_type: track,
                         kid: Kid(hex16("kid", &kid)?),
-                        key: ContentKey::from_bytes(&hex16("key", &key)?)?,
+                        key: ContentKey::from_slice(&hex16("key", &key)?)?,
                         iv: req.iv.as_deref().map(|v| hex16("iv", v)).transpose()?,
                         label: req.label,
                     };

@@ -255,8 +255,8 @@ async fn hls_key(
     let track = match track {
         None => None,
         Some(t) => Some(
-            TrackType::from_wire(&t.to_ascii_uppercase())
-                .ok_or_else(|| Refusal::new(codes::TRACK_TYPE_INVALID))?,
+            TrackType::parse(&t.to_ascii_uppercase())
+                .map_err(|_| Refusal::new(codes::TRACK_TYPE_INVALID))?,
         ),
     };
     let cred = credential(&headers, uri.query(), true)?;

@@ -107,7 +107,7 @@ async fn resolve_name(
         }
     })?;
     Ok(NamedKey {
-        kid: Kid::new(*rec.kid.as_bytes()),
-        key: ContentKey::new(*rec.key.expose()),
+        kid: rec.kid,
+        key: rec.key.clone(),
     })
 }

@@ -217,7 +217,7 @@ async fn add_key(
                 cid: cid.into(),
                 track_type: t,
                 kid: Kid(kid),
-                key: ContentKey::from_bytes(&key).unwrap(),
+                key: ContentKey::from_slice(&key).unwrap(),
                 iv: None,
                 label: None,
             },

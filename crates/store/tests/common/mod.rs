@@ -6,10 +6,12 @@
 )]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyward_store::{
-    AuditEvent, ContentKey, Drm, ErrorStyle, Kid, NewContentKey, NewSite, SiteId, SiteSecret,
-    SiteSettings, Store, TrackType,
+    AuditEvent, AuditStore, ContentKey, Drm, ErrorStyle, KeyStore, Kid, Lifecycle, NewContentKey,
+    NewSite, ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore,
+    Store, Stores, StreamGrant, StreamStore, TrackType,
 };
 
 pub fn site_id(s: &str) -> SiteId {
@@ -26,7 +28,7 @@ pub fn new_key(site: &str, cid: &str, track: TrackType, kid: u8, key: u8) -> New
         cid: cid.to_owned(),
         track_type: track,
         kid: Kid([kid; 16]),
-        key: ContentKey::from_bytes(&[key; 16]).unwrap(),
+        key: ContentKey::from_slice(&[key; 16]).unwrap(),
         iv: None,
         label: Some(format!("{cid}/{track}")),
     }
@@ -488,4 +490,196 @@ pub async fn audit_trail(store: &dyn Store) {
         "invalid_input"
     );
     assert_eq!(store.recent(None, 100).await.unwrap().len(), 6);
+}
+
+/// Concurrent-stream slots: limit, renewal, release, expiry, validation.
+pub async fn stream_slots(store: &dyn StreamStore) {
+    let tuto = site_id("TUTO");
+    let abcd = site_id("ABCD");
+    let ttl = Duration::from_secs(60);
+
+    let first = store
+        .acquire_stream(&tuto, "alice", "tv", 2, ttl)
+        .await
+        .unwrap();
+    let StreamGrant::Granted {
+        active,
+        expires_at_ms,
+    } = first
+    else {
+        panic!("first stream refused: {first:?}");
+    };
+    assert_eq!(active, 1);
+    assert!(expires_at_ms >= now() * 1000 + 59_000);
+    assert!(store
+        .acquire_stream(&tuto, "alice", "phone", 2, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+    assert_eq!(
+        store
+            .acquire_stream(&tuto, "alice", "laptop", 2, ttl)
+            .await
+            .unwrap(),
+        StreamGrant::Full { active: 2 }
+    );
+    // Held slots renew whatever the limit; other users and sites are separate.
+    assert!(matches!(
+        store
+            .acquire_stream(&tuto, "alice", "tv", 1, ttl)
+            .await
+            .unwrap(),
+        StreamGrant::Granted { active: 2, .. }
+    ));
+    assert!(store
+        .acquire_stream(&tuto, "bob", "laptop", 1, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+    assert!(store
+        .acquire_stream(&abcd, "alice", "laptop", 1, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+    assert_eq!(store.active_streams(&tuto, "alice").await.unwrap(), 2);
+    assert!(!store
+        .acquire_stream(&tuto, "carol", "tv", 0, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+
+    assert!(store
+        .renew_stream(&tuto, "alice", "phone", ttl)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .renew_stream(&tuto, "alice", "laptop", ttl)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.release_stream(&tuto, "alice", "phone").await.unwrap());
+    assert!(!store.release_stream(&tuto, "alice", "phone").await.unwrap());
+    assert!(store
+        .acquire_stream(&tuto, "alice", "laptop", 2, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+
+    // A lease runs out by itself.
+    let short = Duration::from_millis(50);
+    assert!(store
+        .acquire_stream(&tuto, "dave", "tv", 1, short)
+        .await
+        .unwrap()
+        .is_granted());
+    assert!(!store
+        .acquire_stream(&tuto, "dave", "phone", 1, short)
+        .await
+        .unwrap()
+        .is_granted());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(store.active_streams(&tuto, "dave").await.unwrap(), 0);
+    assert_eq!(
+        store.renew_stream(&tuto, "dave", "tv", ttl).await.unwrap(),
+        None
+    );
+    assert!(store
+        .acquire_stream(&tuto, "dave", "phone", 1, ttl)
+        .await
+        .unwrap()
+        .is_granted());
+
+    // Bad arguments.
+    for (user, stream, ttl) in [
+        ("", "tv", ttl),
+        ("eve", "", ttl),
+        ("eve", "tv", Duration::ZERO),
+        ("eve", "tv", Duration::from_secs(86_401)),
+    ] {
+        assert_eq!(
+            store
+                .acquire_stream(&tuto, user, stream, 1, ttl)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_input"
+        );
+    }
+}
+
+/// Health before close, not after; close twice is fine.
+pub async fn lifecycle(store: &dyn Lifecycle) {
+    store.health().await.unwrap();
+    store.close().await;
+    assert_eq!(store.health().await.unwrap_err().code(), "backend");
+    store.close().await;
+}
+
+/// The factory's handles work one concern at a time, as `Arc<dyn …>`.
+pub async fn per_concern_handles(stores: Stores) {
+    let sites: Arc<dyn SiteStore> = stores.sites.clone();
+    let keys: Arc<dyn KeyStore> = stores.keys.clone();
+    let replay: Arc<dyn ReplayStore> = stores.replay.clone();
+    let streams: Arc<dyn StreamStore> = stores.streams.clone();
+    let audit: Arc<dyn AuditStore> = stores.audit.clone();
+    let stats: Arc<dyn StatsStore> = stores.stats.clone();
+    stores.health().await.unwrap();
+
+    sites.create_site(new_site("TUTO")).await.unwrap();
+    keys.put_key(new_key("TUTO", "movie", TrackType::All, 1, 2), false)
+        .await
+        .unwrap();
+    // What one handle wrote, another (and the bundle) sees.
+    assert_eq!(
+        stores
+            .all
+            .keys_for_content(&site_id("TUTO"), "movie")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        replay
+            .redeem("ns", b"id", now(), now() + 60, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+    assert!(streams
+        .acquire_stream(&site_id("TUTO"), "u", "s", 1, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .is_granted());
+    let mut event = AuditEvent::new("license", "ok");
+    event.drm = Some("ClearKey".into());
+    event.detail = serde_json::json!({ "client": "app" });
+    audit.record(event).await.unwrap();
+    let rows = stats
+        .license_stats(&StatsQuery {
+            client: "app".into(),
+            ..StatsQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].drm.as_str(), rows[0].count), ("ClearKey", 1));
+    assert_eq!(
+        stores
+            .customers
+            .customer("nobody")
+            .await
+            .unwrap_err()
+            .code(),
+        "customer_not_found"
+    );
+    assert_eq!(
+        stores.clients.client("nobody").await.unwrap_err().code(),
+        "client_not_found"
+    );
+    stores.close().await;
+    assert!(stores.health().await.is_err());
 }

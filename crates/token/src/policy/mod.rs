@@ -81,25 +81,7 @@ macro_rules! int_enum {
 
 pub(crate) use str_enum;
 
-str_enum! {
-    /// A track type: which tracks a key or a security entry applies to.
-    TrackType {
-        /// Every track (single-key content).
-        All = "ALL",
-        /// Every video track.
-        AllVideo = "ALL_VIDEO",
-        /// Audio tracks.
-        Audio = "AUDIO",
-        /// Video up to 576p.
-        Sd = "SD",
-        /// Video 720p–1080p.
-        Hd = "HD",
-        /// 4K video.
-        Uhd1 = "UHD1",
-        /// 8K video.
-        Uhd2 = "UHD2",
-    }
-}
+pub use keyward_types::{ContentKey, Kid, TrackType};
 
 str_enum! {
     /// Which track keys a licence may carry (multi-key content).
@@ -434,17 +416,7 @@ pub struct WiseplaySecurity {
     pub output_control: Option<WiseplayOutputControl>,
 }
 
-/// 16 bytes of key material. `Debug` prints `***`; compare with care (not constant time).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Key16(pub [u8; 16]);
-
-impl fmt::Debug for Key16 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Key16(***)")
-    }
-}
-
-/// A 16-byte key id or IV (not secret): `Debug` and `Display` print hex.
+/// A 16-byte IV (not secret): `Debug` and `Display` print hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Bytes16(pub [u8; 16]);
 
@@ -499,9 +471,9 @@ pub struct MpegCencKey {
     /// Tracks it decrypts.
     pub track_type: TrackType,
     /// The KID.
-    pub key_id: Bytes16,
-    /// The content key.
-    pub key: Key16,
+    pub key_id: Kid,
+    /// The content key (`Debug` prints `***`).
+    pub key: ContentKey,
     /// Optional IV.
     pub iv: Option<Bytes16>,
 }
@@ -512,9 +484,9 @@ pub struct HlsAesKey {
     /// Tracks it decrypts.
     pub track_type: TrackType,
     /// Optional KID.
-    pub key_id: Option<Bytes16>,
-    /// The content key.
-    pub key: Key16,
+    pub key_id: Option<Kid>,
+    /// The content key (`Debug` prints `***`).
+    pub key: ContentKey,
     /// The IV (required by the SDKs).
     pub iv: Bytes16,
 }
@@ -586,12 +558,10 @@ impl Policy {
         };
         find(track)
             .or_else(|| {
-                matches!(
-                    track,
-                    TrackType::Sd | TrackType::Hd | TrackType::Uhd1 | TrackType::Uhd2
-                )
-                .then(|| find(TrackType::AllVideo))
-                .flatten()
+                track
+                    .is_video_tier()
+                    .then(|| find(TrackType::AllVideo))
+                    .flatten()
             })
             .or_else(|| find(TrackType::All))
     }

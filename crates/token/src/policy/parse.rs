@@ -243,7 +243,7 @@ impl Parser {
     fn security(&self, o: &J<'_>) -> R<SecurityPolicy> {
         let mut s = SecurityPolicy::default();
         if let Some(v) = o.get("track_type") {
-            s.track_type = Some(as_str(v).and_then(TrackType::from_wire).ok_or_else(|| {
+            s.track_type = Some(as_str(v).and_then(|t| TrackType::parse(t).ok()).ok_or_else(|| {
                 TokenError::new(
                     SdkCode::SecurityTrackType,
                     "SecurityPolicy : The track_type should be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2",
@@ -350,8 +350,8 @@ impl Parser {
         };
         Ok(MpegCencKey {
             track_type,
-            key_id: Bytes16(key_id),
-            key: Key16(key),
+            key_id: Kid(key_id),
+            key: ContentKey::new(key),
             iv,
         })
     }
@@ -372,7 +372,7 @@ impl Parser {
             }
         };
         let key_id = match k.get("key_id") {
-            Some(v) if !v.is_null() => Some(Bytes16(self.hex16(
+            Some(v) if !v.is_null() => Some(Kid(self.hex16(
                 Some(v),
                 SdkCode::HlsAesKeyId,
                 "ExternalKeyHlsAes : The key_id",
@@ -388,7 +388,7 @@ impl Parser {
         Ok(HlsAesKey {
             track_type,
             key_id,
-            key: Key16(key),
+            key: ContentKey::new(key),
             iv: Bytes16(iv),
         })
     }
@@ -838,7 +838,7 @@ fn word<T>(
 fn track(v: Option<&J<'_>>, code: SdkCode, what: &str) -> R<Option<TrackType>> {
     match v {
         None => Ok(None),
-        Some(v) => as_str(v).and_then(TrackType::from_wire).map(Some).ok_or_else(|| {
+        Some(v) => as_str(v).and_then(|t| TrackType::parse(t).ok()).map(Some).ok_or_else(|| {
             TokenError::new(
                 code,
                 format!("{what}: The track_type should be one of ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2"),

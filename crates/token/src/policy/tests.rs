@@ -38,8 +38,8 @@ fn builder_reads_like_the_sdk() {
         )
         .external_key(ExternalKey::default().mpeg_cenc(MpegCencKey {
             track_type: TrackType::Hd,
-            key_id: Bytes16([0x11; 16]),
-            key: Key16([0xaa; 16]),
+            key_id: Kid([0x11; 16]),
+            key: ContentKey::new([0xaa; 16]),
             iv: None,
         }));
     assert_eq!(

@@ -155,8 +155,8 @@ fn external(out: &mut String, e: &ExternalKey) {
             }
             let mut o = ObjectWriter::new(out);
             o.plain("track_type", k.track_type.as_str());
-            hex(o.raw("key_id"), &k.key_id.0);
-            hex(o.raw("key"), &k.key.0);
+            hex(o.raw("key_id"), k.key_id.as_bytes());
+            hex(o.raw("key"), k.key.expose());
             if let Some(iv) = &k.iv {
                 hex(o.raw("iv"), &iv.0);
             }
@@ -174,9 +174,9 @@ fn external(out: &mut String, e: &ExternalKey) {
             let mut o = ObjectWriter::new(out);
             o.plain("track_type", k.track_type.as_str());
             if let Some(kid) = &k.key_id {
-                hex(o.raw("key_id"), &kid.0);
+                hex(o.raw("key_id"), kid.as_bytes());
             }
-            hex(o.raw("key"), &k.key.0);
+            hex(o.raw("key"), k.key.expose());
             hex(o.raw("iv"), &k.iv.0);
             o.end();
         }

@@ -1,5 +1,6 @@
 //! The vendor's fixed cryptography: AES-256-CBC with PKCS#7 and the constant IV
-//! `0123456789abcdef`, SHA-256 token hashes, standard base64.
+//! `0123456789abcdef`, SHA-256 token hashes, standard base64; and RFC 3394 AES Key
+//! Wrap ([`aes_key_wrap`] / [`aes_key_unwrap`], in `keywrap`).
 //!
 //! The site key and the access key are 32-byte *strings* whose UTF-8 bytes are
 //! used directly (no base64 decoding) — pallycon.md §1.1. keyward insists on
@@ -16,6 +17,10 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::error::{SdkCode, TokenError};
+
+mod keywrap;
+
+pub use keywrap::{aes_key_unwrap, aes_key_wrap, KeyWrapError};
 
 /// The fixed IV of every PallyCon AES operation.
 pub const FIXED_IV: &[u8; 16] = b"0123456789abcdef";

@@ -1,10 +1,11 @@
 //! Replay / redemption sets: how many times a token (by id or hash) has been used.
 //!
 //! Single-use and n-use tokens need a check-and-increment that is atomic across
-//! concurrent requests and survives restarts. Both implementations decide under a
-//! lock in memory; the SQLite one also persists every decision within a few
-//! milliseconds, reloads the live ones when it starts, and refuses tokens it
-//! cannot vouch for after an unclean stop (see [`Redemption::unverifiable`]).
+//! concurrent requests and survives restarts. Both implementations decide in the
+//! backend-neutral `decisions` set, under a shard lock in memory; the SQLite one
+//! also persists every decision within a few milliseconds (its writer thread),
+//! reloads the live ones when it starts, and refuses tokens it cannot vouch for
+//! after an unclean stop (see [`Redemption::unverifiable`]).
 //!
 //! An entry past its `expires_at` counts as absent, exactly as if it had been purged, so
 //! lazy purging never changes an answer. Callers must therefore pass the time after
@@ -14,6 +15,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+
+pub(crate) mod decisions;
 
 /// Longest namespace accepted, in bytes.
 pub const MAX_NAMESPACE_LEN: usize = 64;

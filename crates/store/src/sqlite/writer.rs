@@ -1,19 +1,16 @@
-//! The SQLite store's hot path: single-use decisions in memory, persisted
-//! behind the answer by one writer thread that also writes the audit trail.
+//! The SQLite backend's writer: one dedicated thread and connection that
+//! persists single-use decisions and audit events behind the answer.
 //!
 //! # Why
 //! A licence with a single-use token needs a check-and-increment and an audit
-//! row. Deciding in SQLite means waiting for a commit per licence (or per
-//! small group): a thread hand-off, WAL page writes and a wake-up back, which
-//! on a 2-core machine cost more than the whole rest of the licence. Here the
-//! decision is made under a shard lock in process memory (the *live set*),
-//! and the writer thread persists the new counts every [`FLUSH_INTERVAL`] in
-//! one transaction, together with the audit events waiting at that moment.
+//! row. The check is decided in memory by the backend-neutral
+//! [`DecisionSet`](crate::replay::decisions::DecisionSet); this thread drains its
+//! journal every [`FLUSH_INTERVAL`] into one transaction (group commit), together
+//! with the audit events waiting at that moment, so no request waits for a
+//! commit.
 //!
 //! # What stays true
-//! * **Atomic**: a token's count changes under its shard's lock; 50 concurrent
-//!   uses of a single-use token accept exactly one.
-//! * **One decider**: the live set is authoritative only if no other process
+//! * **One decider**: the decision set is authoritative only if no other process
 //!   decides for the same database, so the first process to decide takes an
 //!   exclusive lock on `<database>.replay.lock` ([`StoreError::Locked`] for a
 //!   second one). Admin commands that never redeem do not need it.
@@ -25,25 +22,26 @@
 //!   issued before this start that are not on record are refused as
 //!   [`Redemption::unverifiable`] (the player asks its backend for a new one)
 //!   instead of being trusted.
+//! * **Failed commits lose nothing**: the decisions stay valid in memory and
+//!   their rows go back into the journal, ahead of newer ones, for the next turn.
 //! * **Bounded work per transaction**: expired rows are purged in chunks, and
 //!   the write-ahead log is checkpointed (`TRUNCATE`) every
 //!   [`CHECKPOINT_INTERVAL`] while writes go on, so neither grows without bound.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{oneshot, OnceCell};
 
 use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError};
-use crate::replay::{Redemption, MAX_TOKEN_ID_LEN};
+use crate::replay::decisions::{DecisionSet, Pending};
+use crate::replay::Redemption;
 use crate::sites::SiteId;
 use crate::unix_now;
 
@@ -57,95 +55,8 @@ const PURGE_CHUNK: i64 = 5_000;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a checkpoint waits for readers before it is left for the next turn.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
-/// Shards of the live set (a power of two).
-const SHARDS: usize = 64;
 /// The `meta` row that says a process holds the replay claim.
 const MARKER: &str = "replay_claimed";
-
-/// A live-set key: the first 16 bytes of SHA-256(len(namespace) ‖ namespace ‖
-/// token id). Token ids are ≤ 64 bytes; the digest keeps entries small and
-/// equal-sized whatever the caller's id scheme.
-type LiveKey = [u8; 16];
-
-fn live_key(namespace: &str, token_id: &[u8]) -> LiveKey {
-    let mut h = Sha256::new();
-    // validate_redeem bounds the namespace to 64 bytes.
-    h.update([u8::try_from(namespace.len()).unwrap_or(u8::MAX)]);
-    h.update(namespace.as_bytes());
-    h.update(token_id);
-    let d = h.finalize();
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&d[..16]);
-    k
-}
-
-/// A live entry: 8 bytes beside its 16-byte key. Expiry in unix seconds as
-/// `u32` (clamped; good until 2106), so a million live tokens take ~25 MB.
-#[derive(Clone, Copy, Debug)]
-struct Live {
-    use_count: u32,
-    expires_at: u32,
-}
-
-impl Live {
-    fn new(use_count: u32, expires_at: i64) -> Live {
-        Live {
-            use_count,
-            expires_at: u32::try_from(expires_at.max(0)).unwrap_or(u32::MAX),
-        }
-    }
-
-    fn expires_at(self) -> i64 {
-        i64::from(self.expires_at)
-    }
-}
-
-/// The keys are already uniform (a digest), so the map hashes by taking
-/// their first eight bytes instead of running SipHash again.
-#[derive(Clone, Copy, Debug, Default)]
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // A `[u8; 16]` key arrives as its length (via write_usize) then its bytes.
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(b);
-        }
-    }
-}
-
-type LiveMap = HashMap<LiveKey, Live, std::hash::BuildHasherDefault<DigestHasher>>;
-
-/// A count to write: the full row, so a later write of the same token wins.
-/// The id is kept inline (ids are at most 64 bytes): no allocation per use.
-#[derive(Debug)]
-struct Pending {
-    namespace: Arc<str>,
-    token_id: [u8; MAX_TOKEN_ID_LEN],
-    id_len: u8,
-    use_count: u32,
-    expires_at: i64,
-}
-
-impl Pending {
-    fn token_id(&self) -> &[u8] {
-        &self.token_id[..usize::from(self.id_len)]
-    }
-}
-
-#[derive(Debug, Default)]
-struct Shard {
-    live: LiveMap,
-    /// Decisions not yet written, in decision order (a key always maps to one
-    /// shard, so its writes stay ordered).
-    pending: Vec<Pending>,
-}
 
 /// What the claim established.
 #[derive(Debug)]
@@ -153,139 +64,6 @@ struct Claim {
     /// Tokens issued before this (unix seconds) and not on record are refused:
     /// the previous process did not close cleanly. `None` after a clean close.
     fence: Option<i64>,
-}
-
-/// In-memory replay decisions, shared by the request tasks and the writer.
-#[derive(Debug)]
-struct LiveSet {
-    shards: Vec<Mutex<Shard>>,
-    /// Namespaces seen so far, shared by their pending rows.
-    namespaces: Mutex<Vec<Arc<str>>>,
-}
-
-fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic while holding a shard lock cannot leave a half-made decision
-    // (each is one map operation), so a poisoned lock is still consistent.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl LiveSet {
-    fn new() -> LiveSet {
-        LiveSet {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            namespaces: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn namespace(&self, ns: &str) -> Arc<str> {
-        let mut known = self
-            .namespaces
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(a) = known.iter().find(|a| &***a == ns) {
-            return a.clone();
-        }
-        let a: Arc<str> = ns.into();
-        known.push(a.clone());
-        a
-    }
-
-    fn shard(&self, key: &LiveKey) -> &Mutex<Shard> {
-        &self.shards[usize::from(key[0]) % SHARDS]
-    }
-
-    #[allow(clippy::too_many_arguments, reason = "one decision, all of it")]
-    fn redeem(
-        &self,
-        fence: Option<i64>,
-        namespace: &str,
-        token_id: &[u8],
-        issued_at: i64,
-        expires_at: i64,
-        max_uses: u32,
-        now: i64,
-    ) -> Redemption {
-        let key = live_key(namespace, token_id);
-        let mut id = [0u8; MAX_TOKEN_ID_LEN];
-        let id_len = token_id.len().min(MAX_TOKEN_ID_LEN);
-        id[..id_len].copy_from_slice(&token_id[..id_len]);
-        let namespace = self.namespace(namespace);
-        let mut shard = lock(self.shard(&key));
-        let entry = match shard.live.get(&key) {
-            Some(e) if e.expires_at() > now => {
-                if e.use_count >= max_uses {
-                    return Redemption::refused(e.use_count);
-                }
-                Live::new(e.use_count + 1, e.expires_at().max(expires_at))
-            }
-            // Absent, or expired (which counts as absent).
-            _ => {
-                if fence.is_some_and(|f| issued_at < f) {
-                    return Redemption {
-                        use_count: 0,
-                        accepted: false,
-                        unverifiable: true,
-                    };
-                }
-                Live::new(1, expires_at)
-            }
-        };
-        shard.live.insert(key, entry);
-        shard.pending.push(Pending {
-            namespace,
-            token_id: id,
-            id_len: u8::try_from(id_len).unwrap_or(u8::MAX),
-            use_count: entry.use_count,
-            expires_at: entry.expires_at(),
-        });
-        Redemption {
-            use_count: entry.use_count,
-            accepted: true,
-            unverifiable: false,
-        }
-    }
-
-    /// Entries loaded from the database at claim time.
-    fn load(&self, namespace: &str, token_id: &[u8], use_count: u32, expires_at: i64) {
-        let key = live_key(namespace, token_id);
-        lock(self.shard(&key))
-            .live
-            .insert(key, Live::new(use_count, expires_at));
-    }
-
-    fn take_pending(&self, into: &mut Vec<Pending>) {
-        for s in &self.shards {
-            into.append(&mut lock(s).pending);
-        }
-    }
-
-    /// Puts back writes that failed, ahead of any newer ones.
-    fn restore_pending(&self, failed: Vec<Pending>) {
-        let mut per_shard: Vec<Vec<Pending>> = (0..SHARDS).map(|_| Vec::new()).collect();
-        for p in failed {
-            let key = live_key(&p.namespace, p.token_id());
-            per_shard[usize::from(key[0]) % SHARDS].push(p);
-        }
-        for (shard, mut older) in self.shards.iter().zip(per_shard) {
-            if older.is_empty() {
-                continue;
-            }
-            let mut s = lock(shard);
-            older.append(&mut s.pending);
-            s.pending = older;
-        }
-    }
-
-    fn purge(&self, now: i64) -> u64 {
-        let mut n = 0;
-        for s in &self.shards {
-            let mut s = lock(s);
-            let before = s.live.len();
-            s.live.retain(|_, e| e.expires_at() > now);
-            n += (before - s.live.len()) as u64;
-        }
-        n
-    }
 }
 
 /// Work that is answered after a commit.
@@ -313,8 +91,8 @@ enum Job {
 
 /// The handle the store keeps.
 #[derive(Debug)]
-pub(crate) struct HotWriter {
-    live: Arc<LiveSet>,
+pub(crate) struct Writer {
+    live: Arc<DecisionSet>,
     claim: OnceCell<Claim>,
     /// Set by close(): no decision may follow the last flush.
     closed: std::sync::atomic::AtomicBool,
@@ -342,10 +120,10 @@ const AUDIT_SQL: &str = "INSERT INTO audit \
 const PURGE_SQL: &str = "DELETE FROM redemptions WHERE (namespace, token_id) IN \
      (SELECT namespace, token_id FROM redemptions WHERE expires_at <= ?1 LIMIT ?2)";
 
-impl HotWriter {
+impl Writer {
     /// Opens a second connection to the (already migrated) database at `path`
     /// and starts the writer thread. Nothing is claimed yet.
-    pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<HotWriter> {
+    pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Writer> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -362,7 +140,7 @@ impl HotWriter {
         )
         .map_err(sql)?;
         conn.set_prepared_statement_cache_capacity(8);
-        let live = Arc::new(LiveSet::new());
+        let live = Arc::new(DecisionSet::journaled());
         let (tx, rx) = std_mpsc::channel();
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".replay.lock");
@@ -382,7 +160,7 @@ impl HotWriter {
             .name("keyward-sqlite-writer".into())
             .spawn(move || worker.run(rx))
             .map_err(StoreError::backend)?;
-        Ok(HotWriter {
+        Ok(Writer {
             live,
             claim: OnceCell::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -399,6 +177,17 @@ impl HotWriter {
             tx.send(job(reply)).map_err(|_| stopped())?;
         }
         answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Whether the thread is there to take work: not closed, not ended.
+    pub(crate) fn is_running(&self) -> bool {
+        let open = self.jobs.lock().map(|j| j.is_some()).unwrap_or(false);
+        let alive = self
+            .thread
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|h| !h.is_finished()))
+            .unwrap_or(false);
+        open && alive && !self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Makes this process the one that decides single-use tokens for the
@@ -483,7 +272,7 @@ impl HotWriter {
 struct Worker {
     conn: Connection,
     busy_timeout: Duration,
-    live: Arc<LiveSet>,
+    live: Arc<DecisionSet>,
     lock_path: PathBuf,
     /// Held while this process has the claim; the OS releases it if we die.
     lock_file: Option<File>,
@@ -565,7 +354,14 @@ impl Worker {
             }
         }
         let now = unix_now();
-        let tx = self.conn.transaction().map_err(sql)?;
+        // IMMEDIATE: this transaction reads the marker and then writes it. A
+        // deferred one would start as a reader and, if another connection
+        // wrote in between (the pool's KEK check, an audit batch), fail its
+        // upgrade at once with "database is locked" instead of waiting.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let unclean: bool = tx
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM meta WHERE name = ?1)",
@@ -627,10 +423,10 @@ impl Worker {
                 let mut up = tx.prepare_cached(UPSERT_SQL).map_err(sql)?;
                 for p in pending.iter() {
                     up.execute(params![
-                        &*p.namespace,
+                        p.namespace(),
                         p.token_id(),
-                        i64::from(p.use_count),
-                        p.expires_at
+                        i64::from(p.use_count()),
+                        p.expires_at()
                     ])
                     .map_err(sql)?;
                 }

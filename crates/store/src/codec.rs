@@ -1,0 +1,403 @@
+//! The row codec every SQL backend shares: how a value is written into a column
+//! and read back, and how each secret is wrapped under the KEK with the associated
+//! data that binds it to its row.
+//!
+//! Nothing here knows a database driver. A backend reads a row into the plain
+//! column structs below ([`SiteRow`], [`KeyRow`]) or passes single columns to the
+//! functions, and gets typed values back; writing goes the other way. The SQLite
+//! backend uses it today; a PostgreSQL backend reuses it as is, so both store the
+//! same bytes for the same value (and a value wrapped by one unwraps in the other).
+//!
+//! Reading is strict: a stored value that does not decode is a `backend` error
+//! (the database holds something keyward did not write), never a default.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Result, StoreError};
+use crate::kek::{Kek, WrapContext};
+use crate::keys::{ContentKey, ContentKeyRecord, KeyInfo, Kid, TrackType};
+use crate::sites::{ErrorStyle, Site, SiteId, SiteSecret, SiteSettings};
+
+/// What the `kek_check` meta row holds, wrapped: proof at open time that the KEK
+/// is the one the database was created with.
+pub(crate) const KEK_CHECK_NAME: &str = "kek_check";
+const KEK_CHECK_PLAINTEXT: &[u8] = b"keyward kek check v1";
+
+/// The value to store as the KEK check (random nonce: any one value is fine; the
+/// first writer wins).
+pub(crate) fn kek_check_value(kek: &Kek) -> Result<Vec<u8>> {
+    kek.wrap(&WrapContext::KekCheck, KEK_CHECK_PLAINTEXT)
+}
+
+/// `kek_mismatch` unless `stored` is a KEK check wrapped under `kek`.
+pub(crate) fn verify_kek_check(kek: &Kek, stored: &[u8]) -> Result<()> {
+    match kek.unwrap(&WrapContext::KekCheck, stored) {
+        Ok(plain) if plain.as_slice() == KEK_CHECK_PLAINTEXT => Ok(()),
+        _ => Err(StoreError::KekMismatch),
+    }
+}
+
+/// A stored text column that must parse, or the row is corrupt.
+fn stored<T, E>(parsed: std::result::Result<T, E>, column: &'static str) -> Result<T> {
+    parsed.map_err(|_| StoreError::backend(format!("stored {column} is invalid")))
+}
+
+/// A site id read from a row.
+pub(crate) fn site_id_from_column(text: &str) -> Result<SiteId> {
+    stored(SiteId::parse(text), "site_id")
+}
+
+/// An integer column that must fit a `u32` setting.
+pub(crate) fn u32_from_column(value: i64, column: &'static str) -> Result<u32> {
+    u32::try_from(value).map_err(|_| StoreError::backend(format!("{column} out of range")))
+}
+
+/// A 16-byte binary column (kid, IV).
+pub(crate) fn array16_from_column(bytes: &[u8], column: &'static str) -> Result<[u8; 16]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::backend(format!("{column} is not 16 bytes")))
+}
+
+/// A value stored as JSON text (settings objects, lists).
+pub(crate) fn json_column<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(StoreError::backend)
+}
+
+/// A JSON text column read back.
+pub(crate) fn from_json_column<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(StoreError::backend)
+}
+
+/// The `sites` table's columns, as any SQL backend stores them.
+#[derive(Debug)]
+pub(crate) struct SiteRow {
+    /// `site_id`.
+    pub(crate) site_id: String,
+    /// `site_key_wrapped`.
+    pub(crate) site_key_wrapped: Vec<u8>,
+    /// `access_key_wrapped`.
+    pub(crate) access_key_wrapped: Vec<u8>,
+    /// The non-secret settings.
+    pub(crate) settings: SettingsColumns,
+    /// `created_at`, unix seconds.
+    pub(crate) created_at: i64,
+}
+
+/// A site's non-secret settings as columns (JSON text for lists and objects).
+#[derive(Debug)]
+pub(crate) struct SettingsColumns {
+    /// `token_window_secs`.
+    pub(crate) token_window_secs: i64,
+    /// `future_leeway_secs`.
+    pub(crate) future_leeway_secs: i64,
+    /// `allowed_drms`: JSON list of DRM names.
+    pub(crate) allowed_drms: String,
+    /// `cors_origins`: JSON list of origins.
+    pub(crate) cors_origins: String,
+    /// `fairplay_cert`, DER bytes.
+    pub(crate) fairplay_cert: Option<Vec<u8>>,
+    /// `widevine_service_cert`, bytes.
+    pub(crate) widevine_service_cert: Option<Vec<u8>>,
+    /// `error_style`: `PallyCon` or `HttpStatus`.
+    pub(crate) error_style: String,
+    /// `callback_url`.
+    pub(crate) callback_url: Option<String>,
+    /// `disabled`.
+    pub(crate) disabled: bool,
+    /// `callback_settings`: JSON object.
+    pub(crate) callback_settings: String,
+}
+
+impl SettingsColumns {
+    /// The columns for `s` (which the caller has validated).
+    pub(crate) fn encode(s: &SiteSettings) -> Result<SettingsColumns> {
+        Ok(SettingsColumns {
+            token_window_secs: i64::from(s.token_window_secs),
+            future_leeway_secs: i64::from(s.future_leeway_secs),
+            allowed_drms: json_column(&s.allowed_drms)?,
+            cors_origins: json_column(&s.cors_origins)?,
+            fairplay_cert: s.fairplay_cert.clone(),
+            widevine_service_cert: s.widevine_service_cert.clone(),
+            error_style: s.error_style.as_str().to_owned(),
+            callback_url: s.callback_url.clone(),
+            disabled: s.disabled,
+            callback_settings: json_column(&s.callback)?,
+        })
+    }
+
+    /// The settings these columns hold.
+    pub(crate) fn decode(self) -> Result<SiteSettings> {
+        Ok(SiteSettings {
+            token_window_secs: u32_from_column(self.token_window_secs, "token_window_secs")?,
+            future_leeway_secs: u32_from_column(self.future_leeway_secs, "future_leeway_secs")?,
+            allowed_drms: from_json_column(&self.allowed_drms)?,
+            cors_origins: from_json_column(&self.cors_origins)?,
+            fairplay_cert: self.fairplay_cert,
+            widevine_service_cert: self.widevine_service_cert,
+            error_style: stored(self.error_style.parse::<ErrorStyle>(), "error_style")?,
+            callback_url: self.callback_url,
+            disabled: self.disabled,
+            callback: from_json_column(&self.callback_settings)?,
+        })
+    }
+}
+
+/// The two site secrets wrapped for the site's row: (`site_key`, `access_key`).
+pub(crate) fn wrap_site_secrets(
+    kek: &Kek,
+    site_id: &SiteId,
+    site_key: &SiteSecret,
+    access_key: &SiteSecret,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let site_id = site_id.as_str();
+    Ok((
+        kek.wrap(&WrapContext::SiteKey { site_id }, site_key.expose())?,
+        kek.wrap(&WrapContext::AccessKey { site_id }, access_key.expose())?,
+    ))
+}
+
+impl SiteRow {
+    /// The site, its secrets unwrapped (`unwrap_failed` if a secret was altered
+    /// or moved from another row).
+    pub(crate) fn decode(self, kek: &Kek) -> Result<Site> {
+        let site_id = site_id_from_column(&self.site_id)?;
+        let id = site_id.as_str();
+        let site_key = SiteSecret::from_bytes(&kek.unwrap(
+            &WrapContext::SiteKey { site_id: id },
+            &self.site_key_wrapped,
+        )?)?;
+        let access_key = SiteSecret::from_bytes(&kek.unwrap(
+            &WrapContext::AccessKey { site_id: id },
+            &self.access_key_wrapped,
+        )?)?;
+        Ok(Site {
+            site_id,
+            site_key,
+            access_key,
+            settings: self.settings.decode()?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The `content_keys` table's columns, as any SQL backend stores them.
+#[derive(Debug)]
+pub(crate) struct KeyRow {
+    /// `site_id`.
+    pub(crate) site_id: String,
+    /// `kid`, 16 bytes.
+    pub(crate) kid: Vec<u8>,
+    /// `cid`.
+    pub(crate) cid: String,
+    /// `track_type`: the wire name.
+    pub(crate) track_type: String,
+    /// `key_wrapped` (absent when a listing did not select it).
+    pub(crate) key_wrapped: Option<Vec<u8>>,
+    /// `iv`, 16 bytes.
+    pub(crate) iv: Option<Vec<u8>>,
+    /// `label`.
+    pub(crate) label: Option<String>,
+    /// `created_at`, unix seconds.
+    pub(crate) created_at: i64,
+}
+
+/// A content key wrapped for its row (bound to its site and kid).
+pub(crate) fn wrap_content_key(
+    kek: &Kek,
+    site_id: &SiteId,
+    kid: &Kid,
+    key: &ContentKey,
+) -> Result<Vec<u8>> {
+    kek.wrap(
+        &WrapContext::ContentKey {
+            site_id: site_id.as_str(),
+            kid: kid.as_bytes(),
+        },
+        key.expose(),
+    )
+}
+
+impl KeyRow {
+    /// The key's metadata, without touching the key column.
+    pub(crate) fn info(&self) -> Result<KeyInfo> {
+        Ok(KeyInfo {
+            site_id: site_id_from_column(&self.site_id)?,
+            cid: self.cid.clone(),
+            track_type: stored(TrackType::parse(&self.track_type), "track_type")?,
+            kid: Kid(array16_from_column(&self.kid, "kid")?),
+            iv: self.iv.as_ref().map(hex::encode),
+            label: self.label.clone(),
+            created_at: self.created_at,
+        })
+    }
+
+    /// The whole record, the key unwrapped (`unwrap_failed` if it was altered or
+    /// moved from another row).
+    pub(crate) fn decode(self, kek: &Kek) -> Result<ContentKeyRecord> {
+        let info = self.info()?;
+        let wrapped = self
+            .key_wrapped
+            .as_deref()
+            .ok_or_else(|| StoreError::backend("key_wrapped was not selected"))?;
+        let key = ContentKey::from_slice(&kek.unwrap(
+            &WrapContext::ContentKey {
+                site_id: info.site_id.as_str(),
+                kid: info.kid.as_bytes(),
+            },
+            wrapped,
+        )?)?;
+        Ok(ContentKeyRecord {
+            site_id: info.site_id,
+            cid: info.cid,
+            track_type: info.track_type,
+            kid: info.kid,
+            key,
+            iv: self
+                .iv
+                .as_deref()
+                .map(|iv| array16_from_column(iv, "iv"))
+                .transpose()?,
+            label: info.label,
+            created_at: info.created_at,
+        })
+    }
+}
+
+/// A Studio client's token secret wrapped for its row (bound to the client and
+/// the secret's sequence number).
+pub(crate) fn wrap_client_secret(
+    kek: &Kek,
+    client: &str,
+    seq: i64,
+    secret: &SiteSecret,
+) -> Result<Vec<u8>> {
+    kek.wrap(&WrapContext::ClientSecret { client, seq }, secret.expose())
+}
+
+/// A Studio client's token secret read back.
+pub(crate) fn unwrap_client_secret(
+    kek: &Kek,
+    client: &str,
+    seq: i64,
+    wrapped: &[u8],
+) -> Result<SiteSecret> {
+    SiteSecret::from_bytes(&kek.unwrap(&WrapContext::ClientSecret { client, seq }, wrapped)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sites::{Drm, NewSite};
+
+    fn kek(b: u8) -> Kek {
+        Kek::from_bytes(&[b; 32]).unwrap()
+    }
+
+    #[test]
+    fn site_rows_round_trip_and_bind_their_secrets() {
+        let k = kek(1);
+        let mut settings = SiteSettings {
+            allowed_drms: vec![Drm::ClearKey, Drm::Ncg],
+            error_style: ErrorStyle::HttpStatus,
+            fairplay_cert: Some(vec![1, 2, 3]),
+            ..SiteSettings::default()
+        };
+        settings.callback.timeout_ms = 1234;
+        let new = NewSite::generate(SiteId::parse("TUTO").unwrap(), settings.clone()).unwrap();
+        let cols = SettingsColumns::encode(&new.settings).unwrap();
+        assert_eq!(cols.allowed_drms, r#"["ClearKey","NCG"]"#);
+        assert_eq!(cols.error_style, "HttpStatus");
+        let (sk, ak) = wrap_site_secrets(&k, &new.site_id, &new.site_key, &new.access_key).unwrap();
+        let row = |sk: Vec<u8>, ak: Vec<u8>, id: &str| SiteRow {
+            site_id: id.into(),
+            site_key_wrapped: sk,
+            access_key_wrapped: ak,
+            settings: SettingsColumns::encode(&settings).unwrap(),
+            created_at: 7,
+        };
+        let site = row(sk.clone(), ak.clone(), "TUTO").decode(&k).unwrap();
+        assert_eq!(site.settings, settings);
+        assert_eq!(site.site_key, new.site_key);
+        assert_eq!(site.access_key, new.access_key);
+        assert_eq!(site.created_at, 7);
+
+        // Swapped secrets, another site's row, another KEK: refused.
+        let swapped = row(ak.clone(), sk.clone(), "TUTO").decode(&k).unwrap_err();
+        assert_eq!(swapped.code(), "unwrap_failed");
+        let moved = row(sk.clone(), ak.clone(), "ABCD").decode(&k).unwrap_err();
+        assert_eq!(moved.code(), "unwrap_failed");
+        assert_eq!(
+            row(sk, ak, "TUTO").decode(&kek(2)).unwrap_err().code(),
+            "unwrap_failed"
+        );
+    }
+
+    #[test]
+    fn corrupt_columns_are_backend_errors_not_defaults() {
+        let mut cols = SettingsColumns::encode(&SiteSettings::default()).unwrap();
+        cols.error_style = "Loud".into();
+        let e = cols.decode().unwrap_err();
+        assert_eq!(e.code(), "backend");
+        assert_eq!(e.detail(), Some("stored error_style is invalid"));
+        assert_eq!(site_id_from_column("tuto").unwrap_err().code(), "backend");
+        assert_eq!(u32_from_column(-1, "x").unwrap_err().code(), "backend");
+        assert!(array16_from_column(&[0; 15], "kid").is_err());
+        let row = KeyRow {
+            site_id: "TUTO".into(),
+            kid: vec![1; 16],
+            cid: "c".into(),
+            track_type: "hd".into(),
+            key_wrapped: None,
+            iv: None,
+            label: None,
+            created_at: 0,
+        };
+        assert_eq!(
+            row.info().unwrap_err().detail(),
+            Some("stored track_type is invalid")
+        );
+    }
+
+    #[test]
+    fn key_rows_round_trip_and_bind_their_key() {
+        let k = kek(3);
+        let site = SiteId::parse("TUTO").unwrap();
+        let kid = Kid([9; 16]);
+        let key = ContentKey::new([0x42; 16]);
+        let wrapped = wrap_content_key(&k, &site, &kid, &key).unwrap();
+        let row = |kid: [u8; 16], wrapped: &[u8]| KeyRow {
+            site_id: "TUTO".into(),
+            kid: kid.to_vec(),
+            cid: "movie".into(),
+            track_type: "UHD1".into(),
+            key_wrapped: Some(wrapped.to_vec()),
+            iv: Some(vec![5; 16]),
+            label: Some("l".into()),
+            created_at: 3,
+        };
+        let rec = row([9; 16], &wrapped).decode(&k).unwrap();
+        assert_eq!(rec.key, key);
+        assert_eq!(rec.track_type, TrackType::Uhd1);
+        assert_eq!(rec.iv, Some([5; 16]));
+        assert_eq!(rec.info().iv.as_deref(), Some("05".repeat(16).as_str()));
+        let moved = row([8; 16], &wrapped).decode(&k).unwrap_err();
+        assert_eq!(moved.code(), "unwrap_failed");
+    }
+
+    #[test]
+    fn kek_check_and_client_secrets() {
+        let value = kek_check_value(&kek(1)).unwrap();
+        verify_kek_check(&kek(1), &value).unwrap();
+        assert_eq!(
+            verify_kek_check(&kek(2), &value).unwrap_err().code(),
+            "kek_mismatch"
+        );
+        let secret = SiteSecret::from_bytes(&[6; 32]).unwrap();
+        let w = wrap_client_secret(&kek(1), "app", 2, &secret).unwrap();
+        assert_eq!(unwrap_client_secret(&kek(1), "app", 2, &w).unwrap(), secret);
+        assert!(unwrap_client_secret(&kek(1), "app", 3, &w).is_err());
+        assert!(unwrap_client_secret(&kek(1), "other", 2, &w).is_err());
+    }
+}
