@@ -246,9 +246,13 @@ where
                     .and_then(|p| std::fs::read_to_string(p).ok())
                     .map(|s| s.trim().to_owned())
             });
-        match keyward_server::open_store(&store.data_dir, kek.as_deref()).await {
+        // The same store `keyward serve` would open (KEYWARD_DATABASE_URL).
+        let url = std::env::var("KEYWARD_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        match keyward_server::open_stores(&store.data_dir, kek.as_deref(), url.as_deref()).await {
             Ok(s) => {
-                let code = f(&s).await;
+                let code = f(s.all.as_ref()).await;
                 s.close().await;
                 code
             }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use keyward_store::{AuditEvent, Store};
+use keyward_store::{AuditEvent, AuditStore};
 use tokio::sync::mpsc;
 
 /// Largest batch handed to the store at once. The SQLite store writes audit
@@ -20,7 +20,7 @@ const QUEUE: usize = 16_384;
 #[derive(Clone)]
 pub struct AuditSink {
     tx: Option<mpsc::Sender<AuditEvent>>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     /// The writer task; it ends once every sender is gone and the queue is written.
     writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -42,7 +42,7 @@ impl AuditDrain {
 
 impl AuditSink {
     /// Starts the writer task (when a tokio runtime is running).
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn AuditStore>) -> Self {
         if tokio::runtime::Handle::try_current().is_err() {
             return Self {
                 tx: None,

@@ -78,6 +78,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Bearer token for `/v1/admin/…`; the admin API is off without one.
     pub admin_token: Option<Secret>,
+    /// Where the store lives (`database_url`, `KEYWARD_DATABASE_URL`): absent
+    /// for the embedded SQLite store in `data_dir`, `sqlite:<dir>` for one
+    /// elsewhere, `memory:` for nothing persisted (demos, tests).
+    pub database_url: Option<String>,
     /// Key-encryption key text (64 hex digits or base64 of 32 bytes). Without
     /// one, a KEK is generated into the data directory.
     pub kek: Option<Secret>,
@@ -110,6 +114,7 @@ impl Default for Config {
             data_dir: PathBuf::from("keyward-data"),
             log_format: LogFormat::Human,
             admin_token: None,
+            database_url: None,
             kek: None,
             token_key: None,
             token_keys_previous: None,
@@ -143,6 +148,7 @@ struct FileConfig {
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
     kek_file: Option<PathBuf>,
+    database_url: Option<String>,
     token_key_file: Option<PathBuf>,
     token_keys_previous_file: Option<PathBuf>,
     demo: Option<bool>,
@@ -271,6 +277,10 @@ impl Config {
             if let Some(p) = f.kek_file {
                 c.kek = Some(read_secret_file(&src, "kek_file", &p)?);
             }
+            if let Some(v) = f.database_url {
+                StoreUrl::parse(Some(&v)).map_err(|e| bad(&src, "database_url", e.message))?;
+                c.database_url = Some(v);
+            }
             if let Some(p) = f.token_key_file {
                 c.token_key = Some(read_secret_file(&src, "token_key_file", &p)?);
             }
@@ -340,6 +350,10 @@ impl Config {
         }
         if let Some(v) = get("KEYWARD_KEK_FILE") {
             c.kek = Some(read_secret_file(src, "KEYWARD_KEK_FILE", Path::new(v))?);
+        }
+        if let Some(v) = get("KEYWARD_DATABASE_URL") {
+            StoreUrl::parse(Some(v)).map_err(|e| bad(src, "KEYWARD_DATABASE_URL", e.message))?;
+            c.database_url = Some(v.clone());
         }
         if let Some(v) = get("KEYWARD_TOKEN_KEY") {
             c.token_key = Some(Secret::new(v.clone()));
@@ -430,6 +444,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn database_url_forms() {
+        assert_eq!(StoreUrl::parse(None).unwrap(), StoreUrl::Embedded);
+        assert_eq!(StoreUrl::parse(Some(" ")).unwrap(), StoreUrl::Embedded);
+        assert_eq!(StoreUrl::parse(Some("memory:")).unwrap(), StoreUrl::Memory);
+        assert_eq!(
+            StoreUrl::parse(Some("sqlite:/var/lib/kw")).unwrap(),
+            StoreUrl::Sqlite(PathBuf::from("/var/lib/kw"))
+        );
+        assert_eq!(
+            StoreUrl::parse(Some("sqlite:///var/lib/kw")).unwrap(),
+            StoreUrl::Sqlite(PathBuf::from("/var/lib/kw"))
+        );
+        let e = StoreUrl::parse(Some("postgres://u:secretpw@db/kw")).unwrap_err();
+        assert_eq!(e.key, "database_url");
+        assert!(e.message.starts_with("postgres: is not supported"), "{e}");
+        assert!(!e.to_string().contains("secretpw"));
+        assert!(StoreUrl::parse(Some("sqlite:")).is_err());
+        assert!(StoreUrl::parse(Some("mysql://x")).is_err());
+        // From the environment, named with its variable.
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_DATABASE_URL".into(), "redis://h".into());
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "KEYWARD_DATABASE_URL");
+        env.insert("KEYWARD_DATABASE_URL".into(), "memory:".into());
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("memory:"));
+    }
+
+    #[test]
     fn layers_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("k.toml");
@@ -507,5 +550,52 @@ impl Default for GatekeeperConfig {
             trusted_proxies: Vec::new(),
             session_timeout_ms: 2000,
         }
+    }
+}
+
+/// A parsed `database_url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// Absent: the embedded SQLite store in the data directory.
+    Embedded,
+    /// `sqlite:<dir>` (or `sqlite://<dir>`): the SQLite store in that directory.
+    Sqlite(PathBuf),
+    /// `memory:`: nothing persisted.
+    Memory,
+}
+
+impl StoreUrl {
+    /// Parses the setting; the error names what is accepted.
+    pub fn parse(url: Option<&str>) -> Result<StoreUrl, ConfigError> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(StoreUrl::Embedded);
+        };
+        let err = |m: String| ConfigError {
+            source_name: "configuration".into(),
+            key: "database_url".into(),
+            message: m,
+        };
+        if url == "memory:" {
+            return Ok(StoreUrl::Memory);
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let dir = rest.strip_prefix("//").unwrap_or(rest);
+            if dir.is_empty() {
+                return Err(err(
+                    "sqlite: needs a directory, e.g. sqlite:/var/lib/keyward".into(),
+                ));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(dir)));
+        }
+        let scheme = url.split(':').next().unwrap_or("");
+        if matches!(scheme, "postgres" | "postgresql" | "redis") {
+            return Err(err(format!(
+                "{scheme}: is not supported by this build yet; use the embedded store (no database_url), sqlite:<dir> or memory:"
+            )));
+        }
+        Err(err(
+            "expected sqlite:<dir> or memory: (or nothing, for the embedded store in data_dir)"
+                .into(),
+        ))
     }
 }

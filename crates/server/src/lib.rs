@@ -40,11 +40,10 @@ mod state;
 mod streams;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use keyward_store::{
-    ContentKey, Kek, Kid, NewContentKey, NewSite, ReplayStore as _, SiteId, SiteSettings,
-    SqliteStore, Store, TrackType,
+    Backend, ContentKey, Kek, Kid, NewContentKey, NewSite, SiteId, SiteSettings, SqliteStore,
+    Store, Stores, TrackType,
 };
 use keyward_token::SiteCredentials;
 
@@ -76,6 +75,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] keyward_store::StoreError),
+    /// The configuration names a store this build cannot open.
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
     /// The KEK text is invalid.
     #[error("KEYWARD_KEK: {0}")]
     Kek(String),
@@ -98,7 +100,38 @@ pub enum StartError {
 /// Opens the embedded store in the data directory with the configured KEK (or
 /// one generated into the directory, with a warning).
 pub async fn open_store(data_dir: &Path, kek: Option<&str>) -> Result<SqliteStore, StartError> {
-    let kek = match kek {
+    Ok(SqliteStore::open(data_dir, load_kek(data_dir, kek)?).await?)
+}
+
+/// The store a deployment uses, from its configuration: `database_url`
+/// absent (the embedded SQLite store in the data directory), `sqlite:<dir>`,
+/// or `memory:` (nothing persisted; demos and tests). Every handler reaches the
+/// store only through these per-concern handles, so a new backend is one arm
+/// here and one variant of [`keyward_store::Backend`].
+pub async fn open_stores(
+    data_dir: &Path,
+    kek: Option<&str>,
+    database_url: Option<&str>,
+) -> Result<Stores, StartError> {
+    let backend = match config::StoreUrl::parse(database_url).map_err(StartError::Config)? {
+        config::StoreUrl::Embedded => Backend::Sqlite {
+            data_dir: data_dir.to_owned(),
+            kek: load_kek(data_dir, kek)?,
+        },
+        config::StoreUrl::Sqlite(dir) => Backend::Sqlite {
+            kek: load_kek(&dir, kek)?,
+            data_dir: dir,
+        },
+        config::StoreUrl::Memory => {
+            tracing::warn!("database_url = memory: nothing is persisted; a restart forgets every site, key and decision");
+            Backend::Memory
+        }
+    };
+    Ok(keyward_store::open(backend).await?)
+}
+
+fn load_kek(data_dir: &Path, kek: Option<&str>) -> Result<Kek, StartError> {
+    Ok(match kek {
         Some(text) => Kek::from_hex_or_base64(text).map_err(|e| StartError::Kek(e.to_string()))?,
         None => {
             let (k, generated) = Kek::load_or_generate(data_dir)?;
@@ -110,8 +143,7 @@ pub async fn open_store(data_dir: &Path, kek: Option<&str>) -> Result<SqliteStor
             }
             k
         }
-    };
-    Ok(SqliteStore::open(data_dir, kek).await?)
+    })
 }
 
 /// Demo mode: the DEMO site (created on first start) and the demo clip's key.
@@ -157,14 +189,17 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let sqlite =
-        Arc::new(open_store(&config.data_dir, config.kek.as_ref().map(|k| k.expose())).await?);
+    let stores = open_stores(
+        &config.data_dir,
+        config.kek.as_ref().map(|k| k.expose()),
+        config.database_url.as_deref(),
+    )
+    .await?;
     // This process decides single-use tokens for the database: a second
     // `keyward serve` on the same data directory stops here (store_locked).
-    sqlite.claim_replay().await?;
-    let store: Arc<dyn Store> = sqlite.clone();
+    stores.replay.claim_replay().await?;
     let demo = if config.demo {
-        Some(prepare_demo(store.as_ref()).await?)
+        Some(prepare_demo(stores.all.as_ref()).await?)
     } else {
         None
     };
@@ -177,7 +212,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let addr = listener.local_addr()?;
     let demo_on = demo.is_some();
     let admin_on = config.admin_token.is_some();
-    let state = AppState::new(store, config, demo);
+    let state = AppState::new(stores.clone(), config, demo);
     let audit_drain = state.audit().drained();
     tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
     if demo_on {
@@ -201,7 +236,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Every request is done and the router (with its state) is gone: write
     // the queued audit events, then the last single-use decisions, then close.
     audit_drain.wait(std::time::Duration::from_secs(10)).await;
-    sqlite.close().await;
+    stores.close().await;
     tracing::info!("keyward stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use keyward_store::Store;
+use keyward_store::Stores;
 use keyward_token::SiteCredentials;
 
 use crate::backdoor::BackDoors;
@@ -33,7 +33,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    stores: Stores,
     config: Config,
     sites: SiteCache,
     keys: KeyCache,
@@ -56,20 +56,22 @@ pub struct DemoMinter {
 }
 
 impl AppState {
-    /// Builds the state.
-    pub fn new(store: Arc<dyn Store>, config: Config, demo: Option<DemoMinter>) -> Self {
+    /// Builds the state over the store handles (one per concern; an
+    /// `Arc<dyn Store>` converts, serving every concern).
+    pub fn new(stores: impl Into<Stores>, config: Config, demo: Option<DemoMinter>) -> Self {
+        let stores = stores.into();
         let ttl = Duration::from_millis(config.cache_ttl_ms);
-        let audit = crate::audit::AuditSink::start(store.clone());
+        let audit = crate::audit::AuditSink::start(stores.audit.clone());
         Self {
             inner: Arc::new(Inner {
-                sites: SiteCache::new(store.clone(), ttl),
-                keys: KeyCache::new(store.clone(), ttl),
-                clients: ClientCache::new(store.clone(), ttl),
+                sites: SiteCache::new(stores.sites.clone(), ttl),
+                keys: KeyCache::new(stores.keys.clone(), ttl),
+                clients: ClientCache::new(stores.clients.clone(), ttl),
                 geo: config.gatekeeper.geoip_db.as_deref().map(GeoDb::new),
                 vpn: VpnLists::new(&config.gatekeeper.vpn_lists),
                 outbound: Outbound::default(),
                 callbacks: Callbacks::default(),
-                store,
+                stores,
                 config,
                 demo_token: demo,
                 audit,
@@ -80,9 +82,9 @@ impl AppState {
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    /// The store handles, one per concern.
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
     }
 
     /// The configuration.

@@ -98,6 +98,31 @@ impl Stores {
     }
 }
 
+impl<S: Store + 'static> From<Arc<S>> for Stores {
+    /// Every handle served by one backend (as [`Stores::single`]).
+    fn from(backend: Arc<S>) -> Stores {
+        Stores::single(backend)
+    }
+}
+
+impl From<Arc<dyn Store>> for Stores {
+    /// Every handle served by one store already behind a trait object.
+    fn from(all: Arc<dyn Store>) -> Stores {
+        Stores {
+            sites: all.clone(),
+            keys: all.clone(),
+            clients: all.clone(),
+            customers: all.clone(),
+            replay: all.clone(),
+            streams: all.clone(),
+            audit: all.clone(),
+            stats: all.clone(),
+            lifecycle: all.clone(),
+            all,
+        }
+    }
+}
+
 impl fmt::Debug for Stores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stores").finish_non_exhaustive()

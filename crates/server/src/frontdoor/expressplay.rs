@@ -71,7 +71,7 @@ impl FrontDoor for RightsDoor {
         let (kid, key, site) = match (payload.carried_key(), &payload.key_name) {
             (Some((kid, key)), _) => (kid, key, None),
             (None, Some(name)) => {
-                let customer = match state.store().customer(&payload.customer).await {
+                let customer = match state.stores().customers.customer(&payload.customer).await {
                     Ok(c) => c,
                     Err(StoreError::CustomerNotFound) => {
                         return Err(

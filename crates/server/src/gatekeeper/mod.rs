@@ -137,7 +137,8 @@ pub async fn admit(
     }
     if let Some(su) = &claim.gates.single_use {
         let r = state
-            .store()
+            .stores()
+            .replay
             .redeem(
                 su.namespace,
                 &su.id,

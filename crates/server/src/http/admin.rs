@@ -86,7 +86,7 @@ fn secret(field: &str, v: Option<String>) -> Result<SiteSecret, Refusal> {
 /// `GET /v1/admin/sites`.
 pub async fn list_sites(State(s): State<AppState>, headers: HeaderMap) -> Response {
     native(
-        async { json(StatusCode::OK, &s.store().sites().await?) }.await,
+        async { json(StatusCode::OK, &s.stores().sites.sites().await?) }.await,
         &headers,
     )
 }
@@ -117,7 +117,8 @@ pub async fn create_site(
             let printable = |k: &SiteSecret| String::from_utf8(k.expose().to_vec()).ok();
             let (sk, ak) = (printable(&site_key), printable(&access_key));
             let site = s
-                .store()
+                .stores()
+                .sites
                 .create_site(NewSite {
                     site_id: id,
                     site_key,
@@ -150,7 +151,10 @@ pub async fn get_site(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            json(StatusCode::OK, &s.store().site(&site_id(&id)?).await?)
+            json(
+                StatusCode::OK,
+                &s.stores().sites.site(&site_id(&id)?).await?,
+            )
         }
         .await,
         &headers,
@@ -168,10 +172,10 @@ pub async fn update_site(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
             let sid = site_id(&id)?;
-            let current = s.store().site(&sid).await?;
+            let current = s.stores().sites.site(&sid).await?;
             let settings: SiteSettings =
                 super::merged_settings(&current.settings, body, codes::INVALID_BODY)?;
-            let site = s.store().update_site(&sid, settings).await?;
+            let site = s.stores().sites.update_site(&sid, settings).await?;
             s.invalidate(&id);
             json(StatusCode::OK, &site)
         }
@@ -189,7 +193,7 @@ pub async fn delete_site(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            s.store().delete_site(&site_id(&id)?).await?;
+            s.stores().sites.delete_site(&site_id(&id)?).await?;
             s.invalidate(&id);
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -211,7 +215,10 @@ pub async fn list_keys(
             let cid = query_param(uri.query(), "cid");
             json(
                 StatusCode::OK,
-                &s.store().list_keys(&site_id(&id)?, cid.as_deref()).await?,
+                &s.stores()
+                    .keys
+                    .list_keys(&site_id(&id)?, cid.as_deref())
+                    .await?,
             )
         }
         .await,
@@ -281,10 +288,11 @@ pub async fn put_key(
                         iv: req.iv.as_deref().map(|v| hex16("iv", v)).transpose()?,
                         label: req.label,
                     };
-                    s.store().put_key(nk, req.replace).await?
+                    s.stores().keys.put_key(nk, req.replace).await?
                 }
                 (None, None) => {
-                    s.store()
+                    s.stores()
+                        .keys
                         .generate_key(&sid, &req.cid, track, req.label)
                         .await?
                 }
@@ -315,7 +323,8 @@ pub async fn get_key(
             let Path((id, kid)) = path.map_err(|e| path_error(&e))?;
             let export = query_param(uri.query(), "export").as_deref() == Some("true");
             let rec = s
-                .store()
+                .stores()
+                .keys
                 .key_by_kid(&site_id(&id)?, &Kid::from_hex(&kid)?)
                 .await?;
             json(StatusCode::OK, &key_json(&rec, export)?)
@@ -334,7 +343,8 @@ pub async fn delete_key(
     native(
         async {
             let Path((id, kid)) = path.map_err(|e| path_error(&e))?;
-            s.store()
+            s.stores()
+                .keys
                 .delete_key(&site_id(&id)?, &Kid::from_hex(&kid)?)
                 .await?;
             s.invalidate(&id);
@@ -357,7 +367,7 @@ pub async fn audit(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> R
                 .unwrap_or(100);
             json(
                 StatusCode::OK,
-                &s.store().recent(site.as_ref(), limit).await?,
+                &s.stores().audit.recent(site.as_ref(), limit).await?,
             )
         }
         .await,

@@ -335,7 +335,7 @@ fn ok_json(status: StatusCode, v: &serde_json::Value) -> Result<Response, Refusa
 pub async fn list_customers(State(s): State<AppState>, headers: HeaderMap) -> Response {
     native(
         async {
-            let all = s.store().customers().await.map_err(store_err)?;
+            let all = s.stores().customers.customers().await.map_err(store_err)?;
             ok_json(
                 StatusCode::OK,
                 &serde_json::to_value(all).map_err(|e| Refusal::internal(e.to_string()))?,
@@ -367,7 +367,8 @@ pub async fn create_customer(
             let test = generate_authenticator().map_err(Refusal::from)?;
             let prod = generate_authenticator().map_err(Refusal::from)?;
             let c = s
-                .store()
+                .stores()
+                .customers
                 .create_customer(NewCustomer {
                     customer_id: req.customer_id,
                     test_hash: hash_authenticator(&test),
@@ -395,7 +396,12 @@ pub async fn get_customer(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            let c = s.store().customer(&id).await.map_err(store_err)?;
+            let c = s
+                .stores()
+                .customers
+                .customer(&id)
+                .await
+                .map_err(store_err)?;
             ok_json(
                 StatusCode::OK,
                 &serde_json::to_value(c).map_err(|e| Refusal::internal(e.to_string()))?,
@@ -416,11 +422,17 @@ pub async fn update_customer(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            let current = s.store().customer(&id).await.map_err(store_err)?;
+            let current = s
+                .stores()
+                .customers
+                .customer(&id)
+                .await
+                .map_err(store_err)?;
             let settings: CustomerSettings =
                 super::merged_settings(&current.settings, body, registry::INVALID_BODY)?;
             let c = s
-                .store()
+                .stores()
+                .customers
                 .update_customer(&id, settings)
                 .await
                 .map_err(store_err)?;
@@ -453,7 +465,8 @@ pub async fn rotate_customer(
             let Path(id) = id.map_err(|e| path_error(&e))?;
             let req: Rotate = body_json(body)?;
             let fresh = generate_authenticator().map_err(Refusal::from)?;
-            s.store()
+            s.stores()
+                .customers
                 .rotate_customer_authenticator(&id, req.env, hash_authenticator(&fresh))
                 .await
                 .map_err(store_err)?;
@@ -476,7 +489,11 @@ pub async fn delete_customer(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            s.store().delete_customer(&id).await.map_err(store_err)?;
+            s.stores()
+                .customers
+                .delete_customer(&id)
+                .await
+                .map_err(store_err)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,

@@ -251,7 +251,8 @@ pub async fn stats(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
             }
         };
         let rows = state
-            .store()
+            .stores()
+            .stats
             .license_stats(&StatsQuery {
                 client: client.name.clone(),
                 since_ms,
@@ -340,7 +341,7 @@ fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
 
 /// `GET /v1/admin/clients`.
 pub async fn list_clients(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match s.store().clients().await {
+    match s.stores().clients.clients().await {
         Ok(c) => admin_json(StatusCode::OK, &json!(c)),
         Err(e) => problem(store_error(e), &headers),
     }
@@ -358,7 +359,8 @@ pub async fn create_client(
         let site_id = SiteId::parse(&req.site_id).map_err(Refusal::from)?;
         let api_key = generate_api_key();
         let client = s
-            .store()
+            .stores()
+            .clients
             .create_client(NewClient {
                 name: req.name,
                 site_id,
@@ -392,7 +394,12 @@ pub async fn get_client(
 ) -> Response {
     let r = async {
         let name = name_of(name)?;
-        let c = s.store().client(&name).await.map_err(store_error)?;
+        let c = s
+            .stores()
+            .clients
+            .client(&name)
+            .await
+            .map_err(store_error)?;
         Ok::<_, Refusal>(admin_json(StatusCode::OK, &json!(c)))
     }
     .await;
@@ -408,12 +415,18 @@ pub async fn update_client(
 ) -> Response {
     let r = async {
         let name = name_of(name)?;
-        let current = s.store().client(&name).await.map_err(store_error)?;
+        let current = s
+            .stores()
+            .clients
+            .client(&name)
+            .await
+            .map_err(store_error)?;
         let settings: ClientSettings =
             super::merged_settings(&current.settings, body, codes::INVALID_BODY)?;
         check_default_policy(&settings)?;
         let c = s
-            .store()
+            .stores()
+            .clients
             .update_client(&name, settings)
             .await
             .map_err(store_error)?;
@@ -432,7 +445,11 @@ pub async fn delete_client(
 ) -> Response {
     let r = async {
         let name = name_of(name)?;
-        s.store().delete_client(&name).await.map_err(store_error)?;
+        s.stores()
+            .clients
+            .delete_client(&name)
+            .await
+            .map_err(store_error)?;
         s.clients().invalidate(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
@@ -458,7 +475,7 @@ pub async fn add_api_key(
         let req: AddKey = admin_body(body)?;
         let api_key = generate_api_key();
         let info = s
-            .store()
+            .stores().clients
             .add_api_key(&name, &req.label, api_key_hash(&api_key))
             .await
             .map_err(store_error)?;
@@ -479,7 +496,8 @@ pub async fn remove_api_key(
 ) -> Response {
     let r = async {
         let Path((name, id)) = path.map_err(|e| path_error(&e))?;
-        s.store()
+        s.stores()
+            .clients
             .remove_api_key(&name, &id)
             .await
             .map_err(store_error)?;
@@ -501,7 +519,8 @@ pub async fn rotate_secret(
     let r = async {
         let name = name_of(name)?;
         let c = s
-            .store()
+            .stores()
+            .clients
             .add_client_secret(&name, SiteSecret::generate().map_err(Refusal::from)?)
             .await
             .map_err(store_error)?;

@@ -34,7 +34,8 @@ pub async fn mint(
     let auth = ep::authenticator(params).map_err(|e| refusal(&e))?;
     let hash = hash_authenticator(auth);
     let (customer, env) = state
-        .store()
+        .stores()
+        .customers
         .customer_by_authenticator(&hash)
         .await
         .map_err(|e| store_failure(&e))?
@@ -53,7 +54,8 @@ pub async fn mint(
     // token); without one, minting touches the store read-only.
     if customer.settings.token_quota.is_some()
         && !state
-            .store()
+            .stores()
+            .customers
             .take_customer_token(&customer.customer_id)
             .await
             .map_err(|e| store_failure(&e))?

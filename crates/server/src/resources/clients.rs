@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_store::{Client, Store, StoreError};
+use keyward_store::{Client, ClientStore, StoreError};
 use keyward_token::studio::StudioSecret;
 
 use crate::cache::TtlCache;
@@ -33,7 +33,7 @@ impl ClientEntry {
 
 /// The client caches.
 pub struct ClientCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClientStore>,
     clients: TtlCache<String, ClientEntry>,
     /// By SHA-256 of the API key (only keys that matched a client).
     api_keys: TtlCache<[u8; 32], ClientEntry>,
@@ -41,7 +41,7 @@ pub struct ClientCache {
 
 impl ClientCache {
     /// Empty caches over a store.
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration) -> Self {
         Self {
             store,
             clients: TtlCache::new(ttl, 10_000),

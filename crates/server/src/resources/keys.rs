@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_drm::{ContentKey, Kid};
-use keyward_store::{ContentKeyRecord, SiteId, Store, StoreError};
+use keyward_store::{ContentKeyRecord, KeyStore, SiteId, StoreError};
 use keyward_token::expressplay::codes;
 
 use crate::cache::TtlCache;
@@ -17,13 +17,13 @@ type SiteContent = (String, String);
 
 /// The content-key cache.
 pub struct KeyCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     keys: TtlCache<SiteContent, Vec<ContentKeyRecord>>,
 }
 
 impl KeyCache {
     /// An empty cache over a store.
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn KeyStore>, ttl: Duration) -> Self {
         Self {
             store,
             keys: TtlCache::new(ttl, 100_000),
@@ -69,7 +69,7 @@ pub struct NamedKey {
 /// `name`, else the key of content `name` (its ALL key, or its only key).
 /// Anything else → -4019.
 async fn resolve_name(
-    store: &dyn Store,
+    store: &dyn KeyStore,
     site: Option<&SiteId>,
     name: &str,
 ) -> Result<NamedKey, Refusal> {

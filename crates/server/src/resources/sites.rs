@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_store::{SiteSettings, Store};
+use keyward_store::{SiteSettings, SiteStore};
 use keyward_token::SiteCredentials;
 
 use crate::cache::TtlCache;
@@ -22,13 +22,13 @@ pub struct SiteEntry {
 
 /// The site cache.
 pub struct SiteCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SiteStore>,
     sites: TtlCache<String, SiteEntry>,
 }
 
 impl SiteCache {
     /// An empty cache over a store.
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn SiteStore>, ttl: Duration) -> Self {
         Self {
             store,
             sites: TtlCache::new(ttl, 10_000),
