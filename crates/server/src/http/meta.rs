@@ -18,7 +18,7 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the store answers.
 pub async fn readyz(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match s.stores().audit.recent(None, 1).await {
+    match s.stores().lifecycle.health().await {
         Ok(_) => "ready".into_response(),
         Err(e) => {
             let _ = &headers;
