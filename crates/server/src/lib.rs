@@ -118,7 +118,8 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    // Private from the start (0700): the KEK and the database live here.
+    keyward_store::create_private_dir(&config.data_dir)?;
     let sqlite =
         Arc::new(open_store(&config.data_dir, config.kek.as_ref().map(|k| k.expose())).await?);
     // This process decides single-use tokens for the database: a second

@@ -31,7 +31,7 @@ pub use clients::{
 };
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
-pub use kek::Kek;
+pub use kek::{create_private_dir, write_new_private_file, Kek};
 pub use keys::{ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey, TrackType};
 pub use memory::MemoryStore;
 pub use replay::{Redemption, ReplayStore};
