@@ -16,6 +16,7 @@ pub mod frontdoor;
 pub mod gatekeeper;
 pub mod http;
 pub mod json;
+mod listener;
 pub mod openapi;
 pub mod state;
 
@@ -116,7 +117,8 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<state::DemoMinter, StartE
     Ok(state::DemoMinter { creds })
 }
 
-/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
+/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests
+/// (for at most `server.shutdown_drain_ms`) and closes the store cleanly.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     // Private from the start (0700): the KEK and the database live here.
     keyward_store::create_private_dir(&config.data_dir)?;
@@ -154,13 +156,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             e.log_detail.unwrap_or(e.message)
         )));
     }
-    // The peer address is needed by customer IP allow-lists (ExpressPlay -2003).
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    // The peer address is needed by customer IP allow-lists (ExpressPlay -2003);
+    // the listener passes it on, and closes slow, idle and (at the drain
+    // deadline) remaining connections itself.
+    let edge = crate::listener::Edge::new(state.config());
+    edge.serve(listener, router(state), shutdown()).await?;
     // Every request is done and the router (with its state) is gone: write
     // the queued audit events, then the last single-use decisions, then close.
     audit_drain.wait(std::time::Duration::from_secs(10)).await;

@@ -53,7 +53,13 @@ struct Guard {
     permits: Arc<Semaphore>,
     timeout: Duration,
     header_bytes: usize,
+    body_bytes: usize,
 }
+
+/// The largest body any route reads: axum's default limit, which applies
+/// where a route sets none (the admin API allows 1 MiB, licence paths
+/// `limits.body_bytes`).
+const LARGEST_BODY: usize = 2 * 1024 * 1024;
 
 /// Header size, concurrency and timeout limits, each answered with a code.
 async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
@@ -81,11 +87,51 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    if header_size > g.header_bytes {
+    // The listener counts the headers as the client sent them (the request
+    // id is one more by now).
+    let too_many = req
+        .extensions()
+        .get::<crate::listener::TooManyHeaders>()
+        .is_some();
+    if header_size > g.header_bytes || too_many {
         return refuse(
             codes::HEADERS_TOO_LARGE,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request headers are larger than the limit",
+            if too_many {
+                "More request headers than the limit"
+            } else {
+                "Request headers are larger than the limit"
+            },
+        );
+    }
+    // A declared length over the limit is refused before any of the body is
+    // waited for (the limit itself is applied while the body is read).
+    let body_limit = if is_licence_path(req.uri().path()) {
+        g.body_bytes
+    } else {
+        g.body_bytes.max(LARGEST_BODY)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(body_limit).unwrap_or(u64::MAX)) {
+        return refuse(
+            codes::BODY_TOO_LARGE,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body is larger than the limit",
+        );
+    }
+    if req
+        .extensions()
+        .get::<crate::listener::OverShare>()
+        .is_some()
+    {
+        return refuse(
+            codes::OVERLOADED,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many requests in flight from this client address; retry shortly",
         );
     }
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
@@ -147,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         permits: Arc::new(Semaphore::new(limits_cfg.max_concurrency)),
         timeout: Duration::from_millis(limits_cfg.request_timeout_ms),
         header_bytes: limits_cfg.header_bytes,
+        body_bytes: limits_cfg.body_bytes,
     };
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
