@@ -190,6 +190,7 @@ impl Edge {
         let mut tasks = JoinSet::new();
         let cap_log = Every::new();
         let client_cap_log = Every::new();
+        let accept_log = Every::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             while tasks.try_join_next().is_some() {}
@@ -218,7 +219,7 @@ impl Edge {
                 r = listener.accept() => match r {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        accept_failed(&e).await;
+                        accept_failed(&e, &accept_log).await;
                         continue;
                     }
                 },
@@ -281,9 +282,9 @@ impl Edge {
 }
 
 /// An `accept` error: a connection that died in the queue is skipped; any
-/// other (typically `EMFILE` at the open-files limit) is logged and waited
-/// out briefly so that the loop does not spin.
-async fn accept_failed(e: &io::Error) {
+/// other (typically `EMFILE` at the open-files limit) is logged (at most every
+/// [`LOG_EVERY`]) and waited out briefly so that the loop does not spin.
+async fn accept_failed(e: &io::Error, log: &Every) {
     if matches!(
         e.kind(),
         io::ErrorKind::ConnectionRefused
@@ -292,7 +293,9 @@ async fn accept_failed(e: &io::Error) {
     ) {
         return;
     }
-    tracing::error!(error = %e, "accepting a connection failed; retrying in 100 ms");
+    if log.due() {
+        tracing::error!(error = %e, "accepting a connection failed; retrying every 100 ms (is server.max_connections above the open-files limit?)");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
@@ -485,7 +488,9 @@ impl Activity {
         if blocked != NONE {
             return Some((blocked.saturating_add(idle), Expired::Unread));
         }
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+        // Acquire: pairs with the release in `Busy::drop`, so that a count
+        // of zero comes with the `idle_since` written before it.
+        if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
         if !self.served.load(Ordering::Relaxed) {
@@ -509,7 +514,7 @@ impl Drop for Busy {
         // The idle clock starts before the count reaches zero, so that the
         // connection task never sees "idle since" an older time.
         a.idle_since.store(a.now(), Ordering::Relaxed);
-        a.in_flight.fetch_sub(1, Ordering::Relaxed);
+        a.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
