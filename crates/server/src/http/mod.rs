@@ -48,7 +48,13 @@ struct Guard {
     permits: Arc<Semaphore>,
     timeout: Duration,
     header_bytes: usize,
+    body_bytes: usize,
 }
+
+/// The largest body any route reads: axum's default limit, which applies
+/// where a route sets none (the admin API allows 1 MiB, licence paths
+/// `limits.body_bytes`).
+const LARGEST_BODY: usize = 2 * 1024 * 1024;
 
 /// Header size, concurrency and timeout limits, each answered with a code.
 async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
@@ -59,8 +65,8 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let cors_origin = is_licence_path(req.uri().path())
         .then(|| req.headers().get(header::ORIGIN).cloned())
         .flatten();
-    let refuse = |code: codes::Code| -> Response {
-        let mut r = render::write(&Refusal::new(code), dialect, Hints::default(), &rid);
+    let refuse = |refusal: Refusal| -> Response {
+        let mut r = render::write(&refusal, dialect, Hints::default(), &rid);
         if let Some(o) = &cors_origin {
             r.headers_mut()
                 .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
@@ -76,15 +82,53 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    if header_size > g.header_bytes {
-        return refuse(codes::HEADERS_TOO_LARGE);
+    // The listener counts the headers as the client sent them (the request
+    // id is one more by now).
+    let too_many = req
+        .extensions()
+        .get::<crate::listener::TooManyHeaders>()
+        .is_some();
+    if header_size > g.header_bytes || too_many {
+        return refuse(if too_many {
+            Refusal::with(
+                codes::HEADERS_TOO_LARGE,
+                "More request headers than the limit",
+            )
+        } else {
+            Refusal::new(codes::HEADERS_TOO_LARGE)
+        });
+    }
+    // A declared length over the limit is refused before any of the body is
+    // waited for (the limit itself is applied while the body is read).
+    let body_limit = if is_licence_path(req.uri().path()) {
+        g.body_bytes
+    } else {
+        g.body_bytes.max(LARGEST_BODY)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(body_limit).unwrap_or(u64::MAX)) {
+        return refuse(Refusal::new(codes::BODY_TOO_LARGE));
+    }
+    if req
+        .extensions()
+        .get::<crate::listener::OverShare>()
+        .is_some()
+    {
+        return refuse(Refusal::with(
+            codes::OVERLOADED,
+            "Too many requests in flight from this client address; retry shortly",
+        ));
     }
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
-        return refuse(codes::OVERLOADED);
+        return refuse(Refusal::new(codes::OVERLOADED));
     };
     match tokio::time::timeout(g.timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => refuse(codes::TIMEOUT),
+        Err(_) => refuse(Refusal::new(codes::TIMEOUT)),
     }
 }
 
@@ -207,6 +251,7 @@ pub fn router(state: AppState) -> Router {
         permits: Arc::new(Semaphore::new(limits_cfg.max_concurrency)),
         timeout: Duration::from_millis(limits_cfg.request_timeout_ms),
         header_bytes: limits_cfg.header_bytes,
+        body_bytes: limits_cfg.body_bytes,
     };
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())

@@ -354,10 +354,15 @@ impl Worker {
 
     /// Takes the lock file, reads and sets the marker, loads the live entries.
     fn claim(&mut self) -> Result<Claim> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            // Like every file in the data directory: the owner's only.
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options
             .open(&self.lock_path)
             .map_err(|e| StoreError::io("opening the replay lock file", e))?;
         match file.try_lock() {
