@@ -24,7 +24,7 @@
 //! * **Fairness**: one client address holds at most its share of the open
 //!   connections (counted by TCP peer; trusted proxies are exempt) and of the
 //!   in-flight requests (counted by the address the geo rules use, see
-//!   [`crate::gatekeeper::peer`]); requests over the share are marked
+//!   [`crate::net::peer`]); requests over the share are marked
 //!   [`OverShare`] and refused by the limits middleware with 503 / 7506, so
 //!   every other address keeps being served.
 //! * **Bounded shutdown**: on the shutdown signal the loop stops accepting,

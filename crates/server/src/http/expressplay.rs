@@ -57,9 +57,17 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             HeaderName::from_static("x-keyward-error-code"),
         ])
         .max_age(Duration::from_secs(600));
-    let hms = Router::new()
+    let ep_layer = || middleware::from_fn_with_state(Dialect::ExpressPlay, crate::render::layer);
+    // The token API is server to server: no CORS (a browser page cannot call
+    // it, so a customerAuthenticator never needs to sit in one).
+    let tokens = Router::new()
         .route("/hms/wv/token", get(token_wv).post(token_wv))
         .route("/hms/ck/token", get(token_ck).post(token_ck))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(ep_layer());
+    // The rights paths are called by players in browsers.
+    let hms = Router::new()
         .route("/hms/wv/rights/", post(rights_wv))
         .route("/hms/wv/rights", post(rights_wv))
         .route("/hms/ck/rights/", post(rights_ck))
@@ -67,10 +75,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(
-            Dialect::ExpressPlay,
-            crate::render::layer,
-        ))
+        .layer(ep_layer())
         .layer(cors);
     let admin = Router::new()
         .route(
@@ -90,7 +95,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             Dialect::Native,
             crate::render::layer,
         ));
-    hms.merge(admin)
+    tokens.merge(hms).merge(admin)
 }
 
 /// An answer, or its refusal in the requested error format (rendered by the

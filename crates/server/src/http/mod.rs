@@ -132,11 +132,13 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     }
 }
 
+/// Paths players call from browsers (their refusals carry CORS headers).
+/// ExpressPlay's token API is server to server and is not one of them.
 fn is_licence_path(p: &str) -> bool {
     p.starts_with("/ri/")
         || p.starts_with("/v1/license/")
         || p.starts_with("/v1/hls-key/")
-        || p.starts_with("/hms/")
+        || (p.starts_with("/hms/") && !p.ends_with("/token"))
 }
 
 /// No route: a router-level answer, native on every path.
