@@ -782,3 +782,88 @@ fn the_data_directory_and_its_files_are_private() {
     assert_eq!(srv.terminate(Duration::from_secs(10)).0, Some(0));
     check(&served, &["kek", "token.key", "keyward.db"]);
 }
+
+/// `kill -9` at any moment of a multi-use token's life never lets it play
+/// more than `max_uses` times (ten rounds, the kill landing right after the
+/// 1st, 2nd or 3rd use, inside the write-behind window), and a token minted by
+/// the restarted process right after its start always plays.
+#[test]
+fn sigkill_never_lets_a_token_play_more_than_max_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    provision(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let out = run_ok(&[
+        "client",
+        "add",
+        "--data-dir",
+        d,
+        "--name",
+        "multi",
+        "--site-id",
+        SITE,
+        "--max-uses",
+        "3",
+        "--ttl",
+        "600",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let key = v["api_key"].as_str().unwrap().to_owned();
+    let mint = |addr: SocketAddr| {
+        let a = post_from(
+            Ipv4Addr::LOCALHOST,
+            addr,
+            "/v2/token",
+            &format!("x-api-key: {key}\r\nContent-Type: application/json\r\n"),
+            &format!(r#"{{"clientName":"multi","policy":{{"content_id":"{CID}"}}}}"#),
+        );
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        String::from_utf8(a.body).unwrap().trim().to_owned()
+    };
+    let play = |addr: SocketAddr, token: &str| {
+        post_from(
+            Ipv4Addr::LOCALHOST,
+            addr,
+            "/v1/license/clearkey",
+            &format!("x-vudrm-token: {token}\r\n"),
+            &clearkey_request(),
+        )
+    };
+    let mut srv = Server::start(dir.path(), &[]);
+    for round in 0..10 {
+        let token = mint(srv.addr);
+        let before_kill = round % 3 + 1;
+        for _ in 0..before_kill {
+            let a = play(srv.addr, &token);
+            assert_eq!(a.status, 200, "round {round}: {:?}", a.code());
+        }
+        // SIGKILL, no chance to write the last decisions.
+        srv.child.kill().unwrap();
+        srv.child.wait().unwrap();
+        srv = Server::start(dir.path(), &[]);
+        let mut after = 0;
+        for _ in 0..4 {
+            let a = play(srv.addr, &token);
+            if a.status == 200 {
+                after += 1;
+            } else {
+                assert!(
+                    matches!(
+                        a.code(),
+                        Some("studio_token_unverifiable" | "studio_token_used")
+                    ),
+                    "round {round}: {} {:?}",
+                    a.status,
+                    a.code()
+                );
+            }
+        }
+        assert!(
+            before_kill + after <= 3,
+            "round {round}: {before_kill} uses before the kill and {after} after, max_uses 3"
+        );
+        // The restarted process's own tokens are never fenced.
+        let fresh = mint(srv.addr);
+        let a = play(srv.addr, &fresh);
+        assert_eq!(a.status, 200, "round {round}: fresh token {:?}", a.code());
+    }
+}
