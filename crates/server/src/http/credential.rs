@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 
 use crate::codes;
 use crate::frontdoor::{Credential, CUSTOMDATA_V1, CUSTOMDATA_V2, VUDRM_TOKEN};
@@ -49,20 +49,59 @@ pub fn client_info(peer: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo 
     }
 }
 
-/// Every value of a header, as text (a repeated header gives several).
-fn header_values<'h>(headers: &'h HeaderMap, name: &str) -> Result<Vec<&'h str>, Refusal> {
-    headers
-        .get_all(name)
-        .iter()
-        .map(|v| {
-            v.to_str().map_err(|_| {
-                Refusal::with(
-                    codes::BAD_HEADER,
-                    format!("The {name} header is not printable ASCII text"),
-                )
-            })
-        })
-        .collect()
+/// The one non-empty value of a header: `None` if absent or blank, an error
+/// if it is not text or is given more than once.
+fn one_header<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+    place: &'static str,
+) -> Result<Option<&'h str>, Refusal> {
+    let mut found = None;
+    for v in headers.get_all(name) {
+        let text = v.to_str().map_err(|_| {
+            Refusal::with(
+                codes::BAD_HEADER,
+                format!("The {name} header is not printable ASCII text"),
+            )
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ambiguous(format!("{place} is given more than once")));
+        }
+        found = Some(text);
+    }
+    Ok(found)
+}
+
+/// The one non-empty value of a query parameter (decoded).
+fn one_query(
+    query: Option<&str>,
+    name: &str,
+    place: &'static str,
+) -> Result<Option<String>, Refusal> {
+    let Some(q) = query else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        if k != name || v.trim().is_empty() {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ambiguous(format!("{place} is given more than once")));
+        }
+        found = Some(v.into_owned());
+    }
+    Ok(found)
+}
+
+fn ambiguous(why: String) -> Refusal {
+    Refusal::with(
+        codes::CREDENTIAL_AMBIGUOUS,
+        format!("The request carries more than one credential: {why}"),
+    )
 }
 
 /// A query parameter's decoded value (the first, if repeated).
@@ -72,14 +111,9 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
-    query.map_or_else(Vec::new, |q| {
-        form_urlencoded::parse(q.as_bytes())
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .collect()
-    })
-}
+static VUDRM: HeaderName = HeaderName::from_static(VUDRM_TOKEN);
+static CD_V2: HeaderName = HeaderName::from_static(CUSTOMDATA_V2);
+static CD_V1: HeaderName = HeaderName::from_static(CUSTOMDATA_V1);
 
 /// Finds the credential: `x-vudrm-token`, then `pallycon-customdata-v2`
 /// (header, then query parameter), then (native paths) `Authorization:
@@ -93,89 +127,61 @@ pub fn credential(
     query: Option<&str>,
     bearer: bool,
 ) -> Result<Option<Credential>, Refusal> {
-    let mut found: Vec<(&'static str, Credential)> = Vec::new();
-    let ambiguous = |why: String| Err(Refusal::with(codes::CREDENTIAL_AMBIGUOUS, why));
-    let mut take = |place: &'static str, values: Vec<String>, make: fn(String) -> Credential| {
-        let values: Vec<String> = values
-            .into_iter()
-            .filter(|v| !v.trim().is_empty())
-            .collect();
-        if values.len() > 1 {
-            return Err(format!("{place} is given {} times", values.len()));
-        }
-        if let Some(v) = values.into_iter().next() {
-            found.push((place, make(v)));
+    let mut first: Option<(&'static str, Credential)> = None;
+    let mut offer = |place: &'static str, c: Credential| -> Result<(), Refusal> {
+        match &first {
+            None => first = Some((place, c)),
+            Some((p, f)) if *f != c => {
+                return Err(ambiguous(format!("{p} and {place} differ")));
+            }
+            Some(_) => {}
         }
         Ok(())
     };
-    let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
-    let trimmed = |v: Vec<&str>| {
-        v.into_iter()
-            .map(|s| s.trim().to_owned())
-            .collect::<Vec<_>>()
-    };
-    let mut steps: Vec<Result<(), String>> = Vec::new();
-    steps.push(take(
-        "the x-vudrm-token header",
-        trimmed(header_values(headers, VUDRM_TOKEN)?),
-        Credential::Studio,
-    ));
-    steps.push(take(
-        "the pallycon-customdata-v2 header",
-        owned(header_values(headers, CUSTOMDATA_V2)?),
-        Credential::CustomDataV2,
-    ));
-    steps.push(take(
-        "the pallycon-customdata-v2 query parameter",
-        query_values(query, CUSTOMDATA_V2),
-        Credential::CustomDataV2,
-    ));
+    if let Some(v) = one_header(headers, &VUDRM, "the x-vudrm-token header")? {
+        offer(
+            "the x-vudrm-token header",
+            Credential::Studio(v.trim().to_owned()),
+        )?;
+    }
+    if let Some(v) = one_header(headers, &CD_V2, "the pallycon-customdata-v2 header")? {
+        offer(
+            "the pallycon-customdata-v2 header",
+            Credential::CustomDataV2(v.to_owned()),
+        )?;
+    }
+    let place = "the pallycon-customdata-v2 query parameter";
+    if let Some(v) = one_query(query, CUSTOMDATA_V2, place)? {
+        offer(place, Credential::CustomDataV2(v))?;
+    }
     if bearer {
-        let bearers: Vec<String> = header_values(headers, "authorization")?
-            .into_iter()
-            .filter_map(|v| {
-                let v = v.trim();
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-                    .map(|t| t.trim().to_owned())
-            })
-            .collect();
-        steps.push(take("Authorization: Bearer", bearers, |t| {
-            if keyward_token::studio::looks_like_studio_token(&t) {
-                Credential::Studio(t)
-            } else {
-                Credential::CustomDataV2(t)
+        let place = "Authorization: Bearer";
+        if let Some(v) = one_header(headers, &header::AUTHORIZATION, place)? {
+            let v = v.trim();
+            if let Some(t) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
+                let c = if keyward_token::studio::looks_like_studio_token(t) {
+                    Credential::Studio(t.to_owned())
+                } else {
+                    Credential::CustomDataV2(t.to_owned())
+                };
+                offer(place, c)?;
             }
-        }));
+        }
     }
-    steps.push(take(
-        "the pallycon-customdata header",
-        owned(header_values(headers, CUSTOMDATA_V1)?),
-        Credential::CustomDataV1,
-    ));
-    steps.push(take(
-        "the token query parameter",
-        trimmed(
-            query_values(query, "token")
-                .iter()
-                .map(String::as_str)
-                .collect(),
-        ),
-        Credential::Studio,
-    ));
-    if let Some(Err(why)) = steps.into_iter().find(Result::is_err) {
-        return ambiguous(format!(
-            "The request carries more than one credential: {why}"
-        ));
+    if let Some(v) = one_header(headers, &CD_V1, "the pallycon-customdata header")? {
+        offer(
+            "the pallycon-customdata header",
+            Credential::CustomDataV1(v.to_owned()),
+        )?;
     }
-    let mut found = found.into_iter();
-    let Some((first_place, first)) = found.next() else {
-        return Ok(None);
-    };
-    if let Some((place, _)) = found.find(|(_, c)| *c != first) {
-        return ambiguous(format!(
-            "The request carries more than one credential: {first_place} and {place} differ"
-        ));
+    let place = "the token query parameter";
+    if let Some(v) = one_query(query, "token", place)? {
+        offer(place, Credential::Studio(v.trim().to_owned()))?;
     }
-    Ok(Some(first))
+    Ok(first.map(|(_, c)| c))
 }

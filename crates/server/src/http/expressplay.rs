@@ -38,7 +38,7 @@ use crate::frontdoor::{Credential, Expect};
 use crate::pipeline::{self, LicenceRequest};
 use crate::refusal::expressplay::refuse;
 use crate::refusal::{Class, Refusal};
-use crate::render::{Dialect, Hints, Refused};
+use crate::render::{Hints, Refused};
 use crate::state::AppState;
 
 /// Every ExpressPlay route plus the customer admin API.
@@ -57,15 +57,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             HeaderName::from_static("x-keyward-error-code"),
         ])
         .max_age(Duration::from_secs(600));
-    let ep_layer = || middleware::from_fn_with_state(Dialect::ExpressPlay, crate::render::layer);
     // The token API is server to server: no CORS (a browser page cannot call
     // it, so a customerAuthenticator never needs to sit in one).
     let tokens = Router::new()
         .route("/hms/wv/token", get(token_wv).post(token_wv))
         .route("/hms/ck/token", get(token_ck).post(token_ck))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(ep_layer());
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     // The rights paths are called by players in browsers.
     let hms = Router::new()
         .route("/hms/wv/rights/", post(rights_wv))
@@ -75,7 +73,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(ep_layer())
         .layer(cors);
     let admin = Router::new()
         .route(
@@ -90,11 +87,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/v1/admin/customers/{id}/rotate", post(rotate_customer))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(middleware::from_fn_with_state(
-            Dialect::Native,
-            crate::render::layer,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     tokens.merge(hms).merge(admin)
 }
 

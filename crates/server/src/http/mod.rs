@@ -31,18 +31,6 @@ use crate::state::AppState;
 
 pub use crate::render::{request_id, REQUEST_ID};
 
-/// The dialect of refusals written before routing (limits): by path prefix,
-/// as the route groups choose theirs.
-fn dialect_for(path: &str) -> Dialect {
-    if path.starts_with("/ri/") {
-        Dialect::PallyCon
-    } else if path.starts_with("/hms/") {
-        Dialect::ExpressPlay
-    } else {
-        Dialect::Native
-    }
-}
-
 #[derive(Clone)]
 struct Guard {
     permits: Arc<Semaphore>,
@@ -58,15 +46,17 @@ const LARGEST_BODY: usize = 2 * 1024 * 1024;
 
 /// Header size, concurrency and timeout limits, each answered with a code.
 async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
-    let dialect = dialect_for(req.uri().path());
-    let rid = request_id(req.headers());
+    let dialect = render::dialect_for(req.uri().path());
+    // Kept as the header value (a reference count), made text only to refuse.
+    let rid = req.headers().get(REQUEST_ID).cloned();
     // These refusals are written outside the CORS layer: a browser can read
     // their codes only if they carry the CORS headers themselves.
     let cors_origin = is_licence_path(req.uri().path())
         .then(|| req.headers().get(header::ORIGIN).cloned())
         .flatten();
     let refuse = |refusal: Refusal| -> Response {
-        let mut r = render::write(&refusal, dialect, Hints::default(), &rid);
+        let rid = rid.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let mut r = render::write(&refusal, dialect, Hints::default(), rid);
         if let Some(o) = &cors_origin {
             r.headers_mut()
                 .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
@@ -127,7 +117,9 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
         return refuse(Refusal::new(codes::OVERLOADED));
     };
     match tokio::time::timeout(g.timeout, next.run(req)).await {
-        Ok(r) => r,
+        // A handler's refusal is written here, once, in its route group's
+        // dialect (inside layers such as CORS have added their headers).
+        Ok(r) => render::finish(r, dialect, rid.as_ref()),
         Err(_) => refuse(Refusal::new(codes::TIMEOUT)),
     }
 }
@@ -273,7 +265,6 @@ pub fn router(state: AppState) -> Router {
         ])
         .max_age(Duration::from_secs(600));
 
-    let render_in = |d: Dialect| middleware::from_fn_with_state(d, render::layer);
     // PallyCon-compatible licence paths: `{"errorCode","message"}`.
     let pallycon = Router::new()
         .route("/ri/licenseManager.do", post(license::ri_license))
@@ -287,8 +278,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ri/fpsKeyManager.do", get(certs::fps_key_manager))
         .route("/ri/fpsCert.do", get(certs::fps_cert))
-        .route("/ri/widevineCert.do", get(certs::widevine_cert))
-        .layer(render_in(Dialect::PallyCon));
+        .route("/ri/widevineCert.do", get(certs::widevine_cert));
     // Native licence paths: problem+json.
     let native_licence = Router::new()
         .route("/v1/license/{drm}", post(license::v1_license))
@@ -296,8 +286,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/hls-key/{site}/{cid}/{track}",
             get(license::v1_hls_key_track),
-        )
-        .layer(render_in(Dialect::Native));
+        );
     let licence = pallycon
         .merge(native_licence)
         // Before the layers, so that CORS still answers preflights.
@@ -327,8 +316,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/audit", get(admin::audit))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(render_in(Dialect::Native));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     // Client administration answers like the Studio API (problem+json with
     // `field` for policy errors).
     let admin_clients = Router::new()
@@ -356,14 +344,12 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(render_in(Dialect::Studio));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
 
     let studio_api = Router::new()
         .route("/v2/token", post(studio::token))
         .route("/v2/generate", post(studio::token))
-        .route("/v2/stats", get(studio::stats))
-        .layer(render_in(Dialect::Studio));
+        .route("/v2/stats", get(studio::stats));
     let mut app = Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
@@ -384,7 +370,6 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(not_found)
         // Everything not in a route group answers natively.
-        .layer(render_in(Dialect::Native))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, limits))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
