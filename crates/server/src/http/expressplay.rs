@@ -86,6 +86,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
                 .delete(delete_customer),
         )
         .route("/v1/admin/customers/{id}/rotate", post(rotate_customer))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     tokens.merge(hms).merge(admin)
