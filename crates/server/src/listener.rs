@@ -343,6 +343,9 @@ fn millis(d: Duration) -> u64 {
 
 /// Counters per address, sharded so that requests on different cores rarely
 /// meet on one lock. An address without anything open has no entry.
+/// Entries a shard of [`Counts`] holds before it drops those at zero.
+const SHARD_ENTRIES: usize = 4096;
+
 struct Counts {
     hasher: std::collections::hash_map::RandomState,
     shards: Vec<Mutex<HashMap<IpAddr, usize>>>,
@@ -364,8 +367,16 @@ impl Counts {
     }
 
     /// One more for `ip`, unless it already has `cap`.
+    ///
+    /// An address's entry stays when its count falls to zero (a keep-alive
+    /// client enters and leaves on every request; removing and re-inserting
+    /// it each time cost a rehash), and a shard drops its zero entries only
+    /// when it has grown past [`SHARD_ENTRIES`].
     fn enter(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<Slot> {
         let mut map = self.shard(ip);
+        if map.len() >= SHARD_ENTRIES && !map.contains_key(&ip) {
+            map.retain(|_, n| *n > 0);
+        }
         let n = map.entry(ip).or_insert(0);
         if *n >= cap {
             return None;
@@ -389,9 +400,6 @@ impl Drop for Slot {
         let mut map = self.counts.shard(self.ip);
         if let Some(n) = map.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
         }
     }
 }
@@ -816,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_cap_each_address_and_forget_empty_ones() {
+    fn counts_cap_each_address_and_bound_their_memory() {
         let counts = Counts::new();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
@@ -827,7 +835,22 @@ mod tests {
         drop(one);
         let three = counts.enter(a, 2).unwrap();
         drop((two, three, other));
-        assert!(counts.shards.iter().all(|s| s.lock().unwrap().is_empty()));
+        // Zero counts stay until a shard grows past its bound…
+        assert!(counts
+            .shards
+            .iter()
+            .all(|s| s.lock().unwrap().values().all(|n| *n == 0)));
+        // …then the empty ones are dropped.
+        for i in 0..(SHARD_ENTRIES * 64) {
+            let ip = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            drop(counts.enter(ip, 1));
+        }
+        let held = counts.enter(a, 2).unwrap();
+        assert!(counts
+            .shards
+            .iter()
+            .all(|s| s.lock().unwrap().len() <= SHARD_ENTRIES));
+        drop(held);
     }
 
     #[test]

@@ -12,12 +12,11 @@
 //! Every refusal on `/hms/…` is in the ExpressPlay dialect (`errorFormat`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -27,11 +26,10 @@ use keyward_store::{AuthEnv, CustomerSettings};
 use keyward_token::expressplay::{codes, ErrorFormat, Params, TokenDrm};
 use keyward_token::DrmType;
 use serde::Deserialize;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::credential::client_info;
 use super::license::licence_response;
-use super::{admin, path_error, request_id, REQUEST_ID};
+use super::{admin, path_error, request_id};
 use crate::backdoor::Challenge;
 use crate::codes as registry;
 use crate::frontdoor::{Credential, Expect};
@@ -44,19 +42,6 @@ use crate::state::AppState;
 /// Every ExpressPlay route plus the customer admin API.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let body_limit = state.config().limits.body_bytes;
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::RANGE,
-            HeaderName::from_static(REQUEST_ID),
-        ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID),
-            HeaderName::from_static("x-keyward-error-code"),
-        ])
-        .max_age(Duration::from_secs(600));
     // The token API is server to server: no CORS (a browser page cannot call
     // it, so a customerAuthenticator never needs to sit in one).
     let tokens = Router::new()
@@ -72,8 +57,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/hms/ck/rights", post(rights_ck))
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(cors);
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     let admin = Router::new()
         .route(
             "/v1/admin/customers",

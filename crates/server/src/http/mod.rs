@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod certs;
+pub mod cors;
 pub mod credential;
 pub mod demo;
 pub mod expressplay;
@@ -15,13 +16,12 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::codes;
@@ -49,21 +49,14 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let dialect = render::dialect_for(req.uri().path());
     // Kept as the header value (a reference count), made text only to refuse.
     let rid = req.headers().get(REQUEST_ID).cloned();
-    // These refusals are written outside the CORS layer: a browser can read
-    // their codes only if they carry the CORS headers themselves.
-    let cors_origin = is_licence_path(req.uri().path())
-        .then(|| req.headers().get(header::ORIGIN).cloned())
-        .flatten();
+    // Paths browsers call answer CORS here, refusals included.
+    let cors = cors::policy_for(req.uri().path());
+    let origin = cors.and_then(|_| req.headers().get(header::ORIGIN).cloned());
     let refuse = |refusal: Refusal| -> Response {
         let rid = rid.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
         let mut r = render::write(&refusal, dialect, Hints::default(), rid);
-        if let Some(o) = &cors_origin {
-            r.headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-            r.headers_mut().insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-request-id,x-keyward-error-code"),
-            );
+        if cors.is_some() {
+            cors::decorate(&mut r, origin.as_ref());
         }
         r
     };
@@ -90,7 +83,8 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     }
     // A declared length over the limit is refused before any of the body is
     // waited for (the limit itself is applied while the body is read).
-    let body_limit = if is_licence_path(req.uri().path()) {
+    // Paths browsers call are the licence paths: the licence body limit.
+    let body_limit = if cors.is_some() {
         g.body_bytes
     } else {
         g.body_bytes.max(LARGEST_BODY)
@@ -116,21 +110,23 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
         return refuse(Refusal::new(codes::OVERLOADED));
     };
+    if let Some(p) = cors {
+        if cors::is_preflight(req.method()) {
+            return cors::preflight(p, origin.as_ref());
+        }
+    }
     match tokio::time::timeout(g.timeout, next.run(req)).await {
         // A handler's refusal is written here, once, in its route group's
-        // dialect (inside layers such as CORS have added their headers).
-        Ok(r) => render::finish(r, dialect, rid.as_ref()),
+        // dialect.
+        Ok(r) => {
+            let mut r = render::finish(r, dialect, rid.as_ref());
+            if cors.is_some() {
+                cors::decorate(&mut r, origin.as_ref());
+            }
+            r
+        }
         Err(_) => refuse(Refusal::new(codes::TIMEOUT)),
     }
-}
-
-/// Paths players call from browsers (their refusals carry CORS headers).
-/// ExpressPlay's token API is server to server and is not one of them.
-fn is_licence_path(p: &str) -> bool {
-    p.starts_with("/ri/")
-        || p.starts_with("/v1/license/")
-        || p.starts_with("/v1/hls-key/")
-        || (p.starts_with("/hms/") && !p.ends_with("/token"))
 }
 
 /// No route: a router-level answer, native on every path.
@@ -247,24 +243,6 @@ pub fn router(state: AppState) -> Router {
         header_bytes: limits_cfg.header_bytes,
         body_bytes: limits_cfg.body_bytes,
     };
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::RANGE,
-            HeaderName::from_static("pallycon-customdata-v2"),
-            HeaderName::from_static("pallycon-customdata"),
-            HeaderName::from_static("x-vudrm-token"),
-            HeaderName::from_static(REQUEST_ID),
-        ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID),
-            HeaderName::from_static("x-keyward-error-code"),
-        ])
-        .max_age(Duration::from_secs(600));
-
     // PallyCon-compatible licence paths: `{"errorCode","message"}`.
     let pallycon = Router::new()
         .route("/ri/licenseManager.do", post(license::ri_license))
@@ -289,10 +267,8 @@ pub fn router(state: AppState) -> Router {
         );
     let licence = pallycon
         .merge(native_licence)
-        // Before the layers, so that CORS still answers preflights.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limits_cfg.body_bytes))
-        .layer(cors);
+        .layer(DefaultBodyLimit::max(limits_cfg.body_bytes));
 
     let admin = Router::new()
         .route(
