@@ -1,10 +1,4 @@
-//! Fuzz target: keyward_drm::clearkey::ClearKeyMessage::parse must never panic; every error carries a code.
+//! Fuzz target `drm_clearkey_message`: see `keyward_fuzz::drm_clearkey_message` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Err(e) = keyward_drm::clearkey::ClearKeyMessage::parse(data) {
-        assert!((7401..=7409).contains(&e.code()));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_clearkey_message(data));

@@ -1,10 +1,4 @@
-//! Fuzz target: keyward_drm::fairplay::spc_from_body and Spc::parse must never panic; every error carries a code.
+//! Fuzz target `drm_fairplay_body`: see `keyward_fuzz::drm_fairplay_body` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(spc) = keyward_drm::fairplay::spc_from_body(data) {
-        let _ = keyward_drm::fairplay::Spc::parse(&spc);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_fairplay_body(data));

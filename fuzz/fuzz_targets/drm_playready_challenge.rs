@@ -1,10 +1,4 @@
-//! Fuzz target: keyward_drm::playready::PlayReadyChallenge::parse must never panic; every error carries a code.
+//! Fuzz target `drm_playready_challenge`: see `keyward_fuzz::drm_playready_challenge` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Err(e) = keyward_drm::playready::PlayReadyChallenge::parse(data) {
-        assert!(matches!(e.code(), 7204 | 7205));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_playready_challenge(data));

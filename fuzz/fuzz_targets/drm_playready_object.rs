@@ -1,12 +1,4 @@
-//! Fuzz target: keyward_drm::playready::PlayReadyObject::parse and WRMHEADER reading must never panic; every error carries a code.
+//! Fuzz target `drm_playready_object`: see `keyward_fuzz::drm_playready_object` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(pro) = keyward_drm::playready::PlayReadyObject::parse(data) {
-        if let Ok(Some(xml)) = pro.wrm_header_xml() {
-            let _ = keyward_drm::playready::WrmHeaderInfo::parse(&xml);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_playready_object(data));

@@ -1,10 +1,4 @@
-//! Fuzz target: keyward_drm::widevine::WidevineChallenge::parse must never panic; every error carries a code.
+//! Fuzz target `drm_widevine_challenge`: see `keyward_fuzz::drm_widevine_challenge` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Err(e) = keyward_drm::widevine::WidevineChallenge::parse(data) {
-        assert_eq!(e.code(), 7107);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_widevine_challenge(data));

@@ -1,10 +1,4 @@
-//! Fuzz target: keyward_drm::pssh::WidevinePsshData::decode must never panic; every error carries a code.
+//! Fuzz target `drm_widevine_pssh_data`: see `keyward_fuzz::drm_widevine_pssh_data` (fuzz/src/entry.rs).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(d) = keyward_drm::pssh::WidevinePsshData::decode(data) {
-        let _ = d.encode();
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keyward_fuzz::drm_widevine_pssh_data(data));
