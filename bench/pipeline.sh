@@ -9,9 +9,11 @@
 # service manager would capture it), then measures with wrk, keep-alive:
 #   GET  /healthz                        (the HTTP floor)
 #   POST /ri/clearkey/licenseManager.do  (token verify + gatekeeper + ClearKey licence)
-# and reports licence req/s over healthz req/s. The four configurations are
+# and reports licence req/s over healthz req/s, and the server's CPU time per
+# request (utime+stime of the process over the run). The four configurations are
 # interleaved ROUNDS times so that a drift of the machine hits all of them
-# alike; the table gives the median ratio per configuration.
+# alike; the table gives medians per configuration (req/s medians are per
+# column, so they need not divide to the ratio median).
 #
 # Loopback only, bounded (fixed wrk durations, a watchdog), self-cleaning.
 # Knobs (env): DURATION=8 CONNS=64 THREADS=2 WARMUP=2 ROUNDS=3 TOKENS_N=200
@@ -81,21 +83,29 @@ for b in "${BINS[@]}"; do
     --kid abba271e8bcf552bbd2e86a434a9a5d9 --key 69eaa802a6763af979e8d1940fb88392 >/dev/null
 done
 
-# wrk_rps url script -> req/s (and checks the run had no errors)
+CLK_TCK=$(getconf CLK_TCK)
+# utime+stime ticks of a server process
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# wrk_rps url script pid -> "req/s cpu_us_per_request" (checks the run had no errors)
 wrk_rps() {
   local out=$WORK/wrk.txt
   TOKENS=$WORK/tokens.txt timeout $((WARMUP + 15)) "${GEN_PIN[@]}" \
     wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$2" "$1" >/dev/null 2>&1 || true
+  local t0 t1
+  t0=$(ticks "$3")
   TOKENS=$WORK/tokens.txt timeout $((DURATION + 15)) "${GEN_PIN[@]}" \
     wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$2" "$1" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+  t1=$(ticks "$3")
   local line
   line=$(grep '^RESULT' "$out") || die "no RESULT from wrk: $(cat "$out")"
   [[ $line =~ requests=([0-9]+)\ duration_us=([0-9]+).*non2xx=([0-9]+) ]] || die "unreadable RESULT: $line"
   (( BASH_REMATCH[3] == 0 )) || die "non-2xx answers under load: $line"
-  awk -v n="${BASH_REMATCH[1]}" -v d="${BASH_REMATCH[2]}" 'BEGIN { printf "%.0f", n / (d / 1e6) }'
+  awk -v n="${BASH_REMATCH[1]}" -v d="${BASH_REMATCH[2]}" -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.0f %.2f\n", n / (d / 1e6), (b - a) / hz * 1e6 / n }'
 }
 
-declare -A RATIOS HEALTH LIC
+declare -A RATIOS HEALTH LIC HCPU LCPU
 for round in $(seq 1 "$ROUNDS"); do
   for level in info warn; do
     for b in "${BINS[@]}"; do
@@ -108,12 +118,12 @@ for round in $(seq 1 "$ROUNDS"); do
       got=$(curl -sS --max-time 5 -X POST -H "pallycon-customdata-v2: $(head -1 "$WORK/tokens.txt")" \
         --data "$REQ_BODY" "http://127.0.0.1:$port/ri/clearkey/licenseManager.do")
       [[ $got == "$EXPECTED" ]] || die "$b: unexpected licence answer: $got"
-      h=$(wrk_rps "http://127.0.0.1:$port/healthz" "$BENCH/healthz.lua")
-      l=$(wrk_rps "http://127.0.0.1:$port/ri/clearkey/licenseManager.do" "$BENCH/licence.lua")
+      read -r h hc < <(wrk_rps "http://127.0.0.1:$port/healthz" "$BENCH/healthz.lua" "$pid")
+      read -r l lc < <(wrk_rps "http://127.0.0.1:$port/ri/clearkey/licenseManager.do" "$BENCH/licence.lua" "$pid")
       r=$(awk -v l="$l" -v h="$h" 'BEGIN { printf "%.3f", l / h }')
       key="$b-$level"
-      RATIOS[$key]+="$r "; HEALTH[$key]+="$h "; LIC[$key]+="$l "
-      log "round $round $key: healthz $h req/s, licence $l req/s, ratio $r ($(wc -l <"$WORK/$b-$level.log") log lines)"
+      RATIOS[$key]+="$r "; HEALTH[$key]+="$h "; LIC[$key]+="$l "; HCPU[$key]+="$hc "; LCPU[$key]+="$lc "
+      log "round $round $key: healthz $h req/s ($hc us CPU/req), licence $l req/s ($lc us CPU/req), ratio $r ($(wc -l <"$WORK/$b-$level.log") log lines)"
       kill -TERM -- "-$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     done
@@ -121,11 +131,11 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-echo "| binary | log level | /healthz req/s (median) | licence req/s (median) | licence / healthz (median of rounds) | ratios per round |"
-echo "|---|---|---:|---:|---:|---|"
+echo "| binary | log level | /healthz req/s | licence req/s | licence / healthz (median of rounds) | ratios per round | server CPU µs per /healthz | per licence |"
+echo "|---|---|---:|---:|---:|---|---:|---:|"
 for level in info warn; do
   for b in "${BINS[@]}"; do
     key="$b-$level"
-    echo "| $b | $level | $(median <<<"${HEALTH[$key]}") | $(median <<<"${LIC[$key]}") | **$(median <<<"${RATIOS[$key]}")** | ${RATIOS[$key]% } |"
+    echo "| $b | $level | $(median <<<"${HEALTH[$key]}") | $(median <<<"${LIC[$key]}") | **$(median <<<"${RATIOS[$key]}")** | ${RATIOS[$key]% } | $(median <<<"${HCPU[$key]}") | $(median <<<"${LCPU[$key]}") |"
   done
 done
