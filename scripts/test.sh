@@ -35,5 +35,8 @@ cargo build --release --locked -p keyward
 step "Python token SDK (crates/python: abi3 wheel + pytest)"
 KEYWARD_BIN="$ROOT/target/release/keyward" bash scripts/python-test.sh
 
+step "fuzzing every decoder briefly (nightly + cargo-fuzz; skipped without nightly)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
+
 step "browser and player end-to-end tests"
 KEYWARD_BIN="$ROOT/target/release/keyward" bash scripts/e2e.sh

@@ -231,7 +231,7 @@ where
         Err(e) => return fail("io", &e.to_string()),
     };
     rt.block_on(async {
-        if let Err(e) = std::fs::create_dir_all(&store.data_dir) {
+        if let Err(e) = keyward_store::create_private_dir(&store.data_dir) {
             return fail(
                 "io",
                 &format!("cannot create {}: {e}", store.data_dir.display()),

@@ -231,6 +231,9 @@ registry! {
     BAD_HEADER = "7509", BadRequest, LICENCE, "A header is not printable ASCII text";
     /// The licence expired per the policy's `expire_date`.
     LICENSE_EXPIRED = "7510", Forbidden, LICENCE, "The policy's expire_date has passed";
+    /// The request carries more than one credential (a repeated header, or a
+    /// header and a query parameter that differ).
+    CREDENTIAL_AMBIGUOUS = "7511", BadRequest, LICENCE, "The request carries more than one credential: send exactly one";
     // --- PallyCon callback mode (88xx / 87xx) -------------------------------
     /// The customer's callback refused (carries its own code and message).
     CALLBACK_DENIED = "8002", Forbidden, LICENCE, "The callback refused";

@@ -67,6 +67,103 @@ impl Default for Limits {
     }
 }
 
+/// How `keyward serve` treats connections (`[server]` in keyward.toml, or
+/// `KEYWARD_SERVER_<KEY>` in the environment): timeouts for slow and silent
+/// clients, the connection cap, each client address's share, and the drain
+/// deadline at shutdown. See `keyward.example.toml` for each knob's risk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Time to send a request's headers, milliseconds, from its first byte (or
+    /// from connecting, for a connection's first request); slower or silent
+    /// connections are closed (default 10000).
+    pub header_timeout_ms: u64,
+    /// A keep-alive connection with no request in progress (or a response the
+    /// client does not read) is closed after this, milliseconds (default 60000).
+    pub idle_timeout_ms: u64,
+    /// A request body must have arrived this long after its headers,
+    /// milliseconds; a slower one is cut off and answered 400 (default 5000).
+    pub body_timeout_ms: u64,
+    /// Open connections at most; more wait in the listen backlog. 0 means
+    /// 10000, or three quarters of the open-files limit when that is lower
+    /// (default 0).
+    pub max_connections: usize,
+    /// Share of the open connections one client address may hold, percent;
+    /// its further connections are closed at once. Trusted proxies are exempt
+    /// (default 25).
+    pub client_connection_share_percent: u8,
+    /// Share of `limits.max_concurrency` one client address may have in
+    /// flight, percent; its further requests are refused with 503 (code
+    /// 7506). Behind a trusted proxy the address is the one the geo rules
+    /// use (default 25).
+    pub client_request_share_percent: u8,
+    /// Request headers at most; more are refused with 431 (code 7508)
+    /// (default 100).
+    pub max_headers: usize,
+    /// On SIGTERM or Ctrl-C: how long in-flight requests may finish before
+    /// the remaining connections are dropped, milliseconds (default 10000).
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_timeout_ms: 5_000,
+            max_connections: 0,
+            client_connection_share_percent: 25,
+            client_request_share_percent: 25,
+            max_headers: 100,
+            shutdown_drain_ms: 10_000,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The keys of `[server]`; each is also `KEYWARD_SERVER_<KEY>` (upper case).
+    pub const KEYS: [&'static str; 8] = [
+        "header_timeout_ms",
+        "idle_timeout_ms",
+        "body_timeout_ms",
+        "max_connections",
+        "client_connection_share_percent",
+        "client_request_share_percent",
+        "max_headers",
+        "shutdown_drain_ms",
+    ];
+
+    /// Sets the knob `name` (one of [`Self::KEYS`]), checking its range; the
+    /// error says what is wrong.
+    fn set(&mut self, name: &str, value: u64) -> Result<(), &'static str> {
+        let positive = |v: u64| {
+            if v == 0 {
+                Err("must be greater than zero")
+            } else {
+                Ok(v)
+            }
+        };
+        let size = |v: u64| usize::try_from(v).map_err(|_| "is too large");
+        let percent = |v: u64| match u8::try_from(v) {
+            Ok(p @ 1..=100) => Ok(p),
+            _ => Err("must be a percentage from 1 to 100"),
+        };
+        match name {
+            "header_timeout_ms" => self.header_timeout_ms = positive(value)?,
+            "idle_timeout_ms" => self.idle_timeout_ms = positive(value)?,
+            "body_timeout_ms" => self.body_timeout_ms = positive(value)?,
+            "max_connections" => self.max_connections = size(value)?,
+            "client_connection_share_percent" => {
+                self.client_connection_share_percent = percent(value)?;
+            }
+            "client_request_share_percent" => self.client_request_share_percent = percent(value)?,
+            "max_headers" => self.max_headers = size(positive(value)?)?,
+            "shutdown_drain_ms" => self.shutdown_drain_ms = value,
+            _ => return Err("unknown key"),
+        }
+        Ok(())
+    }
+}
+
 /// Everything `keyward serve` needs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -98,6 +195,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// Request limits.
     pub limits: Limits,
+    /// Connection handling: timeouts, caps, fairness, shutdown drain.
+    pub server: ServerSettings,
     /// How long site settings and keys are cached in memory, milliseconds
     /// (default 2000). Changes made through the admin API apply at once; the CLI
     /// writes straight to the store and is seen after this delay.
@@ -121,6 +220,7 @@ impl Default for Config {
             demo: false,
             public_base_url: None,
             limits: Limits::default(),
+            server: ServerSettings::default(),
             cache_ttl_ms: 2000,
             gatekeeper: GatekeeperConfig::default(),
         }
@@ -155,6 +255,7 @@ struct FileConfig {
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
     limits: Option<FileLimits>,
+    server: Option<std::collections::BTreeMap<String, u64>>,
     geoip_db: Option<PathBuf>,
     vpn_lists: Option<Vec<PathBuf>>,
     trusted_proxies: Option<Vec<String>>,
@@ -309,6 +410,11 @@ impl Config {
             if let Some(v) = f.session_timeout_ms {
                 c.gatekeeper.session_timeout_ms = v;
             }
+            for (k, v) in f.server.unwrap_or_default() {
+                c.server
+                    .set(&k, v)
+                    .map_err(|m| bad(&src, &format!("server.{k}"), m))?;
+            }
             if let Some(l) = f.limits {
                 if let Some(v) = l.body_bytes {
                     c.limits.body_bytes = v;
@@ -390,6 +496,15 @@ impl Config {
         if let Some(v) = get("KEYWARD_TRUSTED_PROXIES") {
             c.gatekeeper.trusted_proxies =
                 parse_cidrs(src, "KEYWARD_TRUSTED_PROXIES", v.split(','))?;
+        }
+        for key in ServerSettings::KEYS {
+            let var = format!("KEYWARD_SERVER_{}", key.to_ascii_uppercase());
+            if let Some(v) = get(&var) {
+                let n = v
+                    .parse()
+                    .map_err(|_| bad(src, &var, format!("'{v}' is not a whole number")))?;
+                c.server.set(key, n).map_err(|m| bad(src, &var, m))?;
+            }
         }
         let src = "command line";
         if let Some(v) = &cli.listen {
@@ -522,6 +637,46 @@ mod tests {
             "a-long-enough-admin-token"
         );
         assert!(!format!("{c:?}").contains("a-long-enough"));
+    }
+
+    #[test]
+    fn server_settings_in_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        std::fs::write(
+            &file,
+            "[server]\nheader_timeout_ms = 2500\nmax_connections = 50\n",
+        )
+        .unwrap();
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_SERVER_MAX_CONNECTIONS".into(), "70".into());
+        let c = Config::load(Some(&file), &env, &Overrides::default()).unwrap();
+        assert_eq!(c.server.header_timeout_ms, 2500);
+        assert_eq!(c.server.max_connections, 70, "env beats file");
+        assert_eq!(c.server.shutdown_drain_ms, 10_000, "default");
+
+        std::fs::write(&file, "[server]\nheader_timeout_msec = 1\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "server.header_timeout_msec");
+        assert!(e.source_name.ends_with("k.toml"), "{e}");
+        std::fs::write(&file, "[server]\nclient_request_share_percent = 0\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new(), &Overrides::default()).unwrap_err();
+        assert_eq!(e.key, "server.client_request_share_percent");
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_SERVER_IDLE_TIMEOUT_MS".into(), "soon".into());
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err();
+        assert_eq!(
+            (e.source_name.as_str(), e.key.as_str()),
+            ("environment", "KEYWARD_SERVER_IDLE_TIMEOUT_MS")
+        );
+        env.insert("KEYWARD_SERVER_IDLE_TIMEOUT_MS".into(), "0".into());
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err();
+        assert!(e.message.contains("greater than zero"), "{e}");
+
+        // The commented example documents every knob with its default.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keyward.example.toml");
+        let c = Config::load(Some(&example), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.server, ServerSettings::default());
     }
 }
 

@@ -29,6 +29,7 @@ mod frontdoor;
 mod gatekeeper;
 mod http;
 mod json;
+mod listener;
 mod mint;
 mod net;
 mod openapi;
@@ -186,9 +187,11 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
     Ok(DemoMinter { creds })
 }
 
-/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
+/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests
+/// (for at most `server.shutdown_drain_ms`) and closes the store cleanly.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    // Private from the start (0700): the KEK and the database live here.
+    keyward_store::create_private_dir(&config.data_dir)?;
     let stores = open_stores(
         &config.data_dir,
         config.kek.as_ref().map(|k| k.expose()),
@@ -226,13 +229,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             e.log_detail.unwrap_or_else(|| e.message.into_owned())
         )));
     }
-    // The peer address is needed by customer IP allow-lists (ExpressPlay -2003).
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    // The peer address is needed by customer IP allow-lists (ExpressPlay -2003);
+    // the listener passes it on, and closes slow, idle and (at the drain
+    // deadline) remaining connections itself.
+    let edge = crate::listener::Edge::new(state.config());
+    edge.serve(listener, router(state), shutdown()).await?;
     // Every request is done and the router (with its state) is gone: write
     // the queued audit events, then the last single-use decisions, then close.
     audit_drain.wait(std::time::Duration::from_secs(10)).await;

@@ -11,13 +11,12 @@
 //!   validation refusals.
 //!
 //! Handlers return [`Refused`] (a refusal plus the hints only the request
-//! knows: the site's error style, the ExpressPlay error format); the route
-//! group's [`layer`] picks the dialect once and writes it. Internal details
+//! knows: the site's error style, the ExpressPlay error format); the edge's
+//! outermost middleware writes it with [`finish`], in the dialect
+//! [`dialect_for`] gives the route group. Internal details
 //! never reach the client; they are logged with the request id.
 
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::json::JsonOut;
@@ -83,8 +82,7 @@ impl Refused {
 }
 
 impl IntoResponse for Refused {
-    /// Carried to the route group's [`layer`] in an extension; a route without
-    /// the layer still answers, natively.
+    /// Carried to [`finish`] in an extension.
     fn into_response(self) -> Response {
         let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
         r.extensions_mut().insert(self);
@@ -97,15 +95,36 @@ pub fn status(class: Class) -> StatusCode {
     StatusCode::from_u16(class.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The route group's rendering layer: writes any [`Refused`] answer in
-/// `dialect` (use with `axum::middleware::from_fn_with_state`).
-pub async fn layer(State(dialect): State<Dialect>, req: Request, next: Next) -> Response {
-    let rid = request_id(req.headers());
-    let mut resp = next.run(req).await;
-    match resp.extensions_mut().remove::<Refused>() {
-        Some(r) => write(&r.refusal, dialect, r.hints, &rid),
-        None => resp,
+/// The dialect of a route group, by its path prefix: the one table of which
+/// paths speak which dialect (the limits refusals use it too).
+pub fn dialect_for(path: &str) -> Dialect {
+    if path.starts_with("/ri/") {
+        Dialect::PallyCon
+    } else if path.starts_with("/hms/") {
+        Dialect::ExpressPlay
+    } else if path.starts_with("/v2/") || path.starts_with("/v1/admin/clients") {
+        Dialect::Studio
+    } else {
+        Dialect::Native
     }
+}
+
+/// Writes the [`Refused`] a handler answered with, if any, in `dialect`;
+/// other answers pass unchanged. Headers that layers inside (CORS) put on the
+/// handler's answer are kept.
+pub fn finish(mut resp: Response, dialect: Dialect, request_id: Option<&HeaderValue>) -> Response {
+    let Some(r) = resp.extensions_mut().remove::<Refused>() else {
+        return resp;
+    };
+    let rid = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let mut out = write(&r.refusal, dialect, r.hints, rid);
+    let (parts, _) = resp.into_parts();
+    for (name, value) in parts.headers.iter() {
+        if !out.headers().contains_key(name) {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Writes a refusal in a dialect, and logs it.
@@ -127,7 +146,7 @@ pub fn write(r: &Refusal, dialect: Dialect, hints: Hints, request_id: &str) -> R
             } else {
                 StatusCode::OK
             };
-            finish(status, j.finish(), "application/json", code)
+            answer(status, j.finish(), "application/json", code)
         }
         Dialect::ExpressPlay => expressplay(r, status, hints.json, request_id),
         Dialect::Studio if r.field.is_some() => {
@@ -141,7 +160,7 @@ pub fn write(r: &Refusal, dialect: Dialect, hints: Hints, request_id: &str) -> R
                 "field": r.field,
                 "request_id": request_id,
             });
-            finish(status, body.to_string(), "application/problem+json", code)
+            answer(status, body.to_string(), "application/problem+json", code)
         }
         Dialect::Native | Dialect::Studio => {
             let mut j = JsonOut::object();
@@ -151,12 +170,12 @@ pub fn write(r: &Refusal, dialect: Dialect, hints: Hints, request_id: &str) -> R
             j.str("detail", &r.message);
             j.str("code", code);
             j.str("request_id", request_id);
-            finish(status, j.finish(), "application/problem+json", code)
+            answer(status, j.finish(), "application/problem+json", code)
         }
     }
 }
 
-fn finish(status: StatusCode, body: String, content_type: &'static str, code: &str) -> Response {
+fn answer(status: StatusCode, body: String, content_type: &'static str, code: &str) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -194,7 +213,7 @@ fn expressplay(r: &Refusal, status: StatusCode, json: bool, request_id: &str) ->
         }
         j.str("errorMessage", &r.message);
         j.str("requestId", request_id);
-        finish(status, j.finish(), "application/json", code)
+        answer(status, j.finish(), "application/json", code)
     } else {
         let c = escape_html(code);
         let msg = escape_html(&r.message);
@@ -204,7 +223,7 @@ fn expressplay(r: &Refusal, status: StatusCode, json: bool, request_id: &str) ->
              <p class=\"error-message\">{msg}</p><p class=\"request-id\">{rid}</p></body></html>\n",
             rid = escape_html(request_id)
         );
-        finish(status, body, "text/html; charset=utf-8", code)
+        answer(status, body, "text/html; charset=utf-8", code)
     }
 }
 

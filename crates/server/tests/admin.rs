@@ -722,3 +722,20 @@ async fn refusals_never_reflect_pasted_secrets() {
         );
     }
 }
+
+/// Every admin route answers a method it does not serve with the coded 405
+/// (found by the admin-body fuzz target on the customer routes).
+#[tokio::test]
+async fn wrong_methods_on_admin_routes_are_coded() {
+    let app = app().await;
+    for (m, uri) in [
+        (Method::PATCH, "/v1/admin/customers"),
+        (Method::PATCH, "/v1/admin/customers/acme"),
+        (Method::GET, "/v1/admin/customers/acme/rotate"),
+        (Method::PATCH, "/v1/admin/clients/acme"),
+        (Method::PATCH, "/v1/admin/sites/TEST/keys"),
+    ] {
+        let a = app.send(admin(m.clone(), uri, None)).await;
+        a.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    }
+}

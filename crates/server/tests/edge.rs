@@ -366,3 +366,91 @@ async fn no_demo_without_demo_mode() {
             .assert_problem(StatusCode::NOT_FOUND, "not_found");
     }
 }
+
+/// One credential per request: a repeated credential header, or a header and
+/// a query parameter that differ, is refused (7511) instead of the first one
+/// winning; the same token in both places is one credential.
+#[tokio::test]
+async fn ambiguous_credentials_are_refused() {
+    let app = app().await;
+    let tok = ck_token(CID);
+    let other = ck_token(CID_MULTI);
+    let body = || Body::from(ck_request(&[KID_ALL], "temporary"));
+    let a = app
+        .send(
+            Request::post("/ri/clearkey/licenseManager.do")
+                .header("pallycon-customdata-v2", &tok)
+                .header("pallycon-customdata-v2", &tok)
+                .body(body())
+                .unwrap(),
+        )
+        .await;
+    a.assert_pallycon(StatusCode::OK, "7511");
+    let a = app
+        .send(
+            Request::post(format!(
+                "/ri/clearkey/licenseManager.do?pallycon-customdata-v2={}",
+                q(&other)
+            ))
+            .header("pallycon-customdata-v2", &tok)
+            .body(body())
+            .unwrap(),
+        )
+        .await;
+    a.assert_pallycon(StatusCode::OK, "7511");
+    assert!(!a.text().contains(&tok[..20]), "{}", a.text());
+    let a = app
+        .send(
+            Request::post("/v1/license/clearkey")
+                .header("pallycon-customdata-v2", &tok)
+                .header("authorization", format!("Bearer {other}"))
+                .body(body())
+                .unwrap(),
+        )
+        .await;
+    a.assert_problem(StatusCode::BAD_REQUEST, "7511");
+    // The same token in the header and the query: one credential.
+    let a = app
+        .send(
+            Request::post(format!(
+                "/ri/clearkey/licenseManager.do?pallycon-customdata-v2={}",
+                q(&tok)
+            ))
+            .header("pallycon-customdata-v2", &tok)
+            .body(body())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.text(), jwk_set(&[(KID_ALL, KEY_ALL)], "temporary"));
+}
+
+/// ExpressPlay's token API is server to server: no CORS answers there (the
+/// rights paths, which players call, keep theirs).
+#[tokio::test]
+async fn no_cors_on_the_expressplay_token_api() {
+    let app = app().await;
+    for path in ["/hms/ck/token", "/hms/wv/token"] {
+        let a = app
+            .send(
+                Request::options(path)
+                    .header("origin", "https://evil.example")
+                    .header("access-control-request-method", "POST")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(a.header("access-control-allow-origin"), None, "{path}");
+        assert_eq!(a.header("access-control-allow-methods"), None, "{path}");
+        let a = app
+            .send(
+                Request::get(format!("{path}?customerAuthenticator=x"))
+                    .header("origin", "https://evil.example")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.header("access-control-allow-origin"), None, "{path}");
+    }
+}

@@ -254,8 +254,9 @@ impl WrapContext<'_> {
     }
 }
 
-/// Creates `dir` (and parents); a directory created here is private (0700 on unix).
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` (and parents); a directory created here is private (0700 on
+/// unix). One that exists already is left as it is (the operator's choice).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
@@ -271,8 +272,30 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| StoreError::io("creating the data directory", e))
 }
 
-fn write_new_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Writes `contents` to a new file at `path` that only its owner can read
+/// (0600 on unix), so that after a crash the file is either complete or
+/// absent, never half written: the bytes go to a temporary file beside it,
+/// which is flushed to disk, then linked to `path` (failing with
+/// `AlreadyExists` if `path` exists, so that two processes racing to create
+/// it both end up using the first one's), and the directory is flushed so
+/// that the new name survives a crash too.
+pub fn write_new_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path has no file name",
+        )
+    })?;
+    let nonce = random_bytes::<8>().map_err(std::io::Error::other)?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", hex::encode(nonce)));
+    let tmp = dir.join(tmp_name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -280,9 +303,33 @@ fn write_new_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    let placed = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        match std::fs::hard_link(&tmp, path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+                // A file system without hard links: a rename is as atomic,
+                // only not exclusive (the check above narrows the race).
+                std::fs::rename(&tmp, path)
+            }
+            linked => linked,
+        }
+    })();
+    // Gone already after a rename; a leftover must not keep a secret around.
+    let _ = std::fs::remove_file(&tmp);
+    placed?;
+    sync_dir(dir)
+}
+
+/// Flushes a directory's entries to disk (unix; elsewhere nothing to do).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -377,6 +424,31 @@ mod tests {
                 .unwrap()
                 .permissions()
                 .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn new_private_files_are_whole_exclusive_and_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write_new_private_file(&path, b"first").unwrap();
+        let again = write_new_private_file(&path, b"second").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("secret")],
+            "no temp file left"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

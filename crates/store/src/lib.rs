@@ -46,7 +46,7 @@ pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use factory::{open, Backend, Stores};
-pub use kek::Kek;
+pub use kek::{create_private_dir, write_new_private_file, Kek};
 pub use keys::{
     generate_content_key, generate_kid, ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid,
     NewContentKey, TrackType,

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -22,8 +21,8 @@ use crate::replay::decisions::DecisionSet;
 use crate::replay::{validate_redeem, Redemption, ReplayStore};
 use crate::sites::{NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
 use crate::stats::StatsStore;
-use crate::streams::{validate_stream, StreamGrant, StreamStore, StreamTable};
-use crate::{unix_now, unix_now_ms};
+use crate::streams::StreamTable;
+use crate::unix_now;
 
 /// In-memory implementation of every store trait.
 #[derive(Debug)]
@@ -591,50 +590,9 @@ impl StatsStore for MemoryStore {
 
 // --- Stream slots and lifecycle ---------------------------------------------
 
-#[async_trait]
-impl StreamStore for MemoryStore {
-    async fn acquire_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-        limit: u32,
-        ttl: Duration,
-    ) -> Result<StreamGrant> {
-        validate_stream(user_id, stream_id, Some(ttl))?;
-        Ok(self
-            .streams
-            .acquire(site_id, user_id, stream_id, limit, ttl, unix_now_ms()))
-    }
-
-    async fn renew_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-        ttl: Duration,
-    ) -> Result<Option<i64>> {
-        validate_stream(user_id, stream_id, Some(ttl))?;
-        Ok(self
-            .streams
-            .renew(site_id, user_id, stream_id, ttl, unix_now_ms()))
-    }
-
-    async fn release_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-    ) -> Result<bool> {
-        validate_stream(user_id, stream_id, None)?;
-        Ok(self
-            .streams
-            .release(site_id, user_id, stream_id, unix_now_ms()))
-    }
-
-    async fn active_streams(&self, site_id: &SiteId, user_id: &str) -> Result<u32> {
-        validate_stream(user_id, "-", None)?;
-        Ok(self.streams.active(site_id, user_id, unix_now_ms()))
+impl crate::streams::InProcessStreams for MemoryStore {
+    fn stream_table(&self) -> &StreamTable {
+        &self.streams
     }
 }
 

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 
 use crate::error::{Result, StoreError};
 use crate::sites::SiteId;
+use crate::unix_now_ms;
 
 /// Longest user id or stream id accepted, in bytes.
 pub const MAX_STREAM_ID_LEN: usize = 256;
@@ -130,6 +131,60 @@ struct Lease {
 
 /// A user's slots, keyed by (site, user).
 type Users = HashMap<(SiteId, String), Vec<Lease>>;
+
+/// A store that keeps stream slots in process memory (exact for one process);
+/// its [`StreamStore`] is this table's.
+pub(crate) trait InProcessStreams {
+    /// The table.
+    fn stream_table(&self) -> &StreamTable;
+}
+
+#[async_trait]
+impl<T: InProcessStreams + Send + Sync> StreamStore for T {
+    async fn acquire_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+        limit: u32,
+        ttl: Duration,
+    ) -> Result<StreamGrant> {
+        validate_stream(user_id, stream_id, Some(ttl))?;
+        Ok(self
+            .stream_table()
+            .acquire(site_id, user_id, stream_id, limit, ttl, unix_now_ms()))
+    }
+
+    async fn renew_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+        ttl: Duration,
+    ) -> Result<Option<i64>> {
+        validate_stream(user_id, stream_id, Some(ttl))?;
+        Ok(self
+            .stream_table()
+            .renew(site_id, user_id, stream_id, ttl, unix_now_ms()))
+    }
+
+    async fn release_stream(
+        &self,
+        site_id: &SiteId,
+        user_id: &str,
+        stream_id: &str,
+    ) -> Result<bool> {
+        validate_stream(user_id, stream_id, None)?;
+        Ok(self
+            .stream_table()
+            .release(site_id, user_id, stream_id, unix_now_ms()))
+    }
+
+    async fn active_streams(&self, site_id: &SiteId, user_id: &str) -> Result<u32> {
+        validate_stream(user_id, "-", None)?;
+        Ok(self.stream_table().active(site_id, user_id, unix_now_ms()))
+    }
+}
 
 /// The in-process slot table both embedded backends use: exact, under one lock.
 /// Time is passed in (unix ms) so the rules are testable without sleeping.

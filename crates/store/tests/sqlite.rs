@@ -701,3 +701,50 @@ async fn sqlite_from_the_factory() {
     assert_eq!(reopened.sites().await.unwrap().len(), 1);
     reopened.close().await;
 }
+
+/// After an unclean stop, a record read back may be behind by the uses of the
+/// last write-behind window: an n-use token with uses left is refused as
+/// unverifiable, not trusted (3 allowed uses once played 4 times). And the
+/// fence is exact: a token issued by the restarted process, even within its
+/// first second, is never fenced.
+#[tokio::test]
+async fn after_an_unclean_stop_stale_counts_are_not_trusted_and_new_tokens_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = now() + 3600;
+    let before = now() - 20;
+    {
+        let store = open(dir.path()).await;
+        let r = store
+            .redeem("ns", &[5; 32], before, later, 3)
+            .await
+            .unwrap();
+        assert_eq!((r.use_count, r.accepted), (1, true));
+        store.close().await;
+    }
+    // The process dies before its next use reaches the table: what is left is
+    // its claim marker and a count of 1.
+    {
+        let store = open(dir.path()).await;
+        let pool = raw(&store).await;
+        sqlx::query("INSERT INTO meta (name, value) VALUES ('replay_claimed', x'31')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        store.close().await;
+    }
+    let store = open(dir.path()).await;
+    store.claim_replay().await.unwrap();
+    // Minted by this process right after its start: trusted.
+    let r = store.redeem("ns", &[6; 32], now(), later, 1).await.unwrap();
+    assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, true, false));
+    // On record with uses left, but the record may be stale: refused.
+    for _ in 0..3 {
+        let r = store
+            .redeem("ns", &[5; 32], before, later, 3)
+            .await
+            .unwrap();
+        assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, true));
+    }
+    store.close().await;
+}

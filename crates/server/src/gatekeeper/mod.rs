@@ -176,7 +176,11 @@ pub async fn admit(
         claim.entitlement =
             callback::decide(state.callbacks(), state.outbound().http(), site, auth).await?;
     }
-    state.streams().admit(&claim.entitlement).await
+    // Only entitlements with a limit take a stream slot.
+    if claim.entitlement.stream_limit.is_some() {
+        state.streams().admit(&claim.entitlement).await?;
+    }
+    Ok(())
 }
 
 /// Stage 1: the endpoint's expectations and the site's DRM list.

@@ -12,12 +12,11 @@
 //! Every refusal on `/hms/…` is in the ExpressPlay dialect (`errorFormat`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -27,51 +26,38 @@ use keyward_store::{AuthEnv, CustomerSettings};
 use keyward_token::expressplay::{codes, ErrorFormat, Params, TokenDrm};
 use keyward_token::DrmType;
 use serde::Deserialize;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::credential::client_info;
 use super::license::licence_response;
-use super::{admin, path_error, request_id, REQUEST_ID};
+use super::{admin, path_error, request_id};
 use crate::backdoor::Challenge;
 use crate::codes as registry;
 use crate::frontdoor::{Credential, Expect};
 use crate::pipeline::{self, LicenceRequest};
 use crate::refusal::expressplay::refuse;
 use crate::refusal::{Class, Refusal};
-use crate::render::{Dialect, Hints, Refused};
+use crate::render::{Hints, Refused};
 use crate::state::AppState;
 
 /// Every ExpressPlay route plus the customer admin API.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let body_limit = state.config().limits.body_bytes;
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::RANGE,
-            HeaderName::from_static(REQUEST_ID),
-        ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID),
-            HeaderName::from_static("x-keyward-error-code"),
-        ])
-        .max_age(Duration::from_secs(600));
-    let hms = Router::new()
+    // The token API is server to server: no CORS (a browser page cannot call
+    // it, so a customerAuthenticator never needs to sit in one).
+    let tokens = Router::new()
         .route("/hms/wv/token", get(token_wv).post(token_wv))
         .route("/hms/ck/token", get(token_ck).post(token_ck))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
+    // The rights paths are called by players in browsers.
+    let hms = Router::new()
         .route("/hms/wv/rights/", post(rights_wv))
         .route("/hms/wv/rights", post(rights_wv))
         .route("/hms/ck/rights/", post(rights_ck))
         .route("/hms/ck/rights", post(rights_ck))
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(
-            Dialect::ExpressPlay,
-            crate::render::layer,
-        ))
-        .layer(cors);
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     let admin = Router::new()
         .route(
             "/v1/admin/customers",
@@ -84,13 +70,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
                 .delete(delete_customer),
         )
         .route("/v1/admin/customers/{id}/rotate", post(rotate_customer))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(middleware::from_fn_with_state(
-            Dialect::Native,
-            crate::render::layer,
-        ));
-    hms.merge(admin)
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+    tokens.merge(hms).merge(admin)
 }
 
 /// An answer, or its refusal in the requested error format (rendered by the

@@ -12,7 +12,7 @@ use keyward_drm::playready::PlayReadyChallenge;
 use keyward_token::{DrmType, TrackType};
 
 use super::credential::{client_info, credential, query_param, PeerAddr};
-use super::{body_error, path_error, request_id};
+use super::{body_error, path_error};
 use crate::backdoor::{Challenge, Licence};
 use crate::codes;
 use crate::frontdoor::{Credential, Denied, Expect};
@@ -72,13 +72,16 @@ async fn run(
     headers: &HeaderMap,
 ) -> Answer {
     let client = client_info(peer, headers);
-    let rid = request_id(headers);
+    let rid = headers
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     let req = LicenceRequest {
         credential,
         expect,
         challenge,
         client: &client,
-        request_id: &rid,
+        request_id: rid,
     };
     pipeline::licence(state, req)
         .await

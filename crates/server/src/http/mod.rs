@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod certs;
+pub mod cors;
 pub mod credential;
 pub mod demo;
 pub mod expressplay;
@@ -15,13 +16,12 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::codes;
@@ -31,43 +31,32 @@ use crate::state::AppState;
 
 pub use crate::render::{request_id, REQUEST_ID};
 
-/// The dialect of refusals written before routing (limits): by path prefix,
-/// as the route groups choose theirs.
-fn dialect_for(path: &str) -> Dialect {
-    if path.starts_with("/ri/") {
-        Dialect::PallyCon
-    } else if path.starts_with("/hms/") {
-        Dialect::ExpressPlay
-    } else {
-        Dialect::Native
-    }
-}
-
 #[derive(Clone)]
 struct Guard {
     permits: Arc<Semaphore>,
     timeout: Duration,
     header_bytes: usize,
+    body_bytes: usize,
 }
+
+/// The largest body any route reads: axum's default limit, which applies
+/// where a route sets none (the admin API allows 1 MiB, licence paths
+/// `limits.body_bytes`).
+const LARGEST_BODY: usize = 2 * 1024 * 1024;
 
 /// Header size, concurrency and timeout limits, each answered with a code.
 async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
-    let dialect = dialect_for(req.uri().path());
-    let rid = request_id(req.headers());
-    // These refusals are written outside the CORS layer: a browser can read
-    // their codes only if they carry the CORS headers themselves.
-    let cors_origin = is_licence_path(req.uri().path())
-        .then(|| req.headers().get(header::ORIGIN).cloned())
-        .flatten();
-    let refuse = |code: codes::Code| -> Response {
-        let mut r = render::write(&Refusal::new(code), dialect, Hints::default(), &rid);
-        if let Some(o) = &cors_origin {
-            r.headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-            r.headers_mut().insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-request-id,x-keyward-error-code"),
-            );
+    let dialect = render::dialect_for(req.uri().path());
+    // Kept as the header value (a reference count), made text only to refuse.
+    let rid = req.headers().get(REQUEST_ID).cloned();
+    // Paths browsers call answer CORS here, refusals included.
+    let cors = cors::policy_for(req.uri().path());
+    let origin = cors.and_then(|_| req.headers().get(header::ORIGIN).cloned());
+    let refuse = |refusal: Refusal| -> Response {
+        let rid = rid.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let mut r = render::write(&refusal, dialect, Hints::default(), rid);
+        if cors.is_some() {
+            cors::decorate(&mut r, origin.as_ref());
         }
         r
     };
@@ -76,23 +65,68 @@ async fn limits(State(g): State<Guard>, req: Request, next: Next) -> Response {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    if header_size > g.header_bytes {
-        return refuse(codes::HEADERS_TOO_LARGE);
+    // The listener counts the headers as the client sent them (the request
+    // id is one more by now).
+    let too_many = req
+        .extensions()
+        .get::<crate::listener::TooManyHeaders>()
+        .is_some();
+    if header_size > g.header_bytes || too_many {
+        return refuse(if too_many {
+            Refusal::with(
+                codes::HEADERS_TOO_LARGE,
+                "More request headers than the limit",
+            )
+        } else {
+            Refusal::new(codes::HEADERS_TOO_LARGE)
+        });
+    }
+    // A declared length over the limit is refused before any of the body is
+    // waited for (the limit itself is applied while the body is read).
+    // Paths browsers call are the licence paths: the licence body limit.
+    let body_limit = if cors.is_some() {
+        g.body_bytes
+    } else {
+        g.body_bytes.max(LARGEST_BODY)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(body_limit).unwrap_or(u64::MAX)) {
+        return refuse(Refusal::new(codes::BODY_TOO_LARGE));
+    }
+    if req
+        .extensions()
+        .get::<crate::listener::OverShare>()
+        .is_some()
+    {
+        return refuse(Refusal::with(
+            codes::OVERLOADED,
+            "Too many requests in flight from this client address; retry shortly",
+        ));
     }
     let Ok(_permit) = g.permits.clone().try_acquire_owned() else {
-        return refuse(codes::OVERLOADED);
+        return refuse(Refusal::new(codes::OVERLOADED));
     };
-    match tokio::time::timeout(g.timeout, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => refuse(codes::TIMEOUT),
+    if let Some(p) = cors {
+        if cors::is_preflight(req.method()) {
+            return cors::preflight(p, origin.as_ref());
+        }
     }
-}
-
-fn is_licence_path(p: &str) -> bool {
-    p.starts_with("/ri/")
-        || p.starts_with("/v1/license/")
-        || p.starts_with("/v1/hls-key/")
-        || p.starts_with("/hms/")
+    match tokio::time::timeout(g.timeout, next.run(req)).await {
+        // A handler's refusal is written here, once, in its route group's
+        // dialect.
+        Ok(r) => {
+            let mut r = render::finish(r, dialect, rid.as_ref());
+            if cors.is_some() {
+                cors::decorate(&mut r, origin.as_ref());
+            }
+            r
+        }
+        Err(_) => refuse(Refusal::new(codes::TIMEOUT)),
+    }
 }
 
 /// No route: a router-level answer, native on every path.
@@ -207,26 +241,8 @@ pub fn router(state: AppState) -> Router {
         permits: Arc::new(Semaphore::new(limits_cfg.max_concurrency)),
         timeout: Duration::from_millis(limits_cfg.request_timeout_ms),
         header_bytes: limits_cfg.header_bytes,
+        body_bytes: limits_cfg.body_bytes,
     };
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::RANGE,
-            HeaderName::from_static("pallycon-customdata-v2"),
-            HeaderName::from_static("pallycon-customdata"),
-            HeaderName::from_static("x-vudrm-token"),
-            HeaderName::from_static(REQUEST_ID),
-        ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID),
-            HeaderName::from_static("x-keyward-error-code"),
-        ])
-        .max_age(Duration::from_secs(600));
-
-    let render_in = |d: Dialect| middleware::from_fn_with_state(d, render::layer);
     // PallyCon-compatible licence paths: `{"errorCode","message"}`.
     let pallycon = Router::new()
         .route("/ri/licenseManager.do", post(license::ri_license))
@@ -240,8 +256,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ri/fpsKeyManager.do", get(certs::fps_key_manager))
         .route("/ri/fpsCert.do", get(certs::fps_cert))
-        .route("/ri/widevineCert.do", get(certs::widevine_cert))
-        .layer(render_in(Dialect::PallyCon));
+        .route("/ri/widevineCert.do", get(certs::widevine_cert));
     // Native licence paths: problem+json.
     let native_licence = Router::new()
         .route("/v1/license/{drm}", post(license::v1_license))
@@ -249,14 +264,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/hls-key/{site}/{cid}/{track}",
             get(license::v1_hls_key_track),
-        )
-        .layer(render_in(Dialect::Native));
+        );
     let licence = pallycon
         .merge(native_licence)
-        // Before the layers, so that CORS still answers preflights.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limits_cfg.body_bytes))
-        .layer(cors);
+        .layer(DefaultBodyLimit::max(limits_cfg.body_bytes));
 
     let admin = Router::new()
         .route(
@@ -280,8 +292,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/audit", get(admin::audit))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(render_in(Dialect::Native));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     // Client administration answers like the Studio API (problem+json with
     // `field` for policy errors).
     let admin_clients = Router::new()
@@ -309,14 +320,12 @@ pub fn router(state: AppState) -> Router {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth))
-        .layer(render_in(Dialect::Studio));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
 
     let studio_api = Router::new()
         .route("/v2/token", post(studio::token))
         .route("/v2/generate", post(studio::token))
-        .route("/v2/stats", get(studio::stats))
-        .layer(render_in(Dialect::Studio));
+        .route("/v2/stats", get(studio::stats));
     let mut app = Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
@@ -337,7 +346,6 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(not_found)
         // Everything not in a route group answers natively.
-        .layer(render_in(Dialect::Native))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, limits))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(

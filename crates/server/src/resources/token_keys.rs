@@ -46,20 +46,9 @@ fn generate_key_file(path: &Path) -> Result<(TokenKey, bool), String> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let text = format!("{}\n", hex::encode(raw));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    use std::io::Write as _;
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok((TokenKey::new(raw), true))
-        }
+    // Whole or absent after a crash, 0600, never replacing another's key.
+    match keyward_store::write_new_private_file(path, text.as_bytes()) {
+        Ok(()) => Ok((TokenKey::new(raw), true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => generate_key_file(path),
         Err(e) => Err(format!("cannot create {}: {e}", path.display())),
     }
@@ -78,7 +67,7 @@ pub fn load_keys(
     let current = match current.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => TokenKey::from_hex(t).ok_or("KEYWARD_TOKEN_KEY must be 64 hex digits")?,
         None => {
-            std::fs::create_dir_all(data_dir)
+            keyward_store::create_private_dir(data_dir)
                 .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
             let (k, generated) = generate_key_file(&data_dir.join(TOKEN_KEY_FILE))?;
             if generated {

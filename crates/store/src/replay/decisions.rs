@@ -19,8 +19,12 @@
 //!   expiry extends the entry (how a grace window after the token's lifetime is
 //!   granted: the caller passes the later expiry).
 //! * **Fence**: after an unclean stop the backend passes a *fence*; a token issued
-//!   before it and not on record is refused as
-//!   [`unverifiable`](crate::Redemption::unverifiable) instead of being trusted.
+//!   before it may have uses that never reached storage, so it is refused as
+//!   [`unverifiable`](crate::Redemption::unverifiable) instead of being trusted —
+//!   unless its record already shows every allowed use (then it is simply used
+//!   up). This holds for tokens on record too: a record read back after a crash
+//!   may be behind by the uses of the last write-behind window, and trusting it
+//!   would let an n-use token play more than n times.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -188,7 +192,8 @@ impl DecisionSet {
 
     /// One use of `token_id` in `namespace` at `now` (unix seconds): accepted while
     /// fewer than `max_uses` uses are on record (`max_uses` 0 never accepts).
-    /// `fence`: tokens issued before it and not on record are `unverifiable`.
+    /// `fence`: tokens issued before it are `unverifiable` unless their record
+    /// shows them used up.
     /// The arguments are validated by the caller (`validate_redeem`).
     #[allow(clippy::too_many_arguments, reason = "one decision, all of it")]
     pub(crate) fn redeem(
@@ -213,22 +218,22 @@ impl DecisionSet {
             id[..id_len].copy_from_slice(&token_id[..id_len]);
             (self.namespace(namespace), id, id_len)
         });
+        let fenced = fence.is_some_and(|f| issued_at < f);
         let mut shard = lock(self.shard(&key));
         let entry = match shard.live.get(&key) {
             Some(e) if e.expires_at() > now => {
                 if e.use_count >= max_uses {
                     return Redemption::refused(e.use_count);
                 }
+                if fenced {
+                    return Redemption::unverifiable(e.use_count);
+                }
                 Live::new(e.use_count + 1, e.expires_at().max(expires_at))
             }
             // Absent, or expired (which counts as absent).
             _ => {
-                if fence.is_some_and(|f| issued_at < f) {
-                    return Redemption {
-                        use_count: 0,
-                        accepted: false,
-                        unverifiable: true,
-                    };
+                if fenced {
+                    return Redemption::unverifiable(0);
                 }
                 Live::new(1, expires_at)
             }
@@ -352,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn the_fence_refuses_unknown_older_tokens_only() {
+    fn the_fence_refuses_every_older_token_not_used_up() {
         let set = DecisionSet::unjournaled();
         set.load("ns", b"known", 1, NOW + 60);
         let fence = Some(NOW);
@@ -365,9 +370,20 @@ mod tests {
                 unverifiable: true
             }
         );
-        // Known tokens are judged by their record; newer ones are trusted.
+        // A known token whose record may be stale is unverifiable too (its
+        // last uses may not have reached storage); one used up is used up.
         let known = set.redeem(fence, "ns", b"known", NOW - 1, NOW + 60, 2, NOW);
-        assert_eq!((known.accepted, known.use_count), (true, 2));
+        assert_eq!(
+            known,
+            Redemption {
+                use_count: 1,
+                accepted: false,
+                unverifiable: true
+            }
+        );
+        let spent = set.redeem(fence, "ns", b"known", NOW - 1, NOW + 60, 1, NOW);
+        assert_eq!((spent.accepted, spent.unverifiable), (false, false));
+        // Tokens issued from the fence on are trusted.
         assert!(
             set.redeem(fence, "ns", b"new", NOW, NOW + 60, 1, NOW)
                 .accepted

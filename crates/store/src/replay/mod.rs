@@ -47,6 +47,16 @@ impl Redemption {
             unverifiable: false,
         }
     }
+
+    /// A refusal because the token was issued before an unclean stop and its
+    /// uses cannot be known (`use_count` on record, possibly stale).
+    pub fn unverifiable(use_count: u32) -> Redemption {
+        Redemption {
+            use_count,
+            accepted: false,
+            unverifiable: true,
+        }
+    }
 }
 
 /// Storage of replay sets. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore) and

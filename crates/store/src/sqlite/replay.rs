@@ -2,16 +2,11 @@
 //! [`DecisionSet`](crate::replay::decisions::DecisionSet), persisted by the
 //! [writer](super::writer)); stream slots live in process memory only.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::SqliteStore;
 use crate::error::Result;
 use crate::replay::{validate_redeem, Redemption, ReplayStore};
-use crate::sites::SiteId;
-use crate::streams::{validate_stream, StreamGrant, StreamStore};
-use crate::unix_now_ms;
 
 #[async_trait]
 impl ReplayStore for SqliteStore {
@@ -49,49 +44,8 @@ impl ReplayStore for SqliteStore {
 
 /// In process memory: exact for the one `keyward serve` a data directory allows;
 /// a restart forgets the leases (see [`crate::streams`]).
-#[async_trait]
-impl StreamStore for SqliteStore {
-    async fn acquire_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-        limit: u32,
-        ttl: Duration,
-    ) -> Result<StreamGrant> {
-        validate_stream(user_id, stream_id, Some(ttl))?;
-        Ok(self
-            .streams
-            .acquire(site_id, user_id, stream_id, limit, ttl, unix_now_ms()))
-    }
-
-    async fn renew_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-        ttl: Duration,
-    ) -> Result<Option<i64>> {
-        validate_stream(user_id, stream_id, Some(ttl))?;
-        Ok(self
-            .streams
-            .renew(site_id, user_id, stream_id, ttl, unix_now_ms()))
-    }
-
-    async fn release_stream(
-        &self,
-        site_id: &SiteId,
-        user_id: &str,
-        stream_id: &str,
-    ) -> Result<bool> {
-        validate_stream(user_id, stream_id, None)?;
-        Ok(self
-            .streams
-            .release(site_id, user_id, stream_id, unix_now_ms()))
-    }
-
-    async fn active_streams(&self, site_id: &SiteId, user_id: &str) -> Result<u32> {
-        validate_stream(user_id, "-", None)?;
-        Ok(self.streams.active(site_id, user_id, unix_now_ms()))
+impl crate::streams::InProcessStreams for SqliteStore {
+    fn stream_table(&self) -> &crate::streams::StreamTable {
+        &self.streams
     }
 }

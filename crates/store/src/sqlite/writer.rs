@@ -269,6 +269,20 @@ impl Writer {
     }
 }
 
+/// Sleeps until the system clock reaches unix second `second`.
+fn wait_until_second(second: i64) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let target = Duration::from_secs(u64::try_from(second).unwrap_or(0));
+        if now >= target {
+            return;
+        }
+        std::thread::sleep(target - now);
+    }
+}
+
 struct Worker {
     conn: Connection,
     busy_timeout: Duration,
@@ -340,10 +354,15 @@ impl Worker {
 
     /// Takes the lock file, reads and sets the marker, loads the live entries.
     fn claim(&mut self) -> Result<Claim> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            // Like every file in the data directory: the owner's only.
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options
             .open(&self.lock_path)
             .map_err(|e| StoreError::io("opening the replay lock file", e))?;
         match file.try_lock() {
@@ -395,11 +414,19 @@ impl Worker {
         self.lock_file = Some(file);
         self.last_purge = Instant::now();
         self.purge_pending = true;
-        Ok(Claim {
-            // Whole seconds: a token issued in the second of this start may
-            // predate it, so the fence covers that second too.
-            fence: unclean.then_some(now + 1),
-        })
+        let fence = if unclean {
+            // Token times are whole seconds. The crashed process minted nothing
+            // after this second; this one mints nothing before the next: wait
+            // for it, so the fence separates the two exactly and no token of
+            // this process is ever fenced (at most 1 s, after an unclean stop
+            // only).
+            let fence = now + 1;
+            wait_until_second(fence);
+            Some(fence)
+        } else {
+            None
+        };
+        Ok(Claim { fence })
     }
 
     /// One transaction: the pending decisions, then the jobs; answers the jobs
