@@ -403,6 +403,8 @@ for name, req in [
     ("put-empty-body", request("PUT", "/v1/admin/customers/acme", [AUTHZ, JSON], "")),
     ("put-array-body", request("PUT", "/v1/admin/sites/TEST", [AUTHZ, JSON], "[]")),
     ("no-auth", request("POST", "/v1/admin/sites", [JSON], '{"site_id":"ABCD"}')),
+    # Regression (found by server_admin, fixed in 7557f84): an uncoded 405.
+    ("regression-customers-405-uncoded", b"PATCH /v1/admin/customers\nauthorization: Bearer " + ADMIN.encode() + b"\n"),
     ("v2-token", request("POST", "/v2/token", [("x-api-key", "@APIKEY@"), JSON],
                          json.dumps({"clientName": "acme", "policy": {"content_id": "movie-1"}}))),
     ("v2-token-accept-json", request("POST", "/v2/token", [("x-api-key", "@APIKEY@"), JSON, ("accept", "application/json")],
