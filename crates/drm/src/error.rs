@@ -20,8 +20,15 @@
 /// | 7204 | [`PlayReadyRequestRead`](Self::PlayReadyRequestRead) | PlayReady request body unreadable: empty, too large or not UTF-8 (PallyCon 7204) |
 /// | 7205 | [`PlayReadyRequestParse`](Self::PlayReadyRequestParse) | PlayReady request is not a well-formed SOAP `AcquireLicense` challenge, or its header KIDs are malformed (PallyCon 7205) |
 /// | 7206 | [`PlayReadyNoCustomData`](Self::PlayReadyNoCustomData) | PlayReady challenge carries no `CustomData` (PallyCon 7206) |
+/// | 7303 | [`FairPlayCredential`](Self::FairPlayCredential) | FairPlay private key or ASk unreadable, or the key is not the certificate's (PallyCon 7303, "bad FPS key") |
+/// | 7304 | [`FairPlayCkcBuild`](Self::FairPlayCkcBuild) | a CKC could not be built, or a CKC read back is malformed (PallyCon 7304, licence build) |
 /// | 7305 | [`FairPlaySpcEmpty`](Self::FairPlaySpcEmpty) | FairPlay request carries no SPC (PallyCon 7305, "SPC null") |
+/// | 7308 | [`FairPlayBadAssetId`](Self::FairPlayBadAssetId) | the SPC's asset id is missing or not 2–200 bytes (PallyCon 7308, "bad assetId") |
+/// | 7315 | [`FairPlayCertificate`](Self::FairPlayCertificate) | the FPS certificate is not an X.509 certificate with an RSA key (PallyCon 7315, "cert file") |
+/// | 7316 | [`FairPlaySpcKeyUnwrap`](Self::FairPlaySpcKeyUnwrap) | the private key does not open the SPC key (PallyCon 7316, "RSA SPC decrypt") |
 /// | 7317 | [`FairPlayBadSpc`](Self::FairPlayBadSpc) | FairPlay SPC undecodable or structurally invalid (PallyCon 7317, "bad SPC") |
+/// | 7318 | [`FairPlayUnsupportedVersion`](Self::FairPlayUnsupportedVersion) | an SPC version keyward does not open (keyward) |
+/// | 7319 | [`FairPlayIntegrity`](Self::FairPlayIntegrity) | the SK..R1 integrity value does not match: wrong ASk or D function, or an altered SPC (keyward) |
 /// | 7401 | [`ClearKeyNotJsonObject`](Self::ClearKeyNotJsonObject) | ClearKey body is not UTF-8 JSON, or not a JSON object (keyward) |
 /// | 7402 | [`ClearKeyNoKids`](Self::ClearKeyNoKids) | ClearKey body has no `kids` member, or an empty one (keyward) |
 /// | 7403 | [`ClearKeyMalformedKid`](Self::ClearKeyMalformedKid) | a key ID is not base64url text of exactly 16 bytes (keyward) |
@@ -68,6 +75,44 @@ pub enum DrmError {
     /// 7206: the PlayReady challenge has no (or an empty) `CustomData` element.
     #[error("PlayReady challenge carries no CustomData")]
     PlayReadyNoCustomData,
+    /// 7303: a FairPlay private key or ASk cannot be used.
+    #[error("unusable FairPlay {what}: {reason}")]
+    FairPlayCredential {
+        /// Which part (`private key`, `ASk`).
+        what: &'static str,
+        /// Why (static text, no input echoed).
+        reason: &'static str,
+    },
+    /// 7304: a CKC could not be built, or a CKC read back is malformed.
+    #[error("FairPlay CKC: {reason}")]
+    FairPlayCkcBuild {
+        /// Why (static text).
+        reason: &'static str,
+    },
+    /// 7308: the SPC's asset id is missing or of a bad size.
+    #[error("invalid FairPlay asset id: {reason}")]
+    FairPlayBadAssetId {
+        /// Why (static text, no input echoed).
+        reason: &'static str,
+    },
+    /// 7315: the FPS certificate cannot be read.
+    #[error("invalid FairPlay certificate: {reason}")]
+    FairPlayCertificate {
+        /// Why (static text).
+        reason: &'static str,
+    },
+    /// 7316: the private key does not open the SPC key.
+    #[error("the FairPlay private key does not open this SPC (made for another certificate, or altered)")]
+    FairPlaySpcKeyUnwrap,
+    /// 7318: an SPC version keyward does not open.
+    #[error("FairPlay SPC version {version} is not supported: keyward opens version 1 (RSA-1024 certificates)")]
+    FairPlayUnsupportedVersion {
+        /// The version the SPC names.
+        version: u32,
+    },
+    /// 7319: the SK..R1 integrity value does not match.
+    #[error("FairPlay SPC integrity check failed: the ASk or D function does not match this certificate, or the SPC was altered")]
+    FairPlayIntegrity,
     /// 7305: the FairPlay request body carries no SPC at all.
     #[error("FairPlay request carries no SPC")]
     FairPlaySpcEmpty,
@@ -123,8 +168,15 @@ impl DrmError {
             Self::PlayReadyRequestRead { .. } => 7204,
             Self::PlayReadyRequestParse { .. } => 7205,
             Self::PlayReadyNoCustomData => 7206,
+            Self::FairPlayCredential { .. } => 7303,
+            Self::FairPlayCkcBuild { .. } => 7304,
             Self::FairPlaySpcEmpty => 7305,
+            Self::FairPlayBadAssetId { .. } => 7308,
+            Self::FairPlayCertificate { .. } => 7315,
+            Self::FairPlaySpcKeyUnwrap => 7316,
             Self::FairPlayBadSpc { .. } => 7317,
+            Self::FairPlayUnsupportedVersion { .. } => 7318,
+            Self::FairPlayIntegrity => 7319,
             Self::ClearKeyNotJsonObject => 7401,
             Self::ClearKeyNoKids => 7402,
             Self::ClearKeyMalformedKid { .. } => 7403,
@@ -142,7 +194,20 @@ mod tests {
 
     #[test]
     fn codes_are_stable() {
-        let cases: [(DrmError, u16); 15] = [
+        let cases: [(DrmError, u16); 22] = [
+            (
+                DrmError::FairPlayCredential {
+                    what: "x",
+                    reason: "x",
+                },
+                7303,
+            ),
+            (DrmError::FairPlayCkcBuild { reason: "x" }, 7304),
+            (DrmError::FairPlayBadAssetId { reason: "x" }, 7308),
+            (DrmError::FairPlayCertificate { reason: "x" }, 7315),
+            (DrmError::FairPlaySpcKeyUnwrap, 7316),
+            (DrmError::FairPlayUnsupportedVersion { version: 3 }, 7318),
+            (DrmError::FairPlayIntegrity, 7319),
             (DrmError::WidevineBadChallenge { reason: "x" }, 7107),
             (DrmError::PsshMalformed { reason: "x" }, 7112),
             (DrmError::PlayReadyHeaderBuild { reason: "x" }, 7201),

@@ -1,22 +1,20 @@
-//! FairPlay Streaming: extracting the SPC from a license request and reading its header.
+//! The SPC container's clear header, and the envelopes players wrap SPCs in.
 //!
-//! keyward brokers FairPlay requests to a KSM (its own, with tenant credentials, or an
-//! upstream). Before that it needs the SPC bytes out of whatever envelope the player used,
-//! and the SPC's clear header — above all the SHA-1 of the FPS certificate the SPC was made
-//! for, which selects the tenant / upstream (protocols.md §4.1, §4.3; pallycon.md §6.3).
-//!
-//! Accepted request bodies, tried in this order:
-//! 1. form `spc=<url-encoded base64>` (PallyCon, shaka), possibly among other form fields;
-//! 2. JSON `{"spc":"<base64>"}` (easonlin404/ksm style);
+//! Accepted request bodies, tried in this order ([`read_request`]):
+//! 1. JSON: Apple's `{"fairplay-streaming-request": {"create-ckc" | "streaming-keys":
+//!    [{"id": …, "spc": "<base64>"}]}}`, or `{"spc": "<base64>", "assetId": …}`
+//!    (easonlin404/ksm style);
+//! 2. form `spc=<url-encoded base64>` (PallyCon, shaka), possibly among other form
+//!    fields (`assetId`);
 //! 3. a bare base64 body (some proxies);
-//! 4. the raw SPC (modern EME `com.apple.fps`, videojs legacy).
+//! 4. the raw SPC (modern EME `com.apple.fps`, videojs legacy, hls.js).
 //!
-//! The forms cannot be confused: a raw SPC starts with the big-endian version `00 00 00 01`,
-//! which is neither base64 text nor `spc=` nor `{`. Everything past the header is encrypted
-//! to the tenant's key and is not looked at here.
+//! The forms cannot be confused: a raw SPC starts with the big-endian version
+//! `00 00 00 01`, which is neither base64 text nor `spc=` nor `{`. [`answer`] shapes
+//! the CKC the way the request's envelope expects it back.
 //!
-//! SPC container (big-endian): u32 version, 4 reserved, 16 IV, 128 wrapped key,
-//! 20 certificate hash, u32 payload length, payload.
+//! SPC container (big-endian): u32 version, 4 reserved, 16 IV, wrapped key (128 bytes
+//! in version 1, 256 in version 2), 20 certificate hash, u32 payload length, payload.
 
 use serde_json::Value;
 
@@ -29,8 +27,18 @@ pub const MAX_SPC_LEN: usize = 64 * 1024;
 /// (base64 grows by 4/3, percent-encoding `+`, `/`, `=` up to 3x).
 pub const MAX_BODY_LEN: usize = 4 * MAX_SPC_LEN;
 
-/// Bytes before the payload: 4 + 4 + 16 + 128 + 20 + 4.
+/// Bytes before the payload of a version-1 SPC: 4 + 4 + 16 + 128 + 20 + 4.
 pub const SPC_HEADER_LEN: usize = 176;
+
+/// The wrapped-key size of an SPC version (`None`: a version keyward cannot
+/// even split).
+fn wrapped_len(version: u32) -> Option<usize> {
+    match version {
+        1 => Some(128),
+        2 => Some(256),
+        _ => None,
+    }
+}
 
 /// The clear header of an SPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +59,8 @@ pub struct SpcHeader {
 pub struct Spc<'a> {
     /// The clear header fields.
     pub header: SpcHeader,
-    /// The RSA-OAEP wrapped SPC key (128 bytes); only the tenant's private key opens it.
+    /// The RSA-OAEP wrapped SPC key (128 bytes in version 1, 256 in version 2); only the
+    /// tenant's private key opens it.
     pub wrapped_key: &'a [u8],
     /// The encrypted TLLV payload.
     pub payload: &'a [u8],
@@ -65,9 +74,9 @@ impl<'a> Spc<'a> {
     /// Splits raw SPC bytes.
     ///
     /// # Errors
-    /// 7305 when `bytes` is empty; 7317 when it is over [`MAX_SPC_LEN`], shorter than the
-    /// header, has a version other than 1 or 2, or its payload length is zero, not a multiple
-    /// of the AES block size, or differs from the bytes present.
+    /// 7305 when `bytes` is empty; 7318 for a version other than 1 or 2; 7317 when it is
+    /// over [`MAX_SPC_LEN`], shorter than the header, or its payload length is zero, not a
+    /// multiple of the AES block size, or differs from the bytes present.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DrmError> {
         if bytes.is_empty() {
             return Err(DrmError::FairPlaySpcEmpty);
@@ -75,24 +84,27 @@ impl<'a> Spc<'a> {
         if bytes.len() > MAX_SPC_LEN {
             return Err(bad("SPC larger than 64 KiB"));
         }
+        let word = |at: usize| -> Result<u32, DrmError> {
+            bytes
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| bad("SPC shorter than its header"))
+        };
+        let version = word(0)?;
+        let wrapped = wrapped_len(version)
+            .ok_or(DrmError::FairPlayUnsupportedVersion { version })?;
+        let header_len = 4 + 4 + 16 + wrapped + 20 + 4;
         let (head, payload) = bytes
-            .split_at_checked(SPC_HEADER_LEN)
-            .ok_or_else(|| bad("SPC shorter than its 176-byte header"))?;
+            .split_at_checked(header_len)
+            .ok_or_else(|| bad("SPC shorter than its header"))?;
         let field = |from: usize, to: usize| head.get(from..to).ok_or_else(|| bad("short header"));
-        let version = u32::from_be_bytes(field(0, 4)?.try_into().map_err(|_| bad("short header"))?);
-        if !(1..=2).contains(&version) {
-            return Err(bad("unsupported SPC version"));
-        }
         let iv: [u8; 16] = field(8, 24)?.try_into().map_err(|_| bad("short header"))?;
-        let wrapped_key = field(24, 152)?;
-        let cert_hash: [u8; 20] = field(152, 172)?
+        let wrapped_key = field(24, 24 + wrapped)?;
+        let cert_hash: [u8; 20] = field(24 + wrapped, 44 + wrapped)?
             .try_into()
             .map_err(|_| bad("short header"))?;
-        let payload_len = u32::from_be_bytes(
-            field(172, 176)?
-                .try_into()
-                .map_err(|_| bad("short header"))?,
-        );
+        let payload_len = word(44 + wrapped)?;
         if payload_len as usize != payload.len() {
             return Err(bad("payload length disagrees with the SPC size"));
         }
@@ -177,14 +189,154 @@ fn is_base64_text(body: &[u8]) -> bool {
     })
 }
 
-/// Extracts the SPC bytes from a FairPlay license request body (form, JSON, bare base64 or
-/// raw; see the module docs). The result still needs [`Spc::parse`].
+/// How the player wrapped its SPC; the CKC goes back the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    /// The raw SPC; answered with the raw CKC.
+    Raw,
+    /// A bare base64 body; answered with base64 text.
+    Base64,
+    /// A form with `spc=`; answered with base64 text (PallyCon, shaka).
+    Form,
+    /// JSON `{"spc": …}`; answered with `{"ckc": "<base64>"}`.
+    Json,
+    /// Apple's JSON; answered with `{"fairplay-streaming-response": {<list>: [{"id",
+    /// "ckc"}]}}`.
+    Apple {
+        /// The list name the request used (`create-ckc` or `streaming-keys`).
+        list: &'static str,
+        /// The request item's `id`, echoed.
+        id: Value,
+    },
+}
+
+/// What a FairPlay licence request carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpcRequest {
+    /// The SPC bytes (still to be split with [`Spc::parse`]).
+    pub spc: Vec<u8>,
+    /// How it was wrapped.
+    pub envelope: Envelope,
+    /// An asset id sent beside the SPC (`assetId`, `asset-id`, `uri`), if any; the
+    /// SPC's own asset id is what keyward checks.
+    pub asset_id: Option<String>,
+}
+
+/// The shape of a CKC answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CkcFormat {
+    /// As the request's envelope expects.
+    Auto,
+    /// Raw bytes.
+    Raw,
+    /// Base64 text.
+    Base64,
+    /// `<ckc>base64</ckc>` (shaka's FairPlay tutorial, some vendors).
+    Xml,
+    /// `{"ckc": "<base64>"}`.
+    Json,
+}
+
+impl CkcFormat {
+    /// From a `ckc_format` query value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "auto" => Self::Auto,
+            "raw" => Self::Raw,
+            "base64" => Self::Base64,
+            "xml" => Self::Xml,
+            "json" => Self::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// The CKC as the HTTP answer body: (media type, bytes).
+pub fn answer(envelope: &Envelope, format: CkcFormat, ckc: &[u8]) -> (&'static str, Vec<u8>) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    let b64 = || STANDARD.encode(ckc);
+    let json = |v: Value| ("application/json", v.to_string().into_bytes());
+    match (format, envelope) {
+        (CkcFormat::Raw, _) | (CkcFormat::Auto, Envelope::Raw) => {
+            ("application/octet-stream", ckc.to_vec())
+        }
+        (CkcFormat::Base64, _) | (CkcFormat::Auto, Envelope::Base64 | Envelope::Form) => {
+            ("text/plain", b64().into_bytes())
+        }
+        (CkcFormat::Xml, _) => ("text/xml", format!("<ckc>{}</ckc>", b64()).into_bytes()),
+        (CkcFormat::Json, _) | (CkcFormat::Auto, Envelope::Json) => {
+            json(serde_json::json!({ "ckc": b64() }))
+        }
+        (CkcFormat::Auto, Envelope::Apple { list, id }) => json(serde_json::json!({
+            "fairplay-streaming-response": { "version": 1, *list: [{ "id": id, "ckc": b64() }] }
+        })),
+    }
+}
+
+fn json_str(v: &Value, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| v.get(*n).and_then(Value::as_str))
+        .map(|s| s.chars().take(256).collect())
+}
+
+fn read_json(trimmed: &[u8]) -> Result<SpcRequest, DrmError> {
+    let value: Value =
+        serde_json::from_slice(trimmed).map_err(|_| bad("JSON body is not valid JSON"))?;
+    if let Some(req) = value.get("fairplay-streaming-request") {
+        let (list, items) = ["create-ckc", "streaming-keys"]
+            .iter()
+            .find_map(|l| req.get(*l).map(|v| (*l, v)))
+            .ok_or_else(|| bad("fairplay-streaming-request has no create-ckc list"))?;
+        let item = match items.as_array().map(Vec::as_slice) {
+            Some([one]) => one,
+            Some([]) => return Err(DrmError::FairPlaySpcEmpty),
+            Some(_) => return Err(bad("keyward answers one SPC per request")),
+            None => return Err(bad("create-ckc is not a list")),
+        };
+        let spc = match item.get("spc") {
+            Some(Value::String(s)) => decode_base64_spc(s.as_bytes())?,
+            Some(_) => return Err(bad("spc member is not a string")),
+            None => return Err(DrmError::FairPlaySpcEmpty),
+        };
+        let id = match item.get("id") {
+            Some(v @ (Value::Number(_) | Value::String(_))) => v.clone(),
+            Some(_) => return Err(bad("id member is not a number or string")),
+            None => Value::from(1),
+        };
+        if let Value::String(s) = &id {
+            if s.len() > 64 {
+                return Err(bad("id member longer than 64 bytes"));
+            }
+        }
+        return Ok(SpcRequest {
+            spc,
+            envelope: Envelope::Apple { list, id },
+            asset_id: json_str(item, &["asset-id", "assetId", "uri"]),
+        });
+    }
+    let spc = match value.get("spc") {
+        Some(Value::String(s)) => decode_base64_spc(s.as_bytes())?,
+        Some(_) => return Err(bad("JSON spc member is not a string")),
+        None => return Err(DrmError::FairPlaySpcEmpty),
+    };
+    Ok(SpcRequest {
+        spc,
+        envelope: Envelope::Json,
+        asset_id: json_str(&value, &["assetId", "asset_id", "asset-id"]),
+    })
+}
+
+/// Reads a FairPlay licence request body (JSON, form, bare base64 or raw; see the
+/// module docs).
 ///
 /// # Errors
-/// 7305 when the body (or its `spc` value) is empty or whitespace, or a form / JSON body has
-/// no `spc`; 7317 when the body is over [`MAX_BODY_LEN`], the `spc` value is not base64, or
-/// the decoded SPC is over [`MAX_SPC_LEN`].
-pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
+/// 7305 when the body (or its `spc` value) is empty or whitespace, or a form / JSON
+/// body has no `spc`; 7317 when the body is over [`MAX_BODY_LEN`], the `spc` value is
+/// not base64, an Apple JSON list holds more than one SPC, or the decoded SPC is over
+/// [`MAX_SPC_LEN`].
+pub fn read_request(body: &[u8]) -> Result<SpcRequest, DrmError> {
     if body.len() > MAX_BODY_LEN {
         return Err(bad("request body larger than 256 KiB"));
     }
@@ -193,13 +345,7 @@ pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
         return Err(DrmError::FairPlaySpcEmpty);
     }
     if trimmed.first() == Some(&b'{') {
-        let value: Value =
-            serde_json::from_slice(trimmed).map_err(|_| bad("JSON body is not valid JSON"))?;
-        return match value.get("spc") {
-            Some(Value::String(s)) => decode_base64_spc(s.as_bytes()),
-            Some(_) => Err(bad("JSON spc member is not a string")),
-            None => Err(DrmError::FairPlaySpcEmpty),
-        };
+        return read_json(trimmed);
     }
     let fields: Vec<(&[u8], &[u8])> = if trimmed.iter().all(|b| b.is_ascii_graphic()) {
         trimmed
@@ -214,7 +360,16 @@ pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
     };
     if let Some((_, value)) = fields.iter().find(|(name, _)| *name == b"spc") {
         let value = form_decode(value).ok_or_else(|| bad("bad percent-encoding"))?;
-        return decode_base64_spc(&value);
+        let asset_id = fields
+            .iter()
+            .find(|(n, _)| *n == b"assetId" || *n == b"asset_id")
+            .and_then(|(_, v)| form_decode(v))
+            .map(|v| String::from_utf8_lossy(&v).chars().take(256).collect());
+        return Ok(SpcRequest {
+            spc: decode_base64_spc(&value)?,
+            envelope: Envelope::Form,
+            asset_id,
+        });
     }
     // Bare base64: `=` may only appear as trailing padding.
     let unpadded = trimmed
@@ -222,7 +377,11 @@ pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
         .or_else(|| trimmed.strip_suffix(b"="))
         .unwrap_or(trimmed);
     if is_base64_text(unpadded) && !unpadded.contains(&b'=') {
-        return decode_base64_spc(trimmed);
+        return Ok(SpcRequest {
+            spc: decode_base64_spc(trimmed)?,
+            envelope: Envelope::Base64,
+            asset_id: None,
+        });
     }
     if !fields.is_empty() {
         // A form without an `spc` field.
@@ -231,7 +390,19 @@ pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
     if body.len() > MAX_SPC_LEN {
         return Err(bad("SPC larger than 64 KiB"));
     }
-    Ok(body.to_vec())
+    Ok(SpcRequest {
+        spc: body.to_vec(),
+        envelope: Envelope::Raw,
+        asset_id: None,
+    })
+}
+
+/// The SPC bytes of a FairPlay licence request body (see [`read_request`]).
+///
+/// # Errors
+/// As [`read_request`].
+pub fn spc_from_body(body: &[u8]) -> Result<Vec<u8>, DrmError> {
+    read_request(body).map(|r| r.spc)
 }
 
 #[cfg(test)]
