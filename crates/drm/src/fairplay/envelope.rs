@@ -439,15 +439,34 @@ mod tests {
     }
 
     #[test]
+    fn splits_a_version_2_spc() {
+        let mut spc = vec![0, 0, 0, 2, 0, 0, 0, 0];
+        spc.extend_from_slice(&[0x11; 16]);
+        spc.extend_from_slice(&[0x22; 256]);
+        spc.extend_from_slice(&[0x33; 20]);
+        spc.extend_from_slice(&32u32.to_be_bytes());
+        spc.extend_from_slice(&[0x44; 32]);
+        let s = Spc::parse(&spc).unwrap();
+        assert_eq!(s.header.version, 2);
+        assert_eq!(s.header.cert_hash, [0x33; 20]);
+        assert_eq!(s.wrapped_key.len(), 256);
+    }
+
+    #[test]
     fn refuses_bad_spcs() {
         assert_eq!(Spc::parse(&[]).unwrap_err().code(), 7305);
         let mut cases = vec![synthetic(32)[..100].to_vec(), synthetic(0), synthetic(20)];
-        let mut v3 = synthetic(32);
-        v3[3] = 3;
-        cases.push(v3);
-        let mut v0 = synthetic(32);
-        v0[3] = 0;
-        cases.push(v0);
+        for v in [0u8, 3, 0xff] {
+            let mut other = synthetic(32);
+            other[3] = v;
+            let e = Spc::parse(&other).unwrap_err();
+            assert_eq!(e.code(), 7318);
+            assert!(e.to_string().contains(&format!("version {v} ")), "{e}");
+        }
+        // Version 2 has a 256-byte wrapped key: a v1-sized SPC labelled 2 is short.
+        let mut v2 = synthetic(32);
+        v2[3] = 2;
+        cases.push(v2);
         let mut long = synthetic(32);
         long.push(0);
         cases.push(long);
