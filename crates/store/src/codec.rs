@@ -3,7 +3,7 @@
 //! data that binds it to its row.
 //!
 //! Nothing here knows a database driver. A backend reads a row into the plain
-//! column structs below ([`SiteRow`], [`KeyRow`]) or passes single columns to the
+//! column structs below ([`SiteRow`], [`KeyRow`], [`FairPlayRow`]) or passes single columns to the
 //! functions, and gets typed values back; writing goes the other way. The SQLite
 //! backend uses it today; a PostgreSQL backend reuses it as is, so both store the
 //! same bytes for the same value (and a value wrapped by one unwraps in the other).
@@ -15,6 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Result, StoreError};
+use crate::fairplay::{
+    cert_hash, FairPlayCredential, FairPlayCredentialInfo, FpsAsk, FpsSecretKey, CERT_HASH_LEN,
+};
 use crate::kek::{Kek, WrapContext};
 use crate::keys::{ContentKey, ContentKeyRecord, KeyInfo, Kid, TrackType};
 use crate::sites::{ErrorStyle, Site, SiteId, SiteSecret, SiteSettings};
@@ -58,6 +61,13 @@ pub(crate) fn array16_from_column(bytes: &[u8], column: &'static str) -> Result<
     bytes
         .try_into()
         .map_err(|_| StoreError::backend(format!("{column} is not 16 bytes")))
+}
+
+/// A 20-byte binary column (a FairPlay cert hash).
+pub(crate) fn array20_from_column(bytes: &[u8], column: &'static str) -> Result<[u8; 20]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::backend(format!("{column} is not 20 bytes")))
 }
 
 /// A value stored as JSON text (settings objects, lists).
@@ -286,6 +296,112 @@ pub(crate) fn unwrap_client_secret(
     SiteSecret::from_bytes(&kek.unwrap(&WrapContext::ClientSecret { client, seq }, wrapped)?)
 }
 
+/// A FairPlay credential's two secrets wrapped for its row: (`key_wrapped`,
+/// `ask_wrapped`), each bound to the site, the cert hash and which secret it is.
+pub(crate) fn wrap_fairplay_secrets(
+    kek: &Kek,
+    site_id: &SiteId,
+    cert_hash: &[u8; CERT_HASH_LEN],
+    private_key: &FpsSecretKey,
+    ask: &FpsAsk,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let site_id = site_id.as_str();
+    Ok((
+        kek.wrap(
+            &WrapContext::FpsKey { site_id, cert_hash },
+            private_key.expose(),
+        )?,
+        kek.wrap(&WrapContext::FpsAsk { site_id, cert_hash }, ask.expose())?,
+    ))
+}
+
+/// A FairPlay credential's two secrets read back (`unwrap_failed` if either was
+/// altered or moved from another row or slot).
+pub(crate) fn unwrap_fairplay_secrets(
+    kek: &Kek,
+    site_id: &SiteId,
+    cert_hash: &[u8; CERT_HASH_LEN],
+    key_wrapped: &[u8],
+    ask_wrapped: &[u8],
+) -> Result<(FpsSecretKey, FpsAsk)> {
+    let site_id = site_id.as_str();
+    let key = kek.unwrap(&WrapContext::FpsKey { site_id, cert_hash }, key_wrapped)?;
+    let ask = kek.unwrap(&WrapContext::FpsAsk { site_id, cert_hash }, ask_wrapped)?;
+    // What unwraps was wrapped by keyward from checked values; a length that
+    // no longer fits means the database holds something else.
+    let private_key = FpsSecretKey::from_der(key.to_vec())
+        .map_err(|_| StoreError::backend("stored FairPlay private key has a bad length"))?;
+    let ask = FpsAsk::from_bytes(&ask)
+        .map_err(|_| StoreError::backend("stored FairPlay ASk has a bad length"))?;
+    Ok((private_key, ask))
+}
+
+/// The `fairplay_credentials` table's columns, as any SQL backend stores them.
+#[derive(Debug)]
+pub(crate) struct FairPlayRow {
+    /// `site_id`.
+    pub(crate) site_id: String,
+    /// `cert_hash`, 20 bytes: SHA-1 of `cert_der`.
+    pub(crate) cert_hash: Vec<u8>,
+    /// `cert_der`.
+    pub(crate) cert_der: Vec<u8>,
+    /// `key_wrapped` (absent when a listing did not select it).
+    pub(crate) key_wrapped: Option<Vec<u8>>,
+    /// `ask_wrapped` (absent when a listing did not select it).
+    pub(crate) ask_wrapped: Option<Vec<u8>>,
+    /// `label`.
+    pub(crate) label: Option<String>,
+    /// `created_at`, unix seconds.
+    pub(crate) created_at: i64,
+}
+
+impl FairPlayRow {
+    /// The credential without its secrets, without touching the secret columns.
+    /// A certificate that does not hash to the stored cert hash is a `backend`
+    /// error: the hash is what binds the wrapped secrets to the certificate.
+    pub(crate) fn info(self) -> Result<FairPlayCredentialInfo> {
+        let site_id = site_id_from_column(&self.site_id)?;
+        let hash = array20_from_column(&self.cert_hash, "cert_hash")?;
+        if cert_hash(&self.cert_der) != hash {
+            return Err(StoreError::backend(
+                "stored cert_der does not match its cert_hash",
+            ));
+        }
+        Ok(FairPlayCredentialInfo {
+            site_id,
+            cert_hash: hash,
+            cert_der: self.cert_der,
+            label: self.label,
+            created_at: self.created_at,
+        })
+    }
+
+    /// The whole credential, its secrets unwrapped (`unwrap_failed` if one was
+    /// altered or moved from another row).
+    pub(crate) fn decode(mut self, kek: &Kek) -> Result<FairPlayCredential> {
+        let not_selected = || StoreError::backend("a wrapped FairPlay secret was not selected");
+        let key_wrapped = self.key_wrapped.take().ok_or_else(not_selected)?;
+        let ask_wrapped = self.ask_wrapped.take().ok_or_else(not_selected)?;
+        let info = self.info()?;
+        let (private_key, ask) = unwrap_fairplay_secrets(
+            kek,
+            &info.site_id,
+            &info.cert_hash,
+            &key_wrapped,
+            &ask_wrapped,
+        )?;
+        Ok(FairPlayCredential {
+            site_id: info.site_id,
+            cert_hash: info.cert_hash,
+            cert_der: info.cert_der,
+            private_key,
+            ask,
+            label: info.label,
+            created_at: info.created_at,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +515,68 @@ mod tests {
         assert_eq!(unwrap_client_secret(&kek(1), "app", 2, &w).unwrap(), secret);
         assert!(unwrap_client_secret(&kek(1), "app", 3, &w).is_err());
         assert!(unwrap_client_secret(&kek(1), "other", 2, &w).is_err());
+    }
+
+    #[test]
+    fn fairplay_rows_round_trip_and_bind_their_secrets() {
+        let k = kek(4);
+        let site = SiteId::parse("TUTO").unwrap();
+        let cert = vec![0x30, 0x82, 0x01, 0x02, 0xAA];
+        let hash = cert_hash(&cert);
+        let key = FpsSecretKey::from_der(vec![0x30, 0x81, 0x7F, 0x11, 0x22]).unwrap();
+        let ask = FpsAsk::new([0x3C; 16]);
+        let (kw, aw) = wrap_fairplay_secrets(&k, &site, &hash, &key, &ask).unwrap();
+        let row = |site: &str, cert: &[u8], kw: &[u8], aw: &[u8]| FairPlayRow {
+            site_id: site.into(),
+            cert_hash: hash.to_vec(),
+            cert_der: cert.to_vec(),
+            key_wrapped: Some(kw.to_vec()),
+            ask_wrapped: Some(aw.to_vec()),
+            label: Some("old".into()),
+            created_at: 11,
+        };
+        let cred = row("TUTO", &cert, &kw, &aw).decode(&k).unwrap();
+        assert_eq!(cred.private_key, key);
+        assert_eq!(cred.ask, ask);
+        assert_eq!(cred.cert_hash, hash);
+        assert_eq!(cred.info(), row("TUTO", &cert, &kw, &aw).info().unwrap());
+
+        // The two secrets swapped, another site's row, another cert hash,
+        // another KEK: refused.
+        let code = |r: Result<FairPlayCredential>| r.unwrap_err().code();
+        assert_eq!(
+            code(row("TUTO", &cert, &aw, &kw).decode(&k)),
+            "unwrap_failed"
+        );
+        assert_eq!(
+            code(row("ABCD", &cert, &kw, &aw).decode(&k)),
+            "unwrap_failed"
+        );
+        assert_eq!(
+            code(row("TUTO", &cert, &kw, &aw).decode(&kek(5))),
+            "unwrap_failed"
+        );
+        // Moved to another certificate's row of the same site.
+        let other_cert = vec![0x30, 0x00];
+        let mut moved = row("TUTO", &other_cert, &kw, &aw);
+        moved.cert_hash = cert_hash(&other_cert).to_vec();
+        assert_eq!(code(moved.decode(&k)), "unwrap_failed");
+
+        // A certificate that does not match its hash is corrupt, listed or not.
+        let e = row("TUTO", &[0x30, 0x01], &kw, &aw).info().unwrap_err();
+        assert_eq!(
+            e.detail(),
+            Some("stored cert_der does not match its cert_hash")
+        );
+        let mut short = row("TUTO", &cert, &kw, &aw);
+        short.cert_hash = vec![1; 19];
+        assert_eq!(
+            short.info().unwrap_err().detail(),
+            Some("cert_hash is not 20 bytes")
+        );
+        // A listing row without the secret columns cannot be decoded.
+        let mut bare = row("TUTO", &cert, &kw, &aw);
+        bare.ask_wrapped = None;
+        assert_eq!(code(bare.decode(&k)), "backend");
     }
 }

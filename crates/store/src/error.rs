@@ -39,6 +39,13 @@ pub enum StoreError {
     /// No API key with that id exists for the client.
     #[error("api key not found")]
     ApiKeyNotFound,
+    /// The site holds no FairPlay credential with that cert hash.
+    #[error("fairplay credential not found")]
+    FairPlayCredentialNotFound,
+    /// The site already holds a FairPlay credential for that certificate (same
+    /// cert hash).
+    #[error("fairplay credential already exists")]
+    FairPlayCredentialExists,
     /// A site id is not exactly 4 ASCII uppercase letters.
     #[error("site id must be exactly 4 ASCII uppercase letters")]
     InvalidSiteId,
@@ -50,10 +57,10 @@ pub enum StoreError {
         /// Length that was given.
         actual: usize,
     },
-    /// A kid, content key or IV has the wrong length or encoding.
+    /// A kid, content key, IV or FairPlay ASk has the wrong length or encoding.
     #[error("{what} must be {expected} bytes, got {actual}")]
     InvalidKeyLength {
-        /// Which value: `"kid"`, `"key"` or `"iv"`.
+        /// Which value: `"kid"`, `"key"`, `"iv"` or `"ask"`.
         what: &'static str,
         /// Required length in bytes.
         expected: usize,
@@ -127,6 +134,8 @@ impl StoreError {
             StoreError::ClientNotFound => "client_not_found",
             StoreError::ClientExists => "client_exists",
             StoreError::ApiKeyNotFound => "api_key_not_found",
+            StoreError::FairPlayCredentialNotFound => "fairplay_credential_not_found",
+            StoreError::FairPlayCredentialExists => "fairplay_credential_exists",
             StoreError::InvalidSiteId => "invalid_site_id",
             StoreError::InvalidSecretLength { .. } => "invalid_secret_length",
             StoreError::InvalidKeyLength { .. } => "invalid_key_length",
@@ -235,6 +244,17 @@ mod tests {
         assert_eq!(e.to_string(), "storage backend error");
         assert_eq!(e.code(), "backend");
         assert!(e.detail().is_some_and(|d| d.contains("SELEC")));
+    }
+
+    #[test]
+    fn fairplay_errors_are_state_not_input() {
+        let missing = StoreError::FairPlayCredentialNotFound;
+        assert_eq!(missing.code(), "fairplay_credential_not_found");
+        assert_eq!(missing.to_string(), "fairplay credential not found");
+        assert!(!missing.is_invalid_input() && missing.detail().is_none());
+        let exists = StoreError::FairPlayCredentialExists;
+        assert_eq!(exists.code(), "fairplay_credential_exists");
+        assert!(!exists.is_invalid_input() && exists.detail().is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::audit::AuditStore;
 use crate::clients::ClientStore;
 use crate::customers::CustomerStore;
 use crate::error::Result;
+use crate::fairplay::FairPlayStore;
 use crate::kek::Kek;
 use crate::keys::KeyStore;
 use crate::lifecycle::Lifecycle;
@@ -55,6 +56,8 @@ pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     /// ExpressPlay-style customers.
     pub customers: Arc<dyn CustomerStore>,
+    /// FairPlay Streaming credentials per site.
+    pub fairplay: Arc<dyn FairPlayStore>,
     /// Single-use / n-use token decisions.
     pub replay: Arc<dyn ReplayStore>,
     /// Concurrent-stream slots (not enforced by the server yet).
@@ -78,6 +81,7 @@ impl Stores {
             keys: backend.clone(),
             clients: backend.clone(),
             customers: backend.clone(),
+            fairplay: backend.clone(),
             replay: backend.clone(),
             streams: backend.clone(),
             audit: backend.clone(),
@@ -113,6 +117,7 @@ impl From<Arc<dyn Store>> for Stores {
             keys: all.clone(),
             clients: all.clone(),
             customers: all.clone(),
+            fairplay: all.clone(),
             replay: all.clone(),
             streams: all.clone(),
             audit: all.clone(),

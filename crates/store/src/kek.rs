@@ -1,6 +1,7 @@
 //! The key-encryption key (KEK) and the AES-256-GCM wrapping of values at rest.
 //!
-//! Every secret the store persists (content keys, site keys, access keys) is wrapped as
+//! Every secret the store persists (content keys, site keys, access keys, client
+//! token secrets, FairPlay private keys and ASks) is wrapped as
 //! `0x01 || nonce (12 bytes, random) || ciphertext || tag (16 bytes)` under the KEK, with
 //! associated data naming the row the value belongs to (for a content key
 //! `keyward/v1/key|{site_id}|{kid_hex}`). A wrapped value copied into another row
@@ -215,6 +216,21 @@ pub(crate) enum WrapContext<'a> {
         /// Site id.
         site_id: &'a str,
     },
+    /// A FairPlay credential's private key, bound to its site and cert hash.
+    FpsKey {
+        /// Site id.
+        site_id: &'a str,
+        /// SHA-1 of the credential's certificate.
+        cert_hash: &'a [u8; 20],
+    },
+    /// A FairPlay credential's Application Secret key, bound to its site and
+    /// cert hash.
+    FpsAsk {
+        /// Site id.
+        site_id: &'a str,
+        /// SHA-1 of the credential's certificate.
+        cert_hash: &'a [u8; 20],
+    },
     /// A Studio client's token secret.
     ClientSecret {
         /// Client name.
@@ -237,6 +253,12 @@ impl WrapContext<'_> {
             WrapContext::AccessKey { site_id } => {
                 format!("keyward/v1/access_key|{site_id}").into_bytes()
             }
+            WrapContext::FpsKey { site_id, cert_hash } => {
+                format!("keyward/v1/fps_key|{site_id}|{}", hex::encode(cert_hash)).into_bytes()
+            }
+            WrapContext::FpsAsk { site_id, cert_hash } => {
+                format!("keyward/v1/fps_ask|{site_id}|{}", hex::encode(cert_hash)).into_bytes()
+            }
             WrapContext::ClientSecret { client, seq } => {
                 format!("keyward/v1/client_secret|{client}|{seq}").into_bytes()
             }
@@ -249,6 +271,8 @@ impl WrapContext<'_> {
             WrapContext::ContentKey { .. } => "content key",
             WrapContext::SiteKey { .. } => "site key",
             WrapContext::AccessKey { .. } => "access key",
+            WrapContext::FpsKey { .. } => "FairPlay private key",
+            WrapContext::FpsAsk { .. } => "FairPlay ASk",
             WrapContext::ClientSecret { .. } => "client token secret",
         }
     }

@@ -6,6 +6,8 @@
 //! * [`keys`]: content keys per (site, cid, track type) ([`KeyStore`]).
 //! * [`clients`] / [`customers`]: Studio token clients and ExpressPlay-style
 //!   customers ([`ClientStore`], [`CustomerStore`]).
+//! * [`fairplay`]: FairPlay Streaming credentials per site (certificate,
+//!   private key, ASk), named by the SHA-1 of the certificate ([`FairPlayStore`]).
 //! * [`replay`]: atomic use counters for single-use tokens ([`ReplayStore`]),
 //!   decided by the backend-neutral decision set in `replay::decisions`.
 //! * [`streams`]: concurrent-stream slots ([`StreamStore`]; not enforced yet).
@@ -31,6 +33,7 @@ pub(crate) mod codec;
 pub mod customers;
 pub mod error;
 mod factory;
+pub mod fairplay;
 pub mod kek;
 pub mod keys;
 pub mod lifecycle;
@@ -46,6 +49,10 @@ pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use factory::{open, Backend, Stores};
+pub use fairplay::{
+    FairPlayCredential, FairPlayCredentialInfo, FairPlayStore, FpsAsk, FpsSecretKey,
+    NewFairPlayCredential,
+};
 pub use kek::{create_private_dir, write_new_private_file, Kek};
 pub use keys::{
     generate_content_key, generate_kid, ContentKey, ContentKeyRecord, KeyInfo, KeyStore, Kid,
@@ -72,6 +79,7 @@ pub trait Store:
     + AuditStore
     + CustomerStore
     + ClientStore
+    + FairPlayStore
     + StatsStore
     + StreamStore
     + Lifecycle
@@ -85,6 +93,7 @@ impl<T> Store for T where
         + AuditStore
         + CustomerStore
         + ClientStore
+        + FairPlayStore
         + StatsStore
         + StreamStore
         + Lifecycle

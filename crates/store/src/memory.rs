@@ -15,6 +15,10 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord, AuditStore, MAX_RECENT};
 use crate::error::{Result, StoreError};
+use crate::fairplay::{
+    too_many_credentials, FairPlayCredential, FairPlayCredentialInfo, FairPlayStore,
+    NewFairPlayCredential, CERT_HASH_LEN, MAX_FAIRPLAY_CREDENTIALS,
+};
 use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey};
 use crate::lifecycle::Lifecycle;
 use crate::replay::decisions::DecisionSet;
@@ -41,6 +45,8 @@ pub struct MemoryStore {
     customers: Mutex<BTreeMap<String, MemoryCustomer>>,
     /// Studio token clients, by name.
     clients: Mutex<BTreeMap<String, MemoryClient>>,
+    /// FairPlay credentials per site, in insertion order.
+    fairplay: Mutex<MemoryFairPlay>,
 }
 
 /// Locks, recovering from poisoning: every critical section leaves the maps consistent.
@@ -60,6 +66,7 @@ impl MemoryStore {
             audit: Mutex::default(),
             customers: Mutex::default(),
             clients: Mutex::default(),
+            fairplay: Mutex::default(),
         }
     }
 }
@@ -122,12 +129,13 @@ impl SiteStore for MemoryStore {
     }
 
     async fn delete_site(&self, site_id: &SiteId) -> Result<()> {
-        // Lock order everywhere: sites, then keys.
+        // Lock order everywhere: sites, then keys or FairPlay credentials.
         let mut sites = lock(&self.sites);
         if sites.remove(site_id).is_none() {
             return Err(StoreError::SiteNotFound);
         }
         lock(&self.keys).retain(|(site, _), _| site != site_id);
+        lock(&self.fairplay).by_site.remove(site_id);
         Ok(())
     }
 }
@@ -536,6 +544,115 @@ impl crate::clients::ClientStore for MemoryStore {
         c.client.secrets.insert(0, secret);
         c.client.secrets.truncate(crate::clients::MAX_SECRETS);
         Ok(c.client.clone())
+    }
+}
+
+// --- FairPlay credentials ---------------------------------------------------
+
+/// FairPlay credentials per site, each with its insertion number.
+#[derive(Debug, Default)]
+struct MemoryFairPlay {
+    by_site: BTreeMap<SiteId, Vec<(u64, FairPlayCredential)>>,
+    next_seq: u64,
+}
+
+impl MemoryFairPlay {
+    /// A site's credentials, newest first (time, then insertion order).
+    fn newest_first(&self, site_id: &SiteId) -> Vec<&FairPlayCredential> {
+        let mut found: Vec<&(u64, FairPlayCredential)> = self
+            .by_site
+            .get(site_id)
+            .map(|creds| creds.iter().collect())
+            .unwrap_or_default();
+        found.sort_by(|(a_seq, a), (b_seq, b)| (b.created_at, b_seq).cmp(&(a.created_at, a_seq)));
+        found.into_iter().map(|(_, cred)| cred).collect()
+    }
+}
+
+impl MemoryStore {
+    /// A site's credentials, newest first (`site_not_found`).
+    fn fairplay_newest_first(&self, site_id: &SiteId) -> Result<Vec<FairPlayCredential>> {
+        // Lock order: sites, then FairPlay credentials.
+        let sites = lock(&self.sites);
+        if !sites.contains_key(site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let all = lock(&self.fairplay);
+        Ok(all.newest_first(site_id).into_iter().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl FairPlayStore for MemoryStore {
+    async fn add_fairplay_credential(
+        &self,
+        new: NewFairPlayCredential,
+    ) -> Result<FairPlayCredentialInfo> {
+        new.validate()?;
+        let hash = new.cert_hash();
+        let sites = lock(&self.sites);
+        if !sites.contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut all = lock(&self.fairplay);
+        let seq = all.next_seq;
+        let creds = all.by_site.entry(new.site_id.clone()).or_default();
+        if creds.iter().any(|(_, c)| c.cert_hash == hash) {
+            return Err(StoreError::FairPlayCredentialExists);
+        }
+        if creds.len() >= MAX_FAIRPLAY_CREDENTIALS {
+            return Err(too_many_credentials());
+        }
+        let cred = FairPlayCredential {
+            site_id: new.site_id,
+            cert_hash: hash,
+            cert_der: new.cert_der,
+            private_key: new.private_key,
+            ask: new.ask,
+            label: new.label,
+            created_at: unix_now(),
+        };
+        let info = cred.info();
+        creds.push((seq, cred));
+        all.next_seq += 1;
+        Ok(info)
+    }
+
+    async fn fairplay_credentials(&self, site_id: &SiteId) -> Result<Vec<FairPlayCredential>> {
+        self.fairplay_newest_first(site_id)
+    }
+
+    async fn fairplay_credential_infos(
+        &self,
+        site_id: &SiteId,
+    ) -> Result<Vec<FairPlayCredentialInfo>> {
+        Ok(self
+            .fairplay_newest_first(site_id)?
+            .iter()
+            .map(FairPlayCredential::info)
+            .collect())
+    }
+
+    async fn remove_fairplay_credential(
+        &self,
+        site_id: &SiteId,
+        cert_hash: &[u8; CERT_HASH_LEN],
+    ) -> Result<()> {
+        let sites = lock(&self.sites);
+        if !sites.contains_key(site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut all = lock(&self.fairplay);
+        let creds = all
+            .by_site
+            .get_mut(site_id)
+            .ok_or(StoreError::FairPlayCredentialNotFound)?;
+        let before = creds.len();
+        creds.retain(|(_, c)| c.cert_hash != *cert_hash);
+        if creds.len() == before {
+            return Err(StoreError::FairPlayCredentialNotFound);
+        }
+        Ok(())
     }
 }
 

@@ -22,6 +22,11 @@ async fn memory_key_crud() {
 }
 
 #[tokio::test]
+async fn memory_fairplay_credentials() {
+    common::fairplay_credentials(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_replay_rules() {
     common::replay_rules(&MemoryStore::new()).await;
 }

@@ -10,13 +10,15 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use keyward_store::{AuditStore, KeyStore, ReplayStore};
+use keyward_store::fairplay::cert_hash;
+use keyward_store::{AuditStore, FairPlayStore, KeyStore, ReplayStore};
+use keyward_store::{FpsAsk, FpsSecretKey, NewFairPlayCredential};
 use keyward_store::{
     Kek, Kid, NewSite, SiteId, SiteSecret, SiteSettings, SiteStore, SqliteStore, Store, TrackType,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-use common::{new_key, new_site, now, site_id};
+use common::{fps_cert, fps_hashes, hashes_of, new_fps, new_key, new_site, now, site_id};
 
 fn kek(byte: u8) -> Kek {
     Kek::from_bytes(&[byte; 32]).unwrap()
@@ -50,6 +52,12 @@ async fn sqlite_site_crud() {
 async fn sqlite_key_crud() {
     let dir = tempfile::tempdir().unwrap();
     common::key_crud(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_fairplay_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    common::fairplay_credentials(&open(dir.path()).await).await;
 }
 
 #[tokio::test]
@@ -747,4 +755,211 @@ async fn after_an_unclean_stop_stale_counts_are_not_trusted_and_new_tokens_are()
         assert_eq!((r.use_count, r.accepted, r.unverifiable), (1, false, true));
     }
     store.close().await;
+}
+
+/// `n` random bytes (from site secrets: the OS RNG).
+fn random(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 32);
+    while out.len() < n {
+        out.extend_from_slice(SiteSecret::generate().unwrap().expose());
+    }
+    out.truncate(n);
+    out
+}
+
+#[tokio::test]
+async fn fairplay_secrets_are_wrapped_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_site(new_site("TUTO")).await.unwrap();
+    let mut cert = random(700);
+    cert[0] = 0x30;
+    let mut key = random(1217);
+    key[0] = 0x30;
+    let ask = random(16);
+    store
+        .add_fairplay_credential(NewFairPlayCredential {
+            site_id: site_id("TUTO"),
+            cert_der: cert.clone(),
+            private_key: FpsSecretKey::from_der(key.clone()).unwrap(),
+            ask: FpsAsk::from_bytes(&ask).unwrap(),
+            label: None,
+        })
+        .await
+        .unwrap();
+    let pool = raw(&store).await;
+    let (hash, key_wrapped, ask_wrapped): (Vec<u8>, Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT cert_hash, key_wrapped, ask_wrapped FROM fairplay_credentials")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(hash, cert_hash(&cert));
+    assert_eq!(key_wrapped.len(), 1 + 12 + key.len() + 16);
+    assert_eq!(ask_wrapped.len(), 1 + 12 + 16 + 16);
+    pool.close().await;
+    store.close().await;
+
+    // Every file of the database (main file, WAL, shared memory) read raw.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    // The certificate is public and stored as is: the scan does see row data.
+    assert!(found(&cert));
+    assert!(!found(&ask), "the ASk is stored in clear");
+    assert!(!found(&key), "the private key is stored in clear");
+    for chunk in key.chunks_exact(16) {
+        assert!(!found(chunk), "part of the private key is stored in clear");
+    }
+}
+
+#[tokio::test]
+async fn fairplay_wrapped_values_moved_to_another_row_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    for site in ["TUTO", "ABCD", "WXYZ"] {
+        store.create_site(new_site(site)).await.unwrap();
+    }
+    for (site, n) in [("TUTO", 1), ("TUTO", 2), ("ABCD", 1), ("WXYZ", 1)] {
+        store
+            .add_fairplay_credential(new_fps(site, n))
+            .await
+            .unwrap();
+    }
+    let pool = raw(&store).await;
+    let one = cert_hash(&fps_cert(1));
+    let unwrap_error = |r: keyward_store::Result<Vec<keyward_store::FairPlayCredential>>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "unwrap_failed");
+        e.to_string()
+    };
+
+    // Both secrets of TUTO's certificate 1 copied onto the same certificate in WXYZ.
+    sqlx::query(
+        "UPDATE fairplay_credentials SET \
+           key_wrapped = (SELECT key_wrapped FROM fairplay_credentials \
+                          WHERE site_id = 'TUTO' AND cert_hash = ?1), \
+           ask_wrapped = (SELECT ask_wrapped FROM fairplay_credentials \
+                          WHERE site_id = 'TUTO' AND cert_hash = ?1) \
+         WHERE site_id = 'WXYZ' AND cert_hash = ?1",
+    )
+    .bind(&one[..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let shown = unwrap_error(store.fairplay_credentials(&site_id("WXYZ")).await);
+    assert!(shown.contains("FairPlay private key"), "{shown}");
+    // The source row is untouched.
+    assert_eq!(
+        store
+            .fairplay_credentials(&site_id("TUTO"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The key and the ASk of one row swapped with each other.
+    sqlx::query(
+        "UPDATE fairplay_credentials SET key_wrapped = ask_wrapped, ask_wrapped = key_wrapped \
+         WHERE site_id = 'ABCD'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    unwrap_error(store.fairplay_credentials(&site_id("ABCD")).await);
+
+    // Only the ASk of certificate 1 copied onto certificate 2 in the same site.
+    sqlx::query(
+        "UPDATE fairplay_credentials SET ask_wrapped = \
+           (SELECT ask_wrapped FROM fairplay_credentials WHERE site_id = 'TUTO' AND cert_hash = ?1) \
+         WHERE site_id = 'TUTO' AND cert_hash != ?1",
+    )
+    .bind(&one[..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let shown = unwrap_error(store.fairplay_credentials(&site_id("TUTO")).await);
+    assert!(shown.contains("FairPlay ASk"), "{shown}");
+
+    // Listing never touches the secrets, so it still works everywhere.
+    assert_eq!(fps_hashes(&store, "TUTO").await, hashes_of(&[2, 1]));
+    assert_eq!(fps_hashes(&store, "ABCD").await, hashes_of(&[1]));
+    assert_eq!(fps_hashes(&store, "WXYZ").await, hashes_of(&[1]));
+
+    // A certificate swapped under its hash is corrupt (the hash binds the
+    // secrets to the certificate): refused, listed or not.
+    sqlx::query("UPDATE fairplay_credentials SET cert_der = ?1 WHERE site_id = 'ABCD'")
+        .bind(fps_cert(3))
+        .execute(&pool)
+        .await
+        .unwrap();
+    for err in [
+        store
+            .fairplay_credential_infos(&site_id("ABCD"))
+            .await
+            .unwrap_err(),
+        store
+            .fairplay_credentials(&site_id("ABCD"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.code(), "backend");
+        assert_eq!(
+            err.detail(),
+            Some("stored cert_der does not match its cert_hash")
+        );
+    }
+
+    // The schema refuses a hash that is not 20 bytes.
+    let bad = sqlx::query(
+        "INSERT INTO fairplay_credentials \
+         (site_id, cert_hash, cert_der, key_wrapped, ask_wrapped, created_at, seq) \
+         VALUES ('TUTO', x'00', x'30', x'00', x'00', 0, 99)",
+    )
+    .execute(&pool)
+    .await;
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn fairplay_credentials_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(dir.path()).await;
+        store.create_site(new_site("TUTO")).await.unwrap();
+        for n in [1, 2, 3] {
+            store
+                .add_fairplay_credential(new_fps("TUTO", n))
+                .await
+                .unwrap();
+        }
+        store
+            .remove_fairplay_credential(&site_id("TUTO"), &cert_hash(&fps_cert(2)))
+            .await
+            .unwrap();
+        let before = store.fairplay_credentials(&site_id("TUTO")).await.unwrap();
+        store.close().await;
+        before
+    };
+    let store = open(dir.path()).await;
+    let after = store.fairplay_credentials(&site_id("TUTO")).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(after[0].ask.expose(), &[0x43; 16]);
+    // Insertion order carries on across the restart.
+    store
+        .add_fairplay_credential(new_fps("TUTO", 2))
+        .await
+        .unwrap();
+    assert_eq!(fps_hashes(&store, "TUTO").await, hashes_of(&[2, 3, 1]));
+    store.close().await;
+    // Under another KEK the database does not even open.
+    assert_eq!(
+        SqliteStore::open(dir.path(), kek(2))
+            .await
+            .unwrap_err()
+            .code(),
+        "kek_mismatch"
+    );
 }

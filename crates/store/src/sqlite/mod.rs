@@ -8,7 +8,8 @@
 //! created and unwrapped at every open, so a wrong KEK fails at startup with
 //! `kek_mismatch` instead of producing garbage keys later.
 //!
-//! One file per table family: `sites`, `keys`, `clients`, `customers`, `audit`
+//! One file per table family: `sites`, `keys`, `clients`, `customers`,
+//! `fairplay` (FairPlay Streaming credentials), `audit`
 //! (the audit trail and the statistics read from it), `replay` (single use and
 //! stream slots); the `writer` thread persists single-use decisions and audit
 //! events. How each value becomes a column, and how secrets are wrapped for their
@@ -17,6 +18,7 @@
 mod audit;
 mod clients;
 mod customers;
+mod fairplay;
 mod keys;
 mod replay;
 mod sites;
@@ -76,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "redemptions without the expiry index",
         include_str!("../../migrations/0005_redemptions_no_expiry_index.sql"),
+    ),
+    (
+        6,
+        "fairplay credentials",
+        include_str!("../../migrations/0006_fairplay_credentials.sql"),
     ),
 ];
 

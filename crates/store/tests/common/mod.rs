@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward_store::fairplay::cert_hash;
 use keyward_store::{
-    AuditEvent, AuditStore, ContentKey, Drm, ErrorStyle, KeyStore, Kid, Lifecycle, NewContentKey,
-    NewSite, ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore,
-    Store, Stores, StreamGrant, StreamStore, TrackType,
+    AuditEvent, AuditStore, ContentKey, Drm, ErrorStyle, FairPlayCredentialInfo, FairPlayStore,
+    FpsAsk, FpsSecretKey, KeyStore, Kid, Lifecycle, NewContentKey, NewFairPlayCredential, NewSite,
+    ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore, Store,
+    StoreError, Stores, StreamGrant, StreamStore, TrackType,
 };
 
 pub fn site_id(s: &str) -> SiteId {
@@ -32,6 +34,75 @@ pub fn new_key(site: &str, cid: &str, track: TrackType, kid: u8, key: u8) -> New
         iv: None,
         label: Some(format!("{cid}/{track}")),
     }
+}
+
+/// A stand-in FPS certificate: DER-shaped (starts with a SEQUENCE), distinct per `n`.
+pub fn fps_cert(n: u8) -> Vec<u8> {
+    let mut der = vec![0x30, 0x82, 0x02, 0x00];
+    der.extend((0..512u16).map(|i| (i as u8) ^ n));
+    der
+}
+
+/// A stand-in PKCS#8 private key, distinct per `n`.
+pub fn fps_key(n: u8) -> Vec<u8> {
+    let mut der = vec![0x30, 0x82, 0x04, 0xbd];
+    der.extend((0..1213u16).map(|i| (i as u8).wrapping_mul(7) ^ n ^ 0x5c));
+    der
+}
+
+/// A FairPlay credential for `site` from certificate number `n`.
+pub fn new_fps(site: &str, n: u8) -> NewFairPlayCredential {
+    NewFairPlayCredential {
+        site_id: site_id(site),
+        cert_der: fps_cert(n),
+        private_key: FpsSecretKey::from_der(fps_key(n)).unwrap(),
+        ask: FpsAsk::new([n.wrapping_add(0x40); 16]),
+        label: Some(format!("cert {n}")),
+    }
+}
+
+/// The raw parts of a FairPlay credential, as an admin request carries them.
+pub struct RawFps {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    pub ask: Vec<u8>,
+    pub label: Option<String>,
+}
+
+/// What an admin endpoint or the CLI does with raw input: parse, then add.
+pub async fn add_fps_raw(
+    store: &dyn FairPlayStore,
+    site: &str,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    ask: &[u8],
+    label: Option<String>,
+) -> Result<FairPlayCredentialInfo, StoreError> {
+    store
+        .add_fairplay_credential(NewFairPlayCredential {
+            site_id: SiteId::parse(site)?,
+            cert_der,
+            private_key: FpsSecretKey::from_der(key_der)?,
+            ask: FpsAsk::from_bytes(ask)?,
+            label,
+        })
+        .await
+}
+
+/// The cert hashes a site lists, newest first.
+pub async fn fps_hashes(store: &dyn FairPlayStore, site: &str) -> Vec<[u8; 20]> {
+    store
+        .fairplay_credential_infos(&site_id(site))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.cert_hash)
+        .collect()
+}
+
+/// The hashes of certificates number `ns`, in that order.
+pub fn hashes_of(ns: &[u8]) -> Vec<[u8; 20]> {
+    ns.iter().map(|n| cert_hash(&fps_cert(*n))).collect()
 }
 
 pub fn now() -> i64 {
@@ -610,6 +681,335 @@ pub async fn stream_slots(store: &dyn StreamStore) {
     }
 }
 
+/// FairPlay credentials: add, list (newest first), secrets only in the full
+/// listing, duplicates, the per-site limit, removal, validation, cascade.
+pub async fn fairplay_credentials(store: &dyn Store) {
+    let tuto = site_id("TUTO");
+    store.create_site(new_site("TUTO")).await.unwrap();
+    store.create_site(new_site("ABCD")).await.unwrap();
+    store.create_site(new_site("ZERO")).await.unwrap();
+
+    // A site without credentials lists none.
+    assert!(store.fairplay_credentials(&tuto).await.unwrap().is_empty());
+    assert!(store
+        .fairplay_credential_infos(&tuto)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Add: the store names each credential by the SHA-1 of its certificate.
+    let info = store
+        .add_fairplay_credential(new_fps("TUTO", 1))
+        .await
+        .unwrap();
+    assert_eq!(info.site_id, tuto);
+    assert_eq!(info.cert_hash, cert_hash(&fps_cert(1)));
+    assert_eq!(info.cert_der, fps_cert(1));
+    assert_eq!(info.label.as_deref(), Some("cert 1"));
+    assert!(info.created_at >= now() - 5 && info.created_at <= now() + 5);
+    store
+        .add_fairplay_credential(new_fps("TUTO", 2))
+        .await
+        .unwrap();
+    let mut unlabelled = new_fps("TUTO", 3);
+    unlabelled.label = None;
+    store.add_fairplay_credential(unlabelled).await.unwrap();
+
+    // Newest first, full and info listings alike.
+    assert_eq!(fps_hashes(store, "TUTO").await, hashes_of(&[3, 2, 1]));
+    let full = store.fairplay_credentials(&tuto).await.unwrap();
+    let infos = store.fairplay_credential_infos(&tuto).await.unwrap();
+    assert_eq!(full.len(), 3);
+    for (n, (cred, info)) in [3u8, 2, 1].iter().zip(full.iter().zip(&infos)) {
+        assert_eq!(cred.site_id, tuto);
+        assert_eq!(cred.cert_der, fps_cert(*n));
+        assert_eq!(cred.cert_hash, cert_hash(&fps_cert(*n)));
+        assert_eq!(cred.private_key.expose(), &fps_key(*n)[..]);
+        assert_eq!(cred.ask.expose(), &[n + 0x40; 16]);
+        assert_eq!(&cred.info(), info);
+    }
+    assert_eq!(infos[0].label, None);
+    assert_eq!(infos[1].label.as_deref(), Some("cert 2"));
+    assert_eq!(infos[0].created_at, full[0].created_at);
+
+    // Secrets never show in Debug, nor (being absent) in the listing's JSON.
+    let shown = format!("{full:?}");
+    let json = serde_json::to_string(&infos).unwrap();
+    assert!(shown.contains("FpsSecretKey(<redacted>)") && shown.contains("FpsAsk(<redacted>)"));
+    for cred in &full {
+        let ask_hex = hex::encode(cred.ask.expose());
+        let key_hex = hex::encode(&cred.private_key.expose()[4..20]);
+        for text in [&shown, &json] {
+            assert!(
+                !text.contains(&ask_hex) && !text.contains(&key_hex),
+                "{text}"
+            );
+        }
+        assert!(!shown.contains(&format!("{:?}", &cred.ask.expose()[..])));
+        assert!(!shown.contains(&format!("{:?}", &cred.private_key.expose()[4..12])));
+        assert!(json.contains(&format!(
+            "\"cert_hash\":\"{}\"",
+            hex::encode(cred.cert_hash)
+        )));
+    }
+    assert!(!json.contains("ask") && !json.contains("private_key") && !json.contains("cert_der"));
+
+    // The same certificate again in the same site: refused, the stored one kept.
+    let mut again = new_fps("TUTO", 2);
+    again.ask = FpsAsk::new([0xEE; 16]);
+    again.label = None;
+    let err = store.add_fairplay_credential(again).await.unwrap_err();
+    assert_eq!(err.code(), "fairplay_credential_exists");
+    assert!(matches!(err, StoreError::FairPlayCredentialExists));
+    let full_after = store.fairplay_credentials(&tuto).await.unwrap();
+    assert_eq!(full_after, full);
+
+    // The same certificate in another site is another credential.
+    store
+        .add_fairplay_credential(new_fps("ABCD", 2))
+        .await
+        .unwrap();
+    assert_eq!(fps_hashes(store, "ABCD").await, hashes_of(&[2]));
+
+    // Unknown site, for every method.
+    let none = site_id("NONE");
+    let err = store
+        .add_fairplay_credential(new_fps("NONE", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "site_not_found");
+    assert_eq!(
+        store.fairplay_credentials(&none).await.unwrap_err().code(),
+        "site_not_found"
+    );
+    assert_eq!(
+        store
+            .fairplay_credential_infos(&none)
+            .await
+            .unwrap_err()
+            .code(),
+        "site_not_found"
+    );
+    assert_eq!(
+        store
+            .remove_fairplay_credential(&none, &cert_hash(&fps_cert(1)))
+            .await
+            .unwrap_err()
+            .code(),
+        "site_not_found"
+    );
+
+    // Remove; removing again, or an unknown hash, is not found.
+    let two = cert_hash(&fps_cert(2));
+    store.remove_fairplay_credential(&tuto, &two).await.unwrap();
+    assert_eq!(fps_hashes(store, "TUTO").await, hashes_of(&[3, 1]));
+    let err = store
+        .remove_fairplay_credential(&tuto, &two)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "fairplay_credential_not_found");
+    assert!(matches!(err, StoreError::FairPlayCredentialNotFound));
+    assert_eq!(
+        store
+            .remove_fairplay_credential(&tuto, &[0u8; 20])
+            .await
+            .unwrap_err()
+            .code(),
+        "fairplay_credential_not_found"
+    );
+    assert_eq!(
+        store
+            .remove_fairplay_credential(&site_id("ZERO"), &two)
+            .await
+            .unwrap_err()
+            .code(),
+        "fairplay_credential_not_found"
+    );
+    // Only that site's copy went.
+    assert_eq!(fps_hashes(store, "ABCD").await, hashes_of(&[2]));
+    // A removed certificate may come back; it is then the newest.
+    store
+        .add_fairplay_credential(new_fps("TUTO", 2))
+        .await
+        .unwrap();
+    store
+        .add_fairplay_credential(new_fps("TUTO", 4))
+        .await
+        .unwrap();
+    assert_eq!(fps_hashes(store, "TUTO").await, hashes_of(&[4, 2, 3, 1]));
+
+    // At most 8 per site: the 9th is refused and nothing changes.
+    for n in 5..=8 {
+        store
+            .add_fairplay_credential(new_fps("TUTO", n))
+            .await
+            .unwrap();
+    }
+    let eight = hashes_of(&[8, 7, 6, 5, 4, 2, 3, 1]);
+    assert_eq!(fps_hashes(store, "TUTO").await, eight);
+    let full_eight = store.fairplay_credentials(&tuto).await.unwrap();
+    let err = store
+        .add_fairplay_credential(new_fps("TUTO", 9))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(matches!(
+        err,
+        StoreError::InvalidInput {
+            field: "certificate",
+            reason: "a site holds at most 8 FairPlay credentials"
+        }
+    ));
+    // A certificate the full site holds already is still "exists".
+    let err = store
+        .add_fairplay_credential(new_fps("TUTO", 8))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "fairplay_credential_exists");
+    assert_eq!(store.fairplay_credentials(&tuto).await.unwrap(), full_eight);
+    // Other sites are not limited by it; after a removal there is room again.
+    store
+        .add_fairplay_credential(new_fps("ABCD", 9))
+        .await
+        .unwrap();
+    store
+        .remove_fairplay_credential(&tuto, &cert_hash(&fps_cert(1)))
+        .await
+        .unwrap();
+    store
+        .add_fairplay_credential(new_fps("TUTO", 9))
+        .await
+        .unwrap();
+    assert_eq!(
+        fps_hashes(store, "TUTO").await,
+        hashes_of(&[9, 8, 7, 6, 5, 4, 2, 3])
+    );
+
+    // Refused values: the exact code and field, and nothing stored.
+    let with = |change: fn(&mut RawFps)| {
+        let mut raw = RawFps {
+            cert: fps_cert(1),
+            key: fps_key(1),
+            ask: vec![0x41; 16],
+            label: None,
+        };
+        change(&mut raw);
+        raw
+    };
+    let cases: Vec<(&str, RawFps, &str, &str)> = vec![
+        (
+            "empty cert",
+            with(|r| r.cert.clear()),
+            "invalid_input",
+            "certificate",
+        ),
+        (
+            "cert not a SEQUENCE",
+            with(|r| r.cert[0] = 0x31),
+            "invalid_input",
+            "certificate",
+        ),
+        (
+            "oversize cert",
+            with(|r| r.cert = vec![0x30; 16_385]),
+            "invalid_input",
+            "certificate",
+        ),
+        (
+            "15-byte ask",
+            with(|r| r.ask.truncate(15)),
+            "invalid_key_length",
+            "ask",
+        ),
+        (
+            "17-byte ask",
+            with(|r| r.ask.push(0)),
+            "invalid_key_length",
+            "ask",
+        ),
+        (
+            "empty key",
+            with(|r| r.key.clear()),
+            "invalid_input",
+            "private_key",
+        ),
+        (
+            "oversize key",
+            with(|r| r.key = vec![0x30; 16_385]),
+            "invalid_input",
+            "private_key",
+        ),
+        (
+            "label too long",
+            with(|r| r.label = Some("x".repeat(65))),
+            "invalid_input",
+            "label",
+        ),
+        (
+            "empty label",
+            with(|r| r.label = Some(String::new())),
+            "invalid_input",
+            "label",
+        ),
+        (
+            "label with a newline",
+            with(|r| r.label = Some("a\nb".into())),
+            "invalid_input",
+            "label",
+        ),
+        (
+            "label not ASCII",
+            with(|r| r.label = Some("clé".into())),
+            "invalid_input",
+            "label",
+        ),
+    ];
+    for (what, raw, code, field) in cases {
+        let err = add_fps_raw(store, "ZERO", raw.cert, raw.key, &raw.ask, raw.label)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{what}");
+        let got = match &err {
+            StoreError::InvalidInput { field, .. } => *field,
+            StoreError::InvalidKeyLength { what, .. } => *what,
+            other => panic!("{what}: {other:?}"),
+        };
+        assert_eq!(got, field, "{what}");
+        assert!(fps_hashes(store, "ZERO").await.is_empty(), "{what}");
+    }
+    // The limits themselves are accepted.
+    add_fps_raw(
+        store,
+        "ZERO",
+        vec![0x30; 16_384],
+        vec![0x30; 16_384],
+        &[0x41; 16],
+        Some("~".repeat(64)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fps_hashes(store, "ZERO").await,
+        vec![cert_hash(&[0x30; 16_384])]
+    );
+    let cred = &store.fairplay_credentials(&site_id("ZERO")).await.unwrap()[0];
+    assert_eq!(cred.private_key.expose(), &[0x30; 16_384][..]);
+
+    // Deleting a site deletes its credentials, and only its.
+    store.delete_site(&tuto).await.unwrap();
+    assert_eq!(
+        store
+            .fairplay_credential_infos(&tuto)
+            .await
+            .unwrap_err()
+            .code(),
+        "site_not_found"
+    );
+    store.create_site(new_site("TUTO")).await.unwrap();
+    assert!(store.fairplay_credentials(&tuto).await.unwrap().is_empty());
+    assert_eq!(fps_hashes(store, "ABCD").await, hashes_of(&[9, 2]));
+}
+
 /// Health before close, not after; close twice is fine.
 pub async fn lifecycle(store: &dyn Lifecycle) {
     store.health().await.unwrap();
@@ -626,12 +1026,27 @@ pub async fn per_concern_handles(stores: Stores) {
     let streams: Arc<dyn StreamStore> = stores.streams.clone();
     let audit: Arc<dyn AuditStore> = stores.audit.clone();
     let stats: Arc<dyn StatsStore> = stores.stats.clone();
+    let fairplay: Arc<dyn FairPlayStore> = stores.fairplay.clone();
     stores.health().await.unwrap();
 
     sites.create_site(new_site("TUTO")).await.unwrap();
     keys.put_key(new_key("TUTO", "movie", TrackType::All, 1, 2), false)
         .await
         .unwrap();
+    fairplay
+        .add_fairplay_credential(new_fps("TUTO", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .all
+            .fairplay_credentials(&site_id("TUTO"))
+            .await
+            .unwrap()[0]
+            .ask
+            .expose(),
+        &[0x41; 16]
+    );
     // What one handle wrote, another (and the bundle) sees.
     assert_eq!(
         stores
