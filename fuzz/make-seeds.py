@@ -26,6 +26,7 @@ fuzz/regressions/README.md.
 import base64
 import hashlib
 import json
+import subprocess
 import re
 import shutil
 import struct
@@ -171,6 +172,21 @@ for p in spcs[:3]:
     seed(t, f"{p.parent.name}-{p.stem}-json", json.dumps({"spc": b, "assetId": "movie-1"}))
     seed(t, f"{p.parent.name}-{p.stem}-bare-b64", b)
 seed(t, "json-no-spc", '{"assetId":"movie-1"}')
+seed(t, "apple-json", json.dumps({"fairplay-streaming-request": {"version": 1, "create-ckc": [{"id": 1, "spc": base64.b64encode(spcs[0].read_bytes()).decode()}]}}))
+
+# The decrypted payloads (TLLVs) of the SDK SPCs, opened with the SDK development
+# key by OpenSSL (RSA-OAEP, then AES-128-CBC without padding).
+t = "drm_fairplay_ksm"
+dev_key = ROOT / "testdata/fixtures/fairplay-ksm/Development Credentials/dev_private_key.pem"
+for p in spcs:
+    raw = p.read_bytes()
+    spc_key = subprocess.run(
+        ["openssl", "pkeyutl", "-decrypt", "-inkey", str(dev_key), "-pkeyopt", "rsa_padding_mode:oaep"],
+        input=raw[24:152], capture_output=True, check=True).stdout
+    payload = subprocess.run(
+        ["openssl", "enc", "-d", "-aes-128-cbc", "-nopad", "-K", spc_key.hex(), "-iv", raw[8:24].hex()],
+        input=raw[176:], capture_output=True, check=True).stdout
+    seed(t, f"{p.parent.name}-{p.stem}-payload", payload)
 
 t = "drm_playready_challenge"
 for i, h in enumerate(wrmheaders):

@@ -65,6 +65,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("drm_clearkey_message", drm_clearkey_message),
     ("drm_fairplay_body", drm_fairplay_body),
+    ("drm_fairplay_ksm", drm_fairplay_ksm),
     ("drm_playready_challenge", drm_playready_challenge),
     ("drm_playready_object", drm_playready_object),
     ("drm_pssh_boxes", drm_pssh_boxes),
@@ -103,14 +104,88 @@ pub fn drm_fairplay_body(data: &[u8]) {
     match spc_from_body(data) {
         Ok(spc) => {
             if let Err(e) = Spc::parse(&spc) {
-                assert!(matches!(e.code(), 7305 | 7317), "code {}", e.code());
+                assert!(matches!(e.code(), 7305 | 7317 | 7318), "code {}", e.code());
             }
         }
-        Err(e) => assert!(matches!(e.code(), 7305 | 7317), "code {}", e.code()),
+        Err(e) => assert!(matches!(e.code(), 7305 | 7317 | 7318), "code {}", e.code()),
     }
     if let Err(e) = Spc::parse(data) {
-        assert!(matches!(e.code(), 7305 | 7317), "code {}", e.code());
+        assert!(matches!(e.code(), 7305 | 7317 | 7318), "code {}", e.code());
     }
+}
+
+/// The FairPlay KSM past the RSA step: `data` is the decrypted SPC payload
+/// (TLLVs). It is sealed under the SPC key of Apple's SDK vector `FPS/spc2.bin`
+/// (opened once with the SDK development key), then opened, unlocked with the
+/// SDK test DASk, answered with a CKC, and the CKC read back. Seeds are the
+/// SDK SPCs' own payloads (`fuzz/make-seeds.py`).
+pub fn drm_fairplay_ksm(data: &[u8]) {
+    use aes::cipher::{BlockEncrypt as _, KeyInit as _};
+    use keyward_drm::fairplay::{CkcContent, KeyDuration, OpenedSpc, SpcKey, SDK_TEST_DASK};
+    struct Fixed {
+        key: SpcKey,
+        spc: Vec<u8>,
+        spc_key: [u8; 16],
+    }
+    static FIXED: OnceLock<Fixed> = OnceLock::new();
+    let f = FIXED.get_or_init(|| {
+        let spc = include_bytes!("../../testdata/fixtures/fairplay-ksm/FPS/spc2.bin").to_vec();
+        let key = SpcKey::parse(
+            include_bytes!(
+                "../../testdata/fixtures/fairplay-ksm/Development Credentials/dev_private_key.pem"
+            ),
+            None,
+        )
+        .unwrap();
+        let spc_key = *key.unwrap(&spc[24..152]).unwrap();
+        Fixed { key, spc, spc_key }
+    });
+    if data.len() > 16 * 1024 {
+        return;
+    }
+    let mut payload = data.to_vec();
+    payload.resize(data.len().div_ceil(16).max(1) * 16, 0);
+    let cipher = aes::Aes128::new((&f.spc_key).into());
+    let mut prev: [u8; 16] = f.spc[8..24].try_into().unwrap();
+    for block in payload.chunks_exact_mut(16) {
+        for (b, p) in block.iter_mut().zip(prev) {
+            *b ^= p;
+        }
+        cipher.encrypt_block(block.into());
+        prev.copy_from_slice(block);
+    }
+    let mut spc = f.spc[..172].to_vec();
+    spc.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    spc.extend_from_slice(&payload);
+    let parsed = Spc::parse(&spc).unwrap();
+    let opened = match OpenedSpc::open(&parsed, &f.key) {
+        Ok(o) => o,
+        Err(e) => return assert!(matches!(e.code(), 7308 | 7317), "code {}", e.code()),
+    };
+    let session = match opened.unlock(&SDK_TEST_DASK) {
+        Ok(s) => s,
+        Err(e) => return assert!(matches!(e.code(), 7317 | 7319), "code {}", e.code()),
+    };
+    let mut n = 0u8;
+    let ckc = session
+        .build_ckc(
+            &CkcContent {
+                key: &[0x42; 16],
+                iv: [1; 16],
+                duration: Some(KeyDuration::Lease { seconds: 60 }),
+            },
+            &mut |b| {
+                for x in b {
+                    n = n.wrapping_add(1);
+                    *x = n;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let back = session.read_ckc(&ckc).unwrap();
+    assert_eq!(*back.content_key, [0x42; 16]);
+    assert_eq!(back.others, session.echoes);
 }
 
 /// PlayReady SOAP licence challenges (`PlayReadyChallenge::parse`).

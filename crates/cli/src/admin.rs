@@ -105,6 +105,9 @@ pub enum SiteCommand {
         /// Site id.
         site_id: String,
     },
+    /// A site's FairPlay Streaming credentials (certificate, private key, ASk).
+    #[command(subcommand)]
+    Fairplay(crate::fairplay::FairPlayCommand),
 }
 
 /// Key commands.
@@ -460,6 +463,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
                 }
             })
         }),
+        SiteCommand::Fairplay(c) => crate::fairplay::run(c),
         SiteCommand::Delete { store, site_id } => with_store(&store, move |s| {
             Box::pin(async move {
                 let id = match SiteId::parse(&site_id) {

@@ -4,6 +4,7 @@
 mod admin;
 mod clients;
 mod customers;
+mod fairplay;
 mod rfc3339;
 mod token;
 

@@ -76,9 +76,7 @@ fn the_oracle_reads_keywards_ckcs() {
             fps_oracle::echo_ok(&oracle_spc, &got).unwrap();
             let want = match (duration, oracle_spc.has_playback_state) {
                 (Some(KeyDuration::Lease { seconds }), true) => Some((seconds, 0, 0x1a4b_de7e)),
-                (Some(KeyDuration::Rental { seconds }), true) => {
-                    Some((0, seconds, 0x3dfe_45a0))
-                }
+                (Some(KeyDuration::Rental { seconds }), true) => Some((0, seconds, 0x3dfe_45a0)),
                 _ => None,
             };
             assert_eq!(got.duration, want, "{rel} {duration:?}");

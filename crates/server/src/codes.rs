@@ -192,12 +192,30 @@ registry! {
     PLAYREADY_NO_CUSTOM_DATA = "7206", BadRequest, LICENCE, "PlayReady challenge has no CustomData";
     /// No FairPlay upstream or credentials are configured.
     FAIRPLAY_NO_UPSTREAM = "7301", NotImplemented, LICENCE, "No FairPlay upstream is configured";
+    /// A FairPlay private key or ASk cannot be used.
+    FAIRPLAY_BAD_KEY = "7303", BadRequest, LICENCE, "FairPlay private key or ASk is unusable";
+    /// The CKC could not be built.
+    FAIRPLAY_CKC_BUILD = "7304", Internal, LICENCE, "FairPlay CKC could not be built";
     /// The SPC is empty.
     FAIRPLAY_SPC_EMPTY = "7305", BadRequest, LICENCE, "FairPlay SPC is empty";
-    /// No FairPlay certificate is configured for the site.
+    /// The SPC's asset id is missing, malformed, or not covered by the entitlement.
+    FAIRPLAY_BAD_ASSET = "7308", Forbidden, LICENCE, "FairPlay asset id is invalid or not entitled";
+    /// No FairPlay certificate is configured for the site (or a certificate is unreadable).
     FAIRPLAY_NO_CERT = "7315", NotFound, LICENCE, "No FairPlay certificate is configured for this site";
+    /// The private key does not open the SPC key.
+    FAIRPLAY_RSA_DECRYPT = "7316", BadRequest, LICENCE, "FairPlay SPC key could not be decrypted";
     /// The SPC is malformed.
     FAIRPLAY_BAD_SPC = "7317", BadRequest, LICENCE, "FairPlay SPC is malformed";
+    /// An SPC version keyward does not open.
+    FAIRPLAY_SPC_VERSION = "7318", BadRequest, LICENCE, "FairPlay SPC version is not supported";
+    /// The SPC's integrity check failed (wrong ASk or D function, or an altered SPC).
+    FAIRPLAY_INTEGRITY = "7319", BadRequest, LICENCE, "FairPlay SPC integrity check failed";
+    /// The SPC names a certificate the site holds no credential for.
+    FAIRPLAY_UNKNOWN_CERT = "7320", Forbidden, LICENCE, "The SPC was made for a FairPlay certificate this site does not hold";
+    /// The D function (DASk provider) is not configured, down, slow or answering garbage.
+    FAIRPLAY_DASK_UNAVAILABLE = "7321", Unavailable, LICENCE, "The FairPlay D function is unavailable";
+    /// An output rule the native KSM cannot express (HDCP, AirPlay, AV adapter).
+    FAIRPLAY_OUTPUT_UNSUPPORTED = "7322", Forbidden, LICENCE, "The policy asks for a FairPlay output rule keyward's KSM cannot enforce";
     /// ClearKey request is not a JSON object.
     CLEARKEY_NOT_OBJECT = "7401", BadRequest, LICENCE, "ClearKey request is not a JSON object";
     /// ClearKey request has no kids.
@@ -286,6 +304,10 @@ registry! {
     CLIENT_NOT_FOUND = "client_not_found", NotFound, API, "No such client";
     /// Admin: the client (or API key) exists.
     CLIENT_EXISTS = "client_exists", Conflict, API, "A client with that name or API key already exists";
+    /// Admin: no such FairPlay credential.
+    FAIRPLAY_CREDENTIAL_NOT_FOUND = "fairplay_credential_not_found", NotFound, NATIVE, "No FairPlay credential with that certificate hash for this site";
+    /// Admin: the site already holds a credential for that certificate.
+    FAIRPLAY_CREDENTIAL_EXISTS = "fairplay_credential_exists", Conflict, NATIVE, "The site already holds a FairPlay credential for this certificate";
     /// Admin: no such API key.
     API_KEY_NOT_FOUND = "api_key_not_found", NotFound, API, "No API key with that id for this client";
     /// Invalid site id.

@@ -204,6 +204,110 @@ pub struct Config {
     /// Geo, VPN/Tor, trusted proxies and session webhook settings (Studio
     /// policies): `geoip_db`, `vpn_lists`, `trusted_proxies`, `session_timeout_ms`.
     pub gatekeeper: GatekeeperConfig,
+    /// FairPlay: the D function provider and output rules (`[fairplay]`).
+    pub fairplay: FairPlayConfig,
+}
+
+pub use crate::backdoor::fairplay::UnenforceableOutput;
+pub use crate::resources::dask::{DaskSettings, DaskSource};
+
+/// The `[fairplay]` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FairPlayConfig {
+    /// Where the DASk comes from (`dask`, `dask_command`, `dask_timeout_ms`,
+    /// `dask_processes`).
+    pub dask: crate::resources::dask::DaskSettings,
+    /// What to do with output rules the KSM cannot enforce
+    /// (`unenforceable_output = "refuse" | "warn"`).
+    pub unenforceable_output: crate::backdoor::fairplay::UnenforceableOutput,
+}
+
+impl FairPlayConfig {
+    fn set_source(&mut self, source: &str, key: &str, v: &str) -> Result<(), ConfigError> {
+        use crate::resources::dask::DaskSource;
+        self.dask.source = match v {
+            "none" => DaskSource::None,
+            "sdk-test" => DaskSource::SdkTest,
+            "command" => match &self.dask.source {
+                DaskSource::Command(argv) => DaskSource::Command(argv.clone()),
+                _ => DaskSource::Command(Vec::new()),
+            },
+            _ => {
+                return Err(bad(
+                    source,
+                    key,
+                    format!(
+                        "'{}' is not none, sdk-test or command",
+                        crate::json::bounded(v, 32)
+                    ),
+                ))
+            }
+        };
+        Ok(())
+    }
+
+    fn set_command(&mut self, argv: Vec<String>) {
+        use crate::resources::dask::DaskSource;
+        self.dask.source = DaskSource::Command(argv);
+    }
+
+    fn set_timeout(&mut self, source: &str, key: &str, v: u64) -> Result<(), ConfigError> {
+        if !(1..=60_000).contains(&v) {
+            return Err(bad(source, key, "must be 1 to 60000 milliseconds"));
+        }
+        self.dask.timeout_ms = v;
+        Ok(())
+    }
+
+    fn set_processes(&mut self, source: &str, key: &str, v: u64) -> Result<(), ConfigError> {
+        if !(1..=16).contains(&v) {
+            return Err(bad(source, key, "must be 1 to 16"));
+        }
+        self.dask.processes = v as usize;
+        Ok(())
+    }
+
+    fn set_output(&mut self, source: &str, key: &str, v: &str) -> Result<(), ConfigError> {
+        use crate::backdoor::fairplay::UnenforceableOutput as U;
+        self.unenforceable_output = match v {
+            "refuse" => U::Refuse,
+            "warn" => U::Warn,
+            _ => return Err(bad(source, key, "must be refuse or warn")),
+        };
+        Ok(())
+    }
+
+    /// A `command` source needs a program; checked once every layer is read.
+    fn check(&self, source: &str) -> Result<(), ConfigError> {
+        use crate::resources::dask::DaskSource;
+        if let DaskSource::Command(argv) = &self.dask.source {
+            let Some(program) = argv.first() else {
+                return Err(bad(
+                    source,
+                    "fairplay.dask_command",
+                    "fairplay.dask = \"command\" needs dask_command (KEYWARD_FAIRPLAY_DASK_COMMAND): the D function program and its arguments",
+                ));
+            };
+            if program.contains('/') && !Path::new(program).is_file() {
+                return Err(bad(
+                    source,
+                    "fairplay.dask_command",
+                    format!("{program} does not exist or is not a file"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileFairPlay {
+    dask: Option<String>,
+    dask_command: Option<Vec<String>>,
+    dask_timeout_ms: Option<u64>,
+    dask_processes: Option<u64>,
+    unenforceable_output: Option<String>,
 }
 
 impl Default for Config {
@@ -223,6 +327,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             cache_ttl_ms: 2000,
             gatekeeper: GatekeeperConfig::default(),
+            fairplay: FairPlayConfig::default(),
         }
     }
 }
@@ -260,6 +365,7 @@ struct FileConfig {
     vpn_lists: Option<Vec<PathBuf>>,
     trusted_proxies: Option<Vec<String>>,
     session_timeout_ms: Option<u64>,
+    fairplay: Option<FileFairPlay>,
 }
 
 #[derive(Deserialize, Default)]
@@ -410,6 +516,27 @@ impl Config {
             if let Some(v) = f.session_timeout_ms {
                 c.gatekeeper.session_timeout_ms = v;
             }
+            if let Some(fp) = f.fairplay {
+                if let Some(argv) = fp.dask_command {
+                    c.fairplay.set_command(argv);
+                }
+                if let Some(v) = fp.dask {
+                    c.fairplay.set_source(&src, "fairplay.dask", &v)?;
+                }
+                if let Some(v) = fp.dask_timeout_ms {
+                    c.fairplay
+                        .set_timeout(&src, "fairplay.dask_timeout_ms", v)?;
+                }
+                if let Some(v) = fp.dask_processes {
+                    c.fairplay
+                        .set_processes(&src, "fairplay.dask_processes", v)?;
+                }
+                if let Some(v) = fp.unenforceable_output {
+                    c.fairplay
+                        .set_output(&src, "fairplay.unenforceable_output", &v)?;
+                }
+                c.fairplay.check(&src)?;
+            }
             for (k, v) in f.server.unwrap_or_default() {
                 c.server
                     .set(&k, v)
@@ -497,6 +624,40 @@ impl Config {
             c.gatekeeper.trusted_proxies =
                 parse_cidrs(src, "KEYWARD_TRUSTED_PROXIES", v.split(','))?;
         }
+        if let Some(v) = get("KEYWARD_FAIRPLAY_DASK_COMMAND") {
+            c.fairplay
+                .set_command(v.split_whitespace().map(str::to_owned).collect());
+        }
+        if let Some(v) = get("KEYWARD_FAIRPLAY_DASK") {
+            c.fairplay.set_source(src, "KEYWARD_FAIRPLAY_DASK", v)?;
+        }
+        for (var, setter) in [
+            (
+                "KEYWARD_FAIRPLAY_DASK_TIMEOUT_MS",
+                FairPlayConfig::set_timeout
+                    as fn(&mut FairPlayConfig, &str, &str, u64) -> Result<(), ConfigError>,
+            ),
+            (
+                "KEYWARD_FAIRPLAY_DASK_PROCESSES",
+                FairPlayConfig::set_processes,
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                let n = v.parse().map_err(|_| {
+                    bad(
+                        src,
+                        var,
+                        format!("'{}' is not a whole number", crate::json::bounded(v, 32)),
+                    )
+                })?;
+                setter(&mut c.fairplay, src, var, n)?;
+            }
+        }
+        if let Some(v) = get("KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT") {
+            c.fairplay
+                .set_output(src, "KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT", v)?;
+        }
+        c.fairplay.check(src)?;
         for key in ServerSettings::KEYS {
             let var = format!("KEYWARD_SERVER_{}", key.to_ascii_uppercase());
             if let Some(v) = get(&var) {

@@ -50,6 +50,31 @@ use keyward_token::SiteCredentials;
 
 pub use config::Config;
 pub use config::GatekeeperConfig;
+pub use resources::fairplay::credential_json as fairplay_credential_json;
+
+/// A FairPlay credential ready to store, from the operator's files (see
+/// `keyward site fairplay add`): certificate DER or PEM, private key PEM or
+/// DER (with its passphrase when encrypted), ASk hex. The error is the message
+/// of an `invalid_input` refusal, naming the part that does not read.
+pub fn prepare_fairplay_credential(
+    site_id: keyward_store::SiteId,
+    certificate: &[u8],
+    private_key: &[u8],
+    passphrase: Option<&[u8]>,
+    ask_hex: &[u8],
+    label: Option<String>,
+) -> Result<keyward_store::NewFairPlayCredential, String> {
+    resources::fairplay::prepare_credential(
+        site_id,
+        certificate,
+        private_key,
+        passphrase,
+        ask_hex,
+        label,
+    )
+    .map(|(new, _)| new)
+    .map_err(|r| r.message.into_owned())
+}
 pub use http::router;
 pub use state::{AppState, DemoMinter};
 
@@ -85,6 +110,9 @@ pub enum StartError {
     /// A secret other than the KEK is missing or invalid (the message names it).
     #[error("{0}")]
     Secret(String),
+    /// The FairPlay D function co-process could not start.
+    #[error("{0}")]
+    FairPlay(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {err}")]
     Bind {
@@ -229,6 +257,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             e.log_detail.unwrap_or_else(|| e.message.into_owned())
         )));
     }
+    // The FairPlay D function co-processes start with the server: a command
+    // that cannot start stops it here, with its name.
+    state.dask().start().await.map_err(StartError::FairPlay)?;
     // The peer address is needed by customer IP allow-lists (ExpressPlay -2003);
     // the listener passes it on, and closes slow, idle and (at the drain
     // deadline) remaining connections itself.

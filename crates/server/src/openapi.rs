@@ -130,6 +130,29 @@ pub fn document() -> Value {
                     {"name": "track", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/TrackType"}}],
                 "responses": refusals(json!({"200": {"description": "The key"}}))
             }},
+            "/v1/fairplay/cert/{site}": {"get": {
+                "summary": "The site's FairPlay application certificate (DER), for players' serverCertificateUrl",
+                "parameters": [site_param],
+                "responses": refusals(json!({"200": {"description": "The certificate", "content": {"application/pkix-cert": {"schema": {"type": "string", "format": "binary"}}}}}))
+            }},
+            "/v1/admin/sites/{site}/fairplay": {
+                "parameters": [site_param],
+                "get": {"summary": "List the site's FairPlay credentials (certificate facts only, newest first)", "security": [{"admin": []}],
+                    "responses": with(&admin_err, json!({"200": {"description": "Credentials", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}}))},
+                "post": {"summary": "Add a FairPlay credential (certificate, private key, ASk); secrets are wrapped at rest and never returned", "security": [{"admin": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                        "required": ["certificate", "private_key", "ask"], "properties": {
+                        "certificate": {"type": "string", "description": "PEM text, or base64 of the DER certificate"},
+                        "private_key": {"type": "string", "description": "PEM text (PKCS#1, PKCS#8, or encrypted PKCS#8), or base64 of DER"},
+                        "key_passphrase": {"type": "string", "description": "Passphrase of an encrypted PKCS#8 key"},
+                        "ask": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$", "description": "Application Secret key, 32 hex digits"},
+                        "label": {"type": "string", "maxLength": 64}}}}}},
+                    "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}))}
+            },
+            "/v1/admin/sites/{site}/fairplay/{cert_hash}": {
+                "parameters": [site_param, {"name": "cert_hash", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"}}],
+                "delete": {"summary": "Remove a FairPlay credential", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Removed"}}))}
+            },
             "/v1/time": {"get": {"summary": "Server time", "responses": {"200": {"description": "Now", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"now": {"type": "string", "format": "date-time"}, "epoch": {"type": "integer"}}, "required": ["now", "epoch"]}}}}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
@@ -244,6 +267,11 @@ pub fn document() -> Value {
                     "site_key": {"type": "string", "description": "32 bytes; generated when absent"},
                     "access_key": {"type": "string", "description": "32 bytes; generated when absent"},
                     "settings": {"$ref": "#/components/schemas/SiteSettings"}}},
+                "FairPlayCredential": {"type": "object", "description": "A FairPlay credential as listed: never the private key or the ASk.", "properties": {
+                    "site_id": {"type": "string"}, "cert_hash": {"type": "string", "description": "SHA-1 of the DER certificate (what SPCs name)"},
+                    "subject": {"type": ["string", "null"]}, "serial": {"type": ["string", "null"]},
+                    "not_before": {"type": ["string", "null"], "format": "date-time"}, "not_after": {"type": ["string", "null"], "format": "date-time"},
+                    "key_bits": {"type": ["integer", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}}},
                 "KeyInfo": {"type": "object", "properties": {
                     "site_id": {"type": "string"}, "cid": {"type": "string"}, "track_type": {"$ref": "#/components/schemas/TrackType"},
                     "kid": {"type": "string"}, "iv": {"type": ["string", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "integer"}}},

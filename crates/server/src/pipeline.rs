@@ -33,6 +33,8 @@ pub struct LicenceRequest<'a> {
     pub client: &'a ClientInfo,
     /// The request id (logs, audit).
     pub request_id: &'a str,
+    /// How a FairPlay CKC is shaped.
+    pub ckc_format: keyward_drm::fairplay::CkcFormat,
 }
 
 /// Runs the pipeline.
@@ -72,6 +74,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     let cx = backdoor::Context {
         keys: state.key_cache(),
         site: claim.site.as_deref(),
+        ckc_format: req.ckc_format,
     };
     let out = match state.backdoors().get(target) {
         Ok(door) => door.licence(&cx, ent, req.challenge).await,

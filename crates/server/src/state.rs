@@ -18,6 +18,8 @@ use crate::config::Config;
 use crate::refusal::Refusal;
 use crate::resources::callbacks::Callbacks;
 use crate::resources::clients::ClientCache;
+use crate::resources::dask::DaskProvider;
+use crate::resources::fairplay::FairPlayCredentials;
 use crate::resources::geo::GeoDb;
 use crate::resources::keys::KeyCache;
 use crate::resources::outbound::Outbound;
@@ -45,6 +47,8 @@ struct Inner {
     demo_token: Option<DemoMinter>,
     audit: crate::audit::AuditSink,
     backdoors: BackDoors,
+    fairplay: Arc<FairPlayCredentials>,
+    dask: Arc<DaskProvider>,
     streams: Box<dyn StreamGate>,
     token_keys: OnceLock<Arc<TokenKeys>>,
 }
@@ -62,6 +66,13 @@ impl AppState {
         let stores = stores.into();
         let ttl = Duration::from_millis(config.cache_ttl_ms);
         let audit = crate::audit::AuditSink::start(stores.audit.clone());
+        let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
+        let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
+        let backdoors = BackDoors::standard(crate::backdoor::fairplay::FairPlay {
+            credentials: fairplay.clone(),
+            dask: dask.clone(),
+            unenforceable: config.fairplay.unenforceable_output,
+        });
         Self {
             inner: Arc::new(Inner {
                 sites: SiteCache::new(stores.sites.clone(), ttl),
@@ -75,7 +86,9 @@ impl AppState {
                 config,
                 demo_token: demo,
                 audit,
-                backdoors: BackDoors::standard(),
+                backdoors,
+                fairplay,
+                dask,
                 streams: Box::new(NotEnforced),
                 token_keys: OnceLock::new(),
             }),
@@ -132,6 +145,16 @@ impl AppState {
         &self.inner.backdoors
     }
 
+    /// The sites' FairPlay credentials.
+    pub fn fairplay(&self) -> &FairPlayCredentials {
+        &self.inner.fairplay
+    }
+
+    /// The FairPlay D function provider.
+    pub fn dask(&self) -> &DaskProvider {
+        &self.inner.dask
+    }
+
     /// The concurrent-stream gate.
     pub fn streams(&self) -> &dyn StreamGate {
         self.inner.streams.as_ref()
@@ -167,5 +190,6 @@ impl AppState {
     pub fn invalidate(&self, site_id: &str) {
         self.inner.sites.invalidate(site_id);
         self.inner.keys.invalidate(site_id);
+        self.inner.fairplay.invalidate(site_id);
     }
 }

@@ -218,6 +218,13 @@ async fn fairplay() {
     send(RI, b"\x00\x01garbage\xff".to_vec())
         .await
         .assert_pallycon(StatusCode::OK, "7317");
+    // Version 3: a real SPC version keyward does not open.
+    send(RI, b"\x00\x00\x00\x03garbage\xff".to_vec())
+        .await
+        .assert_pallycon(StatusCode::OK, "7318");
+    send(RI, b"\x00\x00\x00\x01garbage\xff".to_vec())
+        .await
+        .assert_pallycon(StatusCode::OK, "7317");
     send(RI, b"spc=%%%".to_vec())
         .await
         .assert_pallycon(StatusCode::OK, "7317");

@@ -185,7 +185,9 @@ impl SpcSession {
             match t.tag {
                 tag::ENCRYPTED_CK => {
                     if t.value.len() != 32 || seen_key {
-                        return Err(bad("encrypted content key TLLV is not 32 bytes, or repeated"));
+                        return Err(bad(
+                            "encrypted content key TLLV is not 32 bytes, or repeated",
+                        ));
                     }
                     seen_key = true;
                     out.content_iv.copy_from_slice(&t.value[..16]);
@@ -199,7 +201,12 @@ impl SpcSession {
                         return Err(bad("duration TLLV shorter than 12 bytes"));
                     }
                     let w = |a: usize| {
-                        u32::from_be_bytes([t.value[a], t.value[a + 1], t.value[a + 2], t.value[a + 3]])
+                        u32::from_be_bytes([
+                            t.value[a],
+                            t.value[a + 1],
+                            t.value[a + 2],
+                            t.value[a + 3],
+                        ])
                     };
                     out.duration = Some((w(0), w(4), w(8)));
                 }

@@ -127,7 +127,12 @@ impl SpcKey {
             Some(pem) => Self::from_pem(pem.trim(), passphrase)?,
             None => RsaPrivateKey::from_pkcs8_der(bytes)
                 .or_else(|_| RsaPrivateKey::from_pkcs1_der(bytes))
-                .map_err(|_| cred("private key", "the bytes are not a PKCS#8 or PKCS#1 RSA key"))?,
+                .map_err(|_| {
+                    cred(
+                        "private key",
+                        "the bytes are not a PKCS#8 or PKCS#1 RSA key",
+                    )
+                })?,
         };
         Self::from_key(key)
     }
@@ -201,7 +206,8 @@ impl SpcKey {
             .key
             .decrypt(wrapped)
             .map_err(|_| DrmError::FairPlaySpcKeyUnwrap)?;
-        let out = <[u8; 16]>::try_from(plain.as_slice()).map_err(|_| DrmError::FairPlaySpcKeyUnwrap);
+        let out =
+            <[u8; 16]>::try_from(plain.as_slice()).map_err(|_| DrmError::FairPlaySpcKeyUnwrap);
         plain.zeroize();
         out.map(Zeroizing::new)
     }
@@ -232,7 +238,10 @@ impl Ask {
         let t = text.trim_ascii();
         let mut out = Zeroizing::new([0u8; 16]);
         if t.len() != 32 || hex::decode_to_slice(t, out.as_mut()).is_err() {
-            return Err(cred("ASk", "the ASk must be exactly 32 hex digits (16 bytes)"));
+            return Err(cred(
+                "ASk",
+                "the ASk must be exactly 32 hex digits (16 bytes)",
+            ));
         }
         Ok(Self(out))
     }

@@ -74,7 +74,8 @@ impl<'a> Spc<'a> {
     /// Splits raw SPC bytes.
     ///
     /// # Errors
-    /// 7305 when `bytes` is empty; 7318 for a version other than 1 or 2; 7317 when it is
+    /// 7305 when `bytes` is empty; 7318 for a version 3–255; 7317 when the version is 0 or
+    /// over 255 (not an SPC), or it is
     /// over [`MAX_SPC_LEN`], shorter than the header, or its payload length is zero, not a
     /// multiple of the AES block size, or differs from the bytes present.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DrmError> {
@@ -92,8 +93,11 @@ impl<'a> Spc<'a> {
                 .ok_or_else(|| bad("SPC shorter than its header"))
         };
         let version = word(0)?;
-        let wrapped = wrapped_len(version)
-            .ok_or(DrmError::FairPlayUnsupportedVersion { version })?;
+        if version == 0 || version > 0xff {
+            return Err(bad("not an SPC: the version field is not a small number"));
+        }
+        let wrapped =
+            wrapped_len(version).ok_or(DrmError::FairPlayUnsupportedVersion { version })?;
         let header_len = 4 + 4 + 16 + wrapped + 20 + 4;
         let (head, payload) = bytes
             .split_at_checked(header_len)
@@ -456,13 +460,19 @@ mod tests {
     fn refuses_bad_spcs() {
         assert_eq!(Spc::parse(&[]).unwrap_err().code(), 7305);
         let mut cases = vec![synthetic(32)[..100].to_vec(), synthetic(0), synthetic(20)];
-        for v in [0u8, 3, 0xff] {
+        for v in [3u8, 0xff] {
             let mut other = synthetic(32);
             other[3] = v;
             let e = Spc::parse(&other).unwrap_err();
             assert_eq!(e.code(), 7318);
             assert!(e.to_string().contains(&format!("version {v} ")), "{e}");
         }
+        let mut zero = synthetic(32);
+        zero[3] = 0;
+        cases.push(zero);
+        let mut big = synthetic(32);
+        big[1] = 1;
+        cases.push(big);
         // Version 2 has a 256-byte wrapped key: a v1-sized SPC labelled 2 is short.
         let mut v2 = synthetic(32);
         v2[3] = 2;

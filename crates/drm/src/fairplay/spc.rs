@@ -33,7 +33,7 @@ fn bad(reason: &'static str) -> DrmError {
 
 /// AES-128-CBC decryption without padding, in place.
 pub(crate) fn cbc_decrypt(key: &[u8; 16], iv: &[u8; 16], data: &mut [u8]) -> Result<(), DrmError> {
-    if data.len() % 16 != 0 {
+    if !data.len().is_multiple_of(16) {
         return Err(bad("encrypted data is not a multiple of 16 bytes"));
     }
     let cipher = Aes128::new(key.into());
@@ -91,7 +91,7 @@ impl std::fmt::Debug for OpenedSpc {
     }
 }
 
-fn single<'a>(tllvs: &'a [SpcTllv], t: u64) -> Result<Option<&'a [u8]>, DrmError> {
+fn single(tllvs: &[SpcTllv], t: u64) -> Result<Option<&[u8]>, DrmError> {
     let mut it = tllvs.iter().filter(|x| x.tag == t);
     let first = it.next();
     if it.next().is_some() {
@@ -100,7 +100,12 @@ fn single<'a>(tllvs: &'a [SpcTllv], t: u64) -> Result<Option<&'a [u8]>, DrmError
     Ok(first.map(|x| x.value.as_slice()))
 }
 
-fn required<'a>(tllvs: &'a [SpcTllv], t: u64, len: usize, what: &'static str) -> Result<&'a [u8], DrmError> {
+fn required<'a>(
+    tllvs: &'a [SpcTllv],
+    t: u64,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8], DrmError> {
     match single(tllvs, t)? {
         Some(v) if v.len() == len => Ok(v),
         Some(_) => Err(bad(what)),
@@ -137,9 +142,24 @@ impl OpenedSpc {
                 value: value.to_vec(),
             })
             .collect();
-        required(&tllvs, tag::SK_R1, 16 + 96, "SK..R1 TLLV missing or not 112 bytes")?;
-        required(&tllvs, tag::R1_INTEGRITY, 16, "R1 integrity TLLV missing or not 16 bytes")?;
-        required(&tllvs, tag::ANTI_REPLAY_SEED, 16, "anti-replay seed missing or not 16 bytes")?;
+        required(
+            &tllvs,
+            tag::SK_R1,
+            16 + 96,
+            "SK..R1 TLLV missing or not 112 bytes",
+        )?;
+        required(
+            &tllvs,
+            tag::R1_INTEGRITY,
+            16,
+            "R1 integrity TLLV missing or not 16 bytes",
+        )?;
+        required(
+            &tllvs,
+            tag::ANTI_REPLAY_SEED,
+            16,
+            "anti-replay seed missing or not 16 bytes",
+        )?;
         required(&tllvs, tag::R2, R2_LEN, "R2 TLLV missing or not 21 bytes")?;
         match single(&tllvs, tag::ASSET_ID)? {
             None => {
@@ -213,12 +233,18 @@ impl OpenedSpc {
         let integrity = self
             .get(tag::R1_INTEGRITY)
             .ok_or_else(|| bad("R1 integrity TLLV missing"))?;
-        let found = plain.get(80..96).ok_or_else(|| bad("SK..R1 TLLV too short"))?;
+        let found = plain
+            .get(80..96)
+            .ok_or_else(|| bad("SK..R1 TLLV too short"))?;
         if !constant_time_eq(found, integrity) {
             return Err(DrmError::FairPlayIntegrity);
         }
         let mut sk = Zeroizing::new([0u8; 16]);
-        sk.copy_from_slice(plain.get(..16).ok_or_else(|| bad("SK..R1 TLLV too short"))?);
+        sk.copy_from_slice(
+            plain
+                .get(..16)
+                .ok_or_else(|| bad("SK..R1 TLLV too short"))?,
+        );
         let hu: [u8; 20] = plain
             .get(16..36)
             .and_then(|s| s.try_into().ok())
@@ -292,9 +318,7 @@ impl OpenedSpc {
         };
         let echoes = return_tags
             .iter()
-            .filter_map(|t| {
-                self.tllvs.iter().find(|x| x.tag == *t).cloned()
-            })
+            .filter_map(|t| self.tllvs.iter().find(|x| x.tag == *t).cloned())
             .collect();
         Ok(SpcSession {
             sk,

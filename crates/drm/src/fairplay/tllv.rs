@@ -146,7 +146,10 @@ mod tests {
         write(&mut out, 8, &[1; 16], &mut zero).unwrap();
         write(&mut out, 9, b"", &mut zero).unwrap();
         assert_eq!(out.len(), 16 + 16 + 16 + 16 + 16);
-        assert_eq!(&out[..16], &[0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 16, 0, 0, 0, 3]);
+        assert_eq!(
+            &out[..16],
+            &[0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 16, 0, 0, 0, 3]
+        );
         assert_eq!(&out[19..32], &[0xee; 13]);
         let t = parse(&out).unwrap();
         assert_eq!(

@@ -1,5 +1,6 @@
-//! Widevine, PlayReady and FairPlay licences need a licensed upstream. Until
-//! one is configured, keyward fully verifies the credential, recognises the
+//! Widevine and PlayReady licences need a licensed upstream (FairPlay has its
+//! own KSM in [`super::fairplay`], with the site's credentials). Until one is
+//! configured, keyward fully verifies the credential, recognises the
 //! challenge (so a malformed one gets its own code), answers what it can
 //! itself (the Widevine service certificate), and refuses with the vendor's
 //! "no service" code.
@@ -38,19 +39,6 @@ impl NoUpstream {
             code: codes::PLAYREADY_NO_UPSTREAM,
             check: Some(|b| {
                 keyward_drm::playready::PlayReadyChallenge::parse(b)?;
-                Ok(())
-            }),
-        }
-    }
-
-    /// FairPlay: the SPC (form or raw) and its header, then 7301.
-    pub fn fairplay() -> Self {
-        Self {
-            name: "FairPlay",
-            code: codes::FAIRPLAY_NO_UPSTREAM,
-            check: Some(|b| {
-                let spc = keyward_drm::fairplay::spc_from_body(b)?;
-                keyward_drm::fairplay::SpcHeader::parse(&spc)?;
                 Ok(())
             }),
         }

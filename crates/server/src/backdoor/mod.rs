@@ -8,6 +8,7 @@
 
 pub mod brokered;
 pub mod clearkey;
+pub mod fairplay;
 pub mod hls;
 
 use keyward_token::{DrmType, Timestamp, TrackType};
@@ -63,6 +64,9 @@ pub struct Context<'a> {
     pub keys: &'a KeyCache,
     /// The site, when the credential has one.
     pub site: Option<&'a SiteEntry>,
+    /// How a FairPlay CKC is shaped (`ckc_format` query; `Auto` follows the
+    /// request's envelope).
+    pub ckc_format: keyward_drm::fairplay::CkcFormat,
 }
 
 /// Issues (or brokers) one kind of licence.
@@ -92,8 +96,9 @@ pub struct BackDoors {
 }
 
 impl BackDoors {
-    /// Every back door keyward has.
-    pub fn standard() -> Self {
+    /// Every back door keyward has; FairPlay with the sites' credentials and
+    /// the configured D function.
+    pub fn standard(fairplay: fairplay::FairPlay) -> Self {
         use brokered::NoUpstream;
         let doors: Vec<(Target, Box<dyn BackDoor>)> = vec![
             (Target::Drm(DrmType::ClearKey), Box::new(clearkey::ClearKey)),
@@ -102,10 +107,7 @@ impl BackDoors {
                 Target::Drm(DrmType::PlayReady),
                 Box::new(NoUpstream::playready()),
             ),
-            (
-                Target::Drm(DrmType::FairPlay),
-                Box::new(NoUpstream::fairplay()),
-            ),
+            (Target::Drm(DrmType::FairPlay), Box::new(fairplay)),
             (
                 Target::Drm(DrmType::Ncg),
                 Box::new(NoUpstream::unsupported("NCG")),

@@ -374,3 +374,124 @@ pub async fn audit(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> R
         &headers,
     )
 }
+
+/// `GET /v1/admin/sites/{site}/fairplay`: the site's FairPlay credentials
+/// (certificate facts only, newest first).
+pub async fn list_fairplay(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let infos = s
+                .stores()
+                .fairplay
+                .fairplay_credential_infos(&site_id(&id)?)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            let list: Vec<_> = infos
+                .iter()
+                .map(crate::resources::fairplay::credential_json)
+                .collect();
+            json(StatusCode::OK, &list)
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddFairPlay {
+    certificate: String,
+    private_key: String,
+    key_passphrase: Option<String>,
+    ask: String,
+    label: Option<String>,
+}
+
+/// PEM text as is; anything else is base64 of DER.
+fn pem_or_base64(field: &str, v: &str) -> Result<Vec<u8>, Refusal> {
+    if v.contains("-----BEGIN") {
+        return Ok(v.as_bytes().to_vec());
+    }
+    let cleaned: String = v.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|_| {
+            Refusal::with(
+                codes::INVALID_INPUT,
+                format!("{field} must be PEM text or base64 of DER"),
+            )
+        })
+}
+
+/// `POST /v1/admin/sites/{site}/fairplay`: add a credential
+/// `{certificate, private_key, key_passphrase?, ask, label?}`.
+pub async fn add_fairplay(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let req: AddFairPlay = json_body(body)?;
+            let cert = pem_or_base64("certificate", &req.certificate)?;
+            let key = zeroize::Zeroizing::new(pem_or_base64("private_key", &req.private_key)?);
+            let (new, _) = crate::resources::fairplay::prepare_credential(
+                site_id(&id)?,
+                &cert,
+                &key,
+                req.key_passphrase.as_deref().map(str::as_bytes),
+                req.ask.as_bytes(),
+                req.label,
+            )?;
+            let info = s
+                .stores()
+                .fairplay
+                .add_fairplay_credential(new)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            s.invalidate(&id);
+            json(
+                StatusCode::CREATED,
+                &crate::resources::fairplay::credential_json(&info),
+            )
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/sites/{site}/fairplay/{cert_hash}`.
+pub async fn remove_fairplay(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path((id, hash)) = path.map_err(|e| path_error(&e))?;
+            let mut h = [0u8; 20];
+            hex::decode_to_slice(&hash, &mut h).map_err(|_| {
+                Refusal::with(
+                    codes::INVALID_INPUT,
+                    "cert_hash must be 40 hex digits (the SHA-1 of the certificate)",
+                )
+            })?;
+            s.stores()
+                .fairplay
+                .remove_fairplay_credential(&site_id(&id)?, &h)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            s.invalidate(&id);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}

@@ -225,6 +225,7 @@ async fn rights(state: AppState, req: Request, drm: &'static [DrmType]) -> Respo
             challenge: Challenge::Message(&inc.body),
             client: &client,
             request_id: &rid,
+            ckc_format: keyward_drm::fairplay::CkcFormat::Auto,
         };
         pipeline::licence(&state, req)
             .await

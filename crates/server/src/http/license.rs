@@ -8,6 +8,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use keyward_drm::fairplay::CkcFormat;
 use keyward_drm::playready::PlayReadyChallenge;
 use keyward_token::{DrmType, TrackType};
 
@@ -63,6 +64,19 @@ pub fn licence_response(l: Licence) -> Response {
         .into_response()
 }
 
+/// The `ckc_format` query parameter (FairPlay answers).
+pub fn ckc_format(query: Option<&str>) -> Result<CkcFormat, Refusal> {
+    match query_param(query, "ckc_format") {
+        None => Ok(CkcFormat::Auto),
+        Some(v) => CkcFormat::parse(&v).ok_or_else(|| {
+            Refusal::with(
+                codes::BAD_REQUEST,
+                "ckc_format must be auto, raw, base64, xml or json",
+            )
+        }),
+    }
+}
+
 async fn run(
     state: &AppState,
     credential: Option<Credential>,
@@ -70,7 +84,9 @@ async fn run(
     challenge: Challenge<'_>,
     peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Answer {
+    let ckc_format = ckc_format(query)?;
     let client = client_info(peer, headers);
     let rid = headers
         .get(super::REQUEST_ID)
@@ -82,6 +98,7 @@ async fn run(
         challenge,
         client: &client,
         request_id: rid,
+        ckc_format,
     };
     pipeline::licence(state, req)
         .await
@@ -115,7 +132,16 @@ pub async fn ri_license(
         cid: None,
         site: None,
     };
-    run(&state, cred, expect, Challenge::Message(&b), peer, &headers).await
+    run(
+        &state,
+        cred,
+        expect,
+        Challenge::Message(&b),
+        peer,
+        &headers,
+        uri.query(),
+    )
+    .await
 }
 
 /// `POST /ri/playready/licenseManager.do`: the token may also sit in the
@@ -150,6 +176,7 @@ pub async fn ri_playready(
         Challenge::Message(&b),
         peer,
         &headers,
+        uri.query(),
     )
     .await
 }
@@ -178,7 +205,7 @@ pub async fn ri_clearkey(
     } else {
         Challenge::Message(&b)
     };
-    run(&state, cred, expect, challenge, peer, &headers).await
+    run(&state, cred, expect, challenge, peer, &headers, uri.query()).await
 }
 
 /// `POST /v1/license/{drm}[?cid=]`: native path.
@@ -219,7 +246,16 @@ pub async fn v1_license(
         cid: cid.as_deref(),
         site: None,
     };
-    run(&state, cred, expect, Challenge::Message(&b), peer, &headers).await
+    run(
+        &state,
+        cred,
+        expect,
+        Challenge::Message(&b),
+        peer,
+        &headers,
+        uri.query(),
+    )
+    .await
 }
 
 /// `GET /v1/hls-key/{site}/{cid}`: the 16-byte identity key.
@@ -275,6 +311,7 @@ async fn hls_key(
         Challenge::HlsKey(track),
         peer,
         &headers,
+        uri.query(),
     )
     .await
 }

@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -261,6 +261,7 @@ pub fn router(state: AppState) -> Router {
     let native_licence = Router::new()
         .route("/v1/license/{drm}", post(license::v1_license))
         .route("/v1/hls-key/{site}/{cid}", get(license::v1_hls_key))
+        .route("/v1/fairplay/cert/{site}", get(certs::v1_fairplay_cert))
         .route(
             "/v1/hls-key/{site}/{cid}/{track}",
             get(license::v1_hls_key_track),
@@ -288,6 +289,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/sites/{site}/keys/{kid}",
             get(admin::get_key).delete(admin::delete_key),
+        )
+        .route(
+            "/v1/admin/sites/{site}/fairplay",
+            get(admin::list_fairplay).post(admin::add_fairplay),
+        )
+        .route(
+            "/v1/admin/sites/{site}/fairplay/{cert_hash}",
+            delete(admin::remove_fairplay),
         )
         .route("/v1/admin/audit", get(admin::audit))
         .method_not_allowed_fallback(method_not_allowed)

@@ -6,6 +6,8 @@
 
 pub mod callbacks;
 pub mod clients;
+pub mod dask;
+pub mod fairplay;
 pub mod geo;
 pub mod keys;
 pub mod outbound;
