@@ -548,10 +548,28 @@ fn every_private_key_encoding_reads() {
         wrong.to_string(),
         "unusable FairPlay private key: the passphrase does not open the key, or its cipher is not supported"
     );
-    let legacy = SpcKey::parse(&derived("dev_key_legacy_encrypted.pem"), Some(pass)).unwrap_err();
+    // OpenSSL's legacy PEM encryption (what `openssl genrsa -aes256` wrote
+    // before OpenSSL 3): AES-128 here, AES-256 below.
+    let legacy = SpcKey::parse(&derived("dev_key_legacy_encrypted.pem"), Some(pass)).unwrap();
+    assert!(legacy.matches(&cert));
+    let legacy256 = SpcKey::parse(&derived("dev_key_legacy_aes256.pem"), Some(pass)).unwrap();
+    assert!(legacy256.matches(&cert));
+    for (name, why) in [
+        (
+            "dev_key_legacy_encrypted.pem",
+            "the passphrase does not open the key",
+        ),
+        ("dev_key_legacy_des3.pem", "not AES-CBC"),
+    ] {
+        let e = SpcKey::parse(&derived(name), Some(b"wrong-passphrase")).unwrap_err();
+        assert_eq!(e.code(), 7303);
+        assert!(e.to_string().contains(why), "{e}");
+    }
     assert!(
-        legacy.to_string().contains("openssl pkcs8 -topk8"),
-        "{legacy}"
+        SpcKey::parse(&derived("dev_key_legacy_encrypted.pem"), None)
+            .unwrap_err()
+            .to_string()
+            .contains("--key-passphrase-file")
     );
     // A key of another certificate.
     let other = SpcKey::parse(&derived("other_key.pem"), None).unwrap();

@@ -669,7 +669,7 @@ async fn admin_api_adds_lists_and_removes_without_showing_secrets() {
         ("certificate", json!("!!!"), "certificate"),
         (
             "private_key",
-            json!(pem(derived("dev_key_legacy_encrypted.pem"))),
+            json!(pem(derived("dev_key_legacy_des3.pem"))),
             "openssl pkcs8",
         ),
     ] {

@@ -109,10 +109,13 @@ impl SpcKey {
     /// Reads a private key: PEM (`RSA PRIVATE KEY`, `PRIVATE KEY`, or
     /// `ENCRYPTED PRIVATE KEY` with `passphrase`) or DER (PKCS#8 or PKCS#1).
     ///
+    /// Encrypted keys open with `passphrase`: PKCS#8 (PBES2) and OpenSSL's
+    /// legacy PEM encryption with AES-CBC.
+    ///
     /// # Errors
     /// 7303 when the key cannot be read, is encrypted and no (or a wrong)
-    /// passphrase is given, uses legacy OpenSSL PEM encryption (convert it
-    /// with `openssl pkcs8 -topk8`), or is smaller than 1024 bits.
+    /// passphrase is given, uses a legacy PEM cipher other than AES-CBC
+    /// (convert it with `openssl pkcs8 -topk8`), or is smaller than 1024 bits.
     pub fn parse(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<Self, DrmError> {
         if bytes.is_empty() || bytes.len() > MAX_CREDENTIAL_FILE {
             return Err(cred(
@@ -139,10 +142,19 @@ impl SpcKey {
 
     fn from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<RsaPrivateKey, DrmError> {
         if pem.contains("Proc-Type: 4,ENCRYPTED") {
-            return Err(cred(
-                "private key",
-                "legacy OpenSSL PEM encryption is not supported: convert with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
-            ));
+            let pass = passphrase.ok_or_else(|| {
+                cred(
+                    "private key",
+                    "the key is encrypted: give its passphrase (--key-passphrase-file)",
+                )
+            })?;
+            let der = legacy_pem_decrypt(pem, pass)?;
+            return RsaPrivateKey::from_pkcs1_der(&der).map_err(|_| {
+                cred(
+                    "private key",
+                    "the passphrase does not open the key (legacy PEM encryption)",
+                )
+            });
         }
         if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             let pass = passphrase.ok_or_else(|| {
@@ -211,6 +223,99 @@ impl SpcKey {
         plain.zeroize();
         out.map(Zeroizing::new)
     }
+}
+
+/// Opens a key in OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`,
+/// `DEK-Info: AES-{128,192,256}-CBC,<iv>`; what `openssl genrsa -aes256` wrote
+/// before OpenSSL 3, and what many FPS deployment keys still are): the key is
+/// `EVP_BytesToKey(MD5, passphrase, salt = IV[0..8], 1 round)`, the body
+/// AES-CBC with PKCS#7 padding. Returns the PKCS#1 DER.
+fn legacy_pem_decrypt(pem: &str, pass: &[u8]) -> Result<Zeroizing<Vec<u8>>, DrmError> {
+    use aes::cipher::{BlockDecrypt as _, KeyInit as _};
+    use base64::Engine as _;
+    use md5::{Digest as _, Md5};
+    let bad = |reason| cred("private key", reason);
+    let dek = pem
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DEK-Info:"))
+        .ok_or_else(|| bad("the encrypted PEM has no DEK-Info header"))?;
+    let (cipher, iv_hex) = dek
+        .trim()
+        .split_once(',')
+        .ok_or_else(|| bad("the DEK-Info header is malformed"))?;
+    let key_len = match cipher.trim() {
+        "AES-128-CBC" => 16,
+        "AES-192-CBC" => 24,
+        "AES-256-CBC" => 32,
+        _ => {
+            return Err(bad(
+                "the key's legacy PEM cipher is not AES-CBC: convert with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+            ))
+        }
+    };
+    let mut iv = [0u8; 16];
+    hex::decode_to_slice(iv_hex.trim(), &mut iv)
+        .map_err(|_| bad("the DEK-Info IV is not 16 bytes of hex"))?;
+    // The base64 body: the lines after the headers' blank line, before END.
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.trim().is_empty())
+        .take_while(|l| !l.starts_with("-----END"))
+        .map(str::trim)
+        .collect();
+    let mut data = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| bad("the encrypted PEM body is not base64"))?,
+    );
+    if data.is_empty() || data.len() % 16 != 0 {
+        return Err(bad("the encrypted PEM body is not whole AES blocks"));
+    }
+    let mut key = Zeroizing::new(Vec::with_capacity(32));
+    let mut prev: Vec<u8> = Vec::new();
+    while key.len() < key_len {
+        let mut h = Md5::new();
+        h.update(&prev);
+        h.update(pass);
+        h.update(&iv[..8]);
+        prev = h.finalize().to_vec();
+        key.extend_from_slice(&prev);
+    }
+    key.truncate(key_len);
+    let mut chain = iv;
+    macro_rules! run {
+        ($c:ty) => {{
+            let c = <$c>::new_from_slice(&key).map_err(|_| bad("bad key length"))?;
+            for block in data.chunks_exact_mut(16) {
+                let mut ct = [0u8; 16];
+                ct.copy_from_slice(block);
+                c.decrypt_block(block.into());
+                for (b, p) in block.iter_mut().zip(chain) {
+                    *b ^= p;
+                }
+                chain = ct;
+            }
+        }};
+    }
+    match key_len {
+        16 => run!(aes::Aes128),
+        24 => run!(aes::Aes192),
+        _ => run!(aes::Aes256),
+    }
+    let wrong = || bad("the passphrase does not open the key (legacy PEM encryption)");
+    let pad = usize::from(*data.last().ok_or_else(wrong)?);
+    if pad == 0
+        || pad > 16
+        || data.len() < pad
+        || !data[data.len() - pad..]
+            .iter()
+            .all(|&b| usize::from(b) == pad)
+    {
+        return Err(wrong());
+    }
+    let n = data.len() - pad;
+    data.truncate(n);
+    Ok(data)
 }
 
 /// The Application Secret key, 16 bytes.
