@@ -720,6 +720,94 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fairplay_settings() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::load(None, &env, &Overrides::default())
+        };
+        let c = load(&[]).unwrap();
+        assert_eq!(c.fairplay, FairPlayConfig::default());
+        assert_eq!(c.fairplay.dask.source, DaskSource::None);
+        let c = load(&[
+            ("KEYWARD_FAIRPLAY_DASK", "command"),
+            ("KEYWARD_FAIRPLAY_DASK_COMMAND", "/bin/cat -u"),
+            ("KEYWARD_FAIRPLAY_DASK_TIMEOUT_MS", "250"),
+            ("KEYWARD_FAIRPLAY_DASK_PROCESSES", "3"),
+            ("KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT", "warn"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.fairplay.dask,
+            DaskSettings {
+                source: DaskSource::Command(vec!["/bin/cat".into(), "-u".into()]),
+                timeout_ms: 250,
+                processes: 3,
+            }
+        );
+        assert_eq!(c.fairplay.unenforceable_output, UnenforceableOutput::Warn);
+        assert_eq!(
+            load(&[("KEYWARD_FAIRPLAY_DASK", "sdk-test")]).unwrap().fairplay.dask.source,
+            DaskSource::SdkTest
+        );
+        for (pairs, key, word) in [
+            (
+                &[("KEYWARD_FAIRPLAY_DASK", "command")][..],
+                "fairplay.dask_command",
+                "needs dask_command",
+            ),
+            (
+                &[("KEYWARD_FAIRPLAY_DASK", "apple")][..],
+                "KEYWARD_FAIRPLAY_DASK",
+                "none, sdk-test or command",
+            ),
+            (
+                &[("KEYWARD_FAIRPLAY_DASK_COMMAND", "/nonexistent/d")][..],
+                "fairplay.dask_command",
+                "does not exist",
+            ),
+            (
+                &[("KEYWARD_FAIRPLAY_DASK_TIMEOUT_MS", "0")][..],
+                "KEYWARD_FAIRPLAY_DASK_TIMEOUT_MS",
+                "1 to 60000",
+            ),
+            (
+                &[("KEYWARD_FAIRPLAY_DASK_PROCESSES", "x")][..],
+                "KEYWARD_FAIRPLAY_DASK_PROCESSES",
+                "whole number",
+            ),
+            (
+                &[("KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT", "ignore")][..],
+                "KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT",
+                "refuse or warn",
+            ),
+        ] {
+            let e = load(pairs).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(word), "{e}");
+        }
+        // From a file.
+        let dir = std::env::temp_dir().join(format!("kw-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("keyward.toml");
+        std::fs::write(
+            &f,
+            "[fairplay]\ndask = \"command\"\ndask_command = [\"/bin/sh\", \"-c\", \"cat\"]\ndask_processes = 1\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(
+            c.fairplay.dask.source,
+            DaskSource::Command(vec!["/bin/sh".into(), "-c".into(), "cat".into()])
+        );
+        std::fs::write(&f, "[fairplay]\ndask_typo = 1\n").unwrap();
+        assert!(Config::load(Some(&f), &HashMap::new(), &Overrides::default()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn database_url_forms() {
         assert_eq!(StoreUrl::parse(None).unwrap(), StoreUrl::Embedded);
         assert_eq!(StoreUrl::parse(Some(" ")).unwrap(), StoreUrl::Embedded);

@@ -808,3 +808,72 @@ async fn a_studio_token_licenses_fairplay_once() {
         .await
         .assert_problem(StatusCode::FORBIDDEN, "7308");
 }
+
+#[tokio::test]
+async fn an_expressplay_fairplay_token_carries_its_key_into_the_ckc() {
+    use keyward_store::customers::hash_authenticator;
+    use keyward_store::{CustomerSettings, CustomerStore as _, NewCustomer};
+    let app = sdk_app().await;
+    for (id, auth, site) in [
+        ("acme", "acme-auth", Some(SITE)),
+        ("loose", "loose-auth", None),
+    ] {
+        app.store
+            .create_customer(NewCustomer {
+                customer_id: id.into(),
+                test_hash: hash_authenticator(auth),
+                production_hash: hash_authenticator(&format!("{auth}-prod")),
+                settings: CustomerSettings {
+                    site_id: site.map(|s| SiteId::parse(s).unwrap()),
+                    ..CustomerSettings::default()
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let key = [0xc7u8; 16];
+    let mint = |auth: &'static str| {
+        let app = &app;
+        async move {
+            let a = app
+                .get(
+                    &format!(
+                        "/hms/fp/token?customerAuthenticator={auth}&kid={}&contentKey={}&errorFormat=json",
+                        hex::encode([0xe1u8; 16]),
+                        hex::encode(key)
+                    ),
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+            let url = a.text();
+            assert!(url.contains("/hms/fp/rights/?ExpressPlayToken="), "{url}");
+            url[url.find("/hms/").unwrap()..].to_owned()
+        }
+    };
+    let path = mint("acme-auth").await;
+    // The asset id is whatever the player's skd:// says: the token's key is the licence.
+    for rel in ["FPS/spc2.bin", "FPS/spc1.bin"] {
+        let spc = fix(rel);
+        let a = app.post(&path, None, form(&spc)).await;
+        assert_eq!(a.status, StatusCode::OK, "{rel}: {}", a.text());
+        assert_eq!(open_ckc(&spc, &unb64(&a.text())).0, key, "{rel}");
+    }
+    // The token is for FairPlay only.
+    let ck = path.replace("/hms/fp/", "/hms/ck/");
+    let a = app
+        .post(&format!("{ck}&errorFormat=json"), None, "{}")
+        .await;
+    assert_eq!(a.json()["errorCode"], -4010, "{}", a.text());
+    // A customer without a site has no FairPlay credentials.
+    let loose = mint("loose-auth").await;
+    let a = app
+        .post(
+            &format!("{loose}&errorFormat=json"),
+            None,
+            form(&fix("FPS/spc2.bin")),
+        )
+        .await;
+    assert_eq!(a.json()["errorCode"], -2030, "{}", a.text());
+    assert!(a.text().contains("FairPlay"), "{}", a.text());
+}

@@ -25,10 +25,25 @@ use crate::refusal::expressplay::{refusal, refuse, store_failure};
 /// The rights front door.
 pub struct RightsDoor;
 
+/// The site a customer is linked to (its key store and FairPlay credentials).
+async fn customer_site(
+    state: &AppState,
+    customer: &str,
+) -> Result<Option<keyward_store::SiteId>, Refusal> {
+    match state.stores().customers.customer(customer).await {
+        Ok(c) => Ok(c.settings.site_id),
+        Err(StoreError::CustomerNotFound) => {
+            Err(refuse(codes::KEY_STORAGE, "the customer no longer exists"))
+        }
+        Err(e) => Err(store_failure(&e)),
+    }
+}
+
 fn token_drm(expect: &Expect<'_>) -> Result<TokenDrm, Refusal> {
     match expect.drms {
         [DrmType::ClearKey] => Ok(TokenDrm::ClearKey),
         [DrmType::Widevine] => Ok(TokenDrm::Widevine),
+        [DrmType::FairPlay] => Ok(TokenDrm::FairPlay),
         _ => Err(refuse(codes::ADMIN, "no such rights endpoint")),
     }
 }
@@ -69,18 +84,14 @@ impl FrontDoor for RightsDoor {
             .check_expiry(Timestamp::now().unix())
             .map_err(|e| refusal(&e).class(Class::Unauthorized))?;
         let (kid, key, site) = match (payload.carried_key(), &payload.key_name) {
+            // A FairPlay licence needs the customer's site (its FairPlay
+            // credentials) even when the token carries the key.
+            (Some((kid, key)), _) if drm == TokenDrm::FairPlay => {
+                (kid, key, customer_site(state, &payload.customer).await?)
+            }
             (Some((kid, key)), _) => (kid, key, None),
             (None, Some(name)) => {
-                let customer = match state.stores().customers.customer(&payload.customer).await {
-                    Ok(c) => c,
-                    Err(StoreError::CustomerNotFound) => {
-                        return Err(
-                            refuse(codes::KEY_STORAGE, "the customer no longer exists").into()
-                        )
-                    }
-                    Err(e) => return Err(store_failure(&e).into()),
-                };
-                let site = customer.settings.site_id.clone();
+                let site = customer_site(state, &payload.customer).await?;
                 let k = state.key_cache().named(site.as_ref(), name).await?;
                 (k.kid, k.key, site)
             }
@@ -110,6 +121,7 @@ pub fn translate(
     let drm = match p.drm {
         TokenDrm::Widevine => DrmType::Widevine,
         TokenDrm::ClearKey => DrmType::ClearKey,
+        TokenDrm::FairPlay => DrmType::FairPlay,
     };
     let mut e = Entitlement::new(
         Origin::ExpressPlay,

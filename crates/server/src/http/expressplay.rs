@@ -1,12 +1,14 @@
 //! ExpressPlay-compatible endpoints (see `docs/expressplay.md`):
 //!
-//! * `GET|POST /hms/wv/token`, `GET|POST /hms/ck/token`: a customer's backend
+//! * `GET|POST /hms/{wv,ck,fp}/token`: a customer's backend
 //!   gets a licence URL carrying a sealed `ExpressPlayToken`;
 //! * `POST /hms/ck/rights/?ExpressPlayToken=…`: a ClearKey licence for the
 //!   token's key (the browser calls it: CORS applies) — through the same
 //!   licence pipeline as every other licence path;
 //! * `POST /hms/wv/rights/?ExpressPlayToken=…`: the token and the Widevine
 //!   challenge are verified, then refused with -7011 until an upstream exists;
+//! * `POST /hms/fp/rights/?ExpressPlayToken=…`: a FairPlay CKC for the token's
+//!   key from keyward's KSM, with the customer's site's FairPlay credentials;
 //! * `/v1/admin/customers…`: customer administration (admin bearer token).
 //!
 //! Every refusal on `/hms/…` is in the ExpressPlay dialect (`errorFormat`).
@@ -47,6 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let tokens = Router::new()
         .route("/hms/wv/token", get(token_wv).post(token_wv))
         .route("/hms/ck/token", get(token_ck).post(token_ck))
+        .route("/hms/fp/token", get(token_fp).post(token_fp))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit));
     // The rights paths are called by players in browsers.
@@ -55,6 +58,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/hms/wv/rights", post(rights_wv))
         .route("/hms/ck/rights/", post(rights_ck))
         .route("/hms/ck/rights", post(rights_ck))
+        .route("/hms/fp/rights/", post(rights_fp))
+        .route("/hms/fp/rights", post(rights_fp))
         .route("/hms/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit));
@@ -196,6 +201,11 @@ pub async fn token_ck(State(state): State<AppState>, req: Request) -> Response {
     token(state, req, TokenDrm::ClearKey).await
 }
 
+/// `GET|POST /hms/fp/token`.
+pub async fn token_fp(State(state): State<AppState>, req: Request) -> Response {
+    token(state, req, TokenDrm::FairPlay).await
+}
+
 fn the_token(p: &Params) -> Result<&str, Refusal> {
     p.single("ExpressPlayToken", codes::INVALID_TOKEN)
         .map_err(|e| refuse(codes::INVALID_TOKEN, e.detail().to_owned()))?
@@ -239,6 +249,12 @@ async fn rights(state: AppState, req: Request, drm: &'static [DrmType]) -> Respo
 /// `POST /hms/ck/rights/?ExpressPlayToken=…` with the ClearKey CDM message.
 pub async fn rights_ck(State(state): State<AppState>, req: Request) -> Response {
     rights(state, req, &[DrmType::ClearKey]).await
+}
+
+/// `POST /hms/fp/rights/?ExpressPlayToken=…` with a FairPlay SPC (raw, `spc=`
+/// form or JSON); the CKC comes back in the request's envelope.
+pub async fn rights_fp(State(state): State<AppState>, req: Request) -> Response {
+    rights(state, req, &[DrmType::FairPlay]).await
 }
 
 /// `POST /hms/wv/rights/?ExpressPlayToken=…` with a Widevine challenge.

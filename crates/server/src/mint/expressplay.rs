@@ -42,7 +42,7 @@ pub async fn mint(
         .ok_or_else(|| refuse(codes::AUTH_INVALID, "unknown customerAuthenticator"))?;
     check_customer(&customer, peer)?;
     let now = Timestamp::now().unix();
-    let req = TokenRequest::from_params(params, now).map_err(|e| refusal(&e))?;
+    let req = TokenRequest::from_params_for(params, now, drm).map_err(|e| refusal(&e))?;
     if let KidSpec::Name(name) = &req.kid {
         state
             .key_cache()

@@ -104,6 +104,21 @@ impl TokenRequest {
     /// Unknown parameters are ignored (as `customerAuthenticator` and
     /// `errorFormat` are here: the caller reads them first).
     pub fn from_params(p: &Params, now: i64) -> Result<TokenRequest> {
+        Self::parse(p, now, true)
+    }
+
+    /// As [`TokenRequest::from_params`] for a token of `drm`: `securityLevel`
+    /// and `hdcpOutputControl` are Widevine parameters, required for Widevine
+    /// and ClearKey tokens as before, optional for FairPlay tokens (default
+    /// 1 and 0, checked the same way when given).
+    ///
+    /// # Errors
+    /// As [`TokenRequest::from_params`].
+    pub fn from_params_for(p: &Params, now: i64, drm: super::TokenDrm) -> Result<TokenRequest> {
+        Self::parse(p, now, drm != super::TokenDrm::FairPlay)
+    }
+
+    fn parse(p: &Params, now: i64, widevine_required: bool) -> Result<TokenRequest> {
         use codes::*;
         // generalFlags: 4 hex characters, only '0000'.
         if let Some(f) = p.single("generalFlags", GENERAL_FLAGS)? {
@@ -227,11 +242,16 @@ impl TokenRequest {
             }
         }
 
-        let sl = p.required(
-            "securityLevel",
-            SECURITY_LEVEL_INVALID,
-            SECURITY_LEVEL_MISSING,
-        )?;
+        let sl = if widevine_required {
+            p.required(
+                "securityLevel",
+                SECURITY_LEVEL_INVALID,
+                SECURITY_LEVEL_MISSING,
+            )?
+        } else {
+            p.single("securityLevel", SECURITY_LEVEL_INVALID)?
+                .unwrap_or("1")
+        };
         let security_level = match sl {
             "1" | "2" | "3" | "4" | "5" => sl.as_bytes()[0] - b'0',
             _ => {
@@ -242,7 +262,12 @@ impl TokenRequest {
             }
         };
 
-        let h = p.required("hdcpOutputControl", OUTPUT_CONTROL_FLAGS, HDCP_MISSING)?;
+        let h = if widevine_required {
+            p.required("hdcpOutputControl", OUTPUT_CONTROL_FLAGS, HDCP_MISSING)?
+        } else {
+            p.single("hdcpOutputControl", OUTPUT_CONTROL_FLAGS)?
+                .unwrap_or("0")
+        };
         let hdcp_output_control = match parse_uint(h) {
             None => {
                 return Err(ExpressPlayError::new(

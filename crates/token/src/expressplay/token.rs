@@ -34,6 +34,9 @@ pub enum TokenDrm {
     /// `/hms/ck/token` → `/hms/ck/rights/`.
     #[serde(rename = "ck")]
     ClearKey,
+    /// `/hms/fp/token` → `/hms/fp/rights/`.
+    #[serde(rename = "fp")]
+    FairPlay,
 }
 
 impl From<TokenDrm> for DrmType {
@@ -42,16 +45,18 @@ impl From<TokenDrm> for DrmType {
         match d {
             TokenDrm::Widevine => DrmType::Widevine,
             TokenDrm::ClearKey => DrmType::ClearKey,
+            TokenDrm::FairPlay => DrmType::FairPlay,
         }
     }
 }
 
 impl TokenDrm {
-    /// The path segment: `wv` or `ck`.
+    /// The path segment: `wv`, `ck` or `fp`.
     pub fn segment(self) -> &'static str {
         match self {
             TokenDrm::Widevine => "wv",
             TokenDrm::ClearKey => "ck",
+            TokenDrm::FairPlay => "fp",
         }
     }
 }
