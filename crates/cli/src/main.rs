@@ -7,6 +7,7 @@ mod customers;
 mod fairplay;
 mod rfc3339;
 mod token;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Command {
     /// Manage Studio token clients (callers of POST /v2/token) in the data directory.
     #[command(subcommand)]
     Client(clients::ClientCommand),
+    /// Manage licence upstreams (a site's FairPlay KSMs, …) in the data directory.
+    #[command(subcommand)]
+    Upstream(upstream::UpstreamCommand),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
         Command::Key(c) => admin::run_key(c),
         Command::Client(c) => clients::run(c),
         Command::Customer(c) => customers::run(c),
+        Command::Upstream(c) => upstream::run(c),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,

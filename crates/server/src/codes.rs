@@ -214,6 +214,10 @@ registry! {
     FAIRPLAY_UNKNOWN_CERT = "7320", Forbidden, LICENCE, "The SPC was made for a FairPlay certificate this site does not hold";
     /// The D function (DASk provider) is not configured, down, slow or answering garbage.
     FAIRPLAY_DASK_UNAVAILABLE = "7321", Unavailable, LICENCE, "The FairPlay D function is unavailable";
+    /// No FairPlay upstream KSM answered (connection, timeout, 5xx, breaker open).
+    FAIRPLAY_UPSTREAM_UNAVAILABLE = "7323", Unavailable, LICENCE, "No FairPlay upstream KSM answered; retry shortly";
+    /// The FairPlay upstream KSM refused, or answered something that is not a CKC.
+    FAIRPLAY_UPSTREAM_REFUSED = "7324", Upstream, LICENCE, "The FairPlay upstream KSM refused the request";
     /// An output rule the native KSM cannot express (HDCP, AirPlay, AV adapter).
     FAIRPLAY_OUTPUT_UNSUPPORTED = "7322", Forbidden, LICENCE, "The policy asks for a FairPlay output rule keyward's KSM cannot enforce";
     /// ClearKey request is not a JSON object.
@@ -308,6 +312,10 @@ registry! {
     FAIRPLAY_CREDENTIAL_NOT_FOUND = "fairplay_credential_not_found", NotFound, NATIVE, "No FairPlay credential with that certificate hash for this site";
     /// Admin: the site already holds a credential for that certificate.
     FAIRPLAY_CREDENTIAL_EXISTS = "fairplay_credential_exists", Conflict, NATIVE, "The site already holds a FairPlay credential for this certificate";
+    /// Admin: no such upstream.
+    UPSTREAM_NOT_FOUND = "upstream_not_found", NotFound, NATIVE, "No upstream with that name for this site";
+    /// Admin: the site already has an upstream of that name.
+    UPSTREAM_EXISTS = "upstream_exists", Conflict, NATIVE, "The site already has an upstream with this name";
     /// Admin: no such API key.
     API_KEY_NOT_FOUND = "api_key_not_found", NotFound, API, "No API key with that id for this client";
     /// Invalid site id.

@@ -52,6 +52,26 @@ pub use config::Config;
 pub use config::GatekeeperConfig;
 pub use resources::fairplay::credential_json as fairplay_credential_json;
 
+/// Checks an upstream's kind, DRM and settings before it is stored (what the
+/// admin API checks): the error is the `invalid_input` message.
+pub fn validate_upstream(
+    kind: &str,
+    drm: keyward_store::Drm,
+    settings: &serde_json::Value,
+    secret_names: &[&str],
+) -> Result<(), String> {
+    resources::upstreams::validate(kind, drm, settings, secret_names)
+        .map(|_| ())
+        .map_err(|r| r.message.into_owned())
+}
+
+/// Sends an upstream a harmless request (`keyward upstream test`) and reports
+/// what happened: `Ok` when it answered (whatever it said), `Err` when it did
+/// not. Secrets are sent, never printed.
+pub async fn probe_upstream(u: keyward_store::Upstream) -> Result<String, String> {
+    resources::upstreams::probe(u).await
+}
+
 /// A FairPlay credential ready to store, from the operator's files (see
 /// `keyward site fairplay add`): certificate DER or PEM, private key PEM or
 /// DER (with its passphrase when encrypted), ASk hex. The error is the message

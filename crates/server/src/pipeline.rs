@@ -75,6 +75,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         keys: state.key_cache(),
         site: claim.site.as_deref(),
         ckc_format: req.ckc_format,
+        request_id: req.request_id,
     };
     let out = match state.backdoors().get(target) {
         Ok(door) => door.licence(&cx, ent, req.challenge).await,

@@ -229,6 +229,8 @@ impl Refusal {
             StoreError::ApiKeyNotFound => Some(codes::API_KEY_NOT_FOUND),
             StoreError::FairPlayCredentialNotFound => Some(codes::FAIRPLAY_CREDENTIAL_NOT_FOUND),
             StoreError::FairPlayCredentialExists => Some(codes::FAIRPLAY_CREDENTIAL_EXISTS),
+            StoreError::UpstreamNotFound => Some(codes::UPSTREAM_NOT_FOUND),
+            StoreError::UpstreamExists => Some(codes::UPSTREAM_EXISTS),
             _ => None,
         };
         if let Some(code) = fixed {

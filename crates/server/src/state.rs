@@ -20,6 +20,7 @@ use crate::resources::callbacks::Callbacks;
 use crate::resources::clients::ClientCache;
 use crate::resources::dask::DaskProvider;
 use crate::resources::fairplay::FairPlayCredentials;
+use crate::resources::upstreams::Upstreams;
 use crate::resources::geo::GeoDb;
 use crate::resources::keys::KeyCache;
 use crate::resources::outbound::Outbound;
@@ -49,6 +50,7 @@ struct Inner {
     backdoors: BackDoors,
     fairplay: Arc<FairPlayCredentials>,
     dask: Arc<DaskProvider>,
+    upstreams: Arc<Upstreams>,
     streams: Box<dyn StreamGate>,
     token_keys: OnceLock<Arc<TokenKeys>>,
 }
@@ -68,8 +70,10 @@ impl AppState {
         let audit = crate::audit::AuditSink::start(stores.audit.clone());
         let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
         let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
+        let upstreams = Arc::new(Upstreams::new(stores.upstreams.clone(), ttl));
         let backdoors = BackDoors::standard(crate::backdoor::fairplay::FairPlay {
             credentials: fairplay.clone(),
+            upstreams: upstreams.clone(),
             dask: dask.clone(),
             unenforceable: config.fairplay.unenforceable_output,
         });
@@ -89,6 +93,7 @@ impl AppState {
                 backdoors,
                 fairplay,
                 dask,
+                upstreams,
                 streams: Box::new(NotEnforced),
                 token_keys: OnceLock::new(),
             }),
@@ -150,6 +155,11 @@ impl AppState {
         &self.inner.fairplay
     }
 
+    /// The sites' licence upstreams.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.inner.upstreams
+    }
+
     /// The FairPlay D function provider.
     pub fn dask(&self) -> &DaskProvider {
         &self.inner.dask
@@ -191,5 +201,6 @@ impl AppState {
         self.inner.sites.invalidate(site_id);
         self.inner.keys.invalidate(site_id);
         self.inner.fairplay.invalidate(site_id);
+        self.inner.upstreams.invalidate(site_id);
     }
 }

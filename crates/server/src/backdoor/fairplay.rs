@@ -4,8 +4,14 @@
 //! names → the SPC opened with its private key → the asset id checked against
 //! the entitlement and mapped to a content key → the DASk from the D function
 //! provider → SK‖R1 unlocked and its integrity checked → the CKC, answered in
-//! the request's envelope. A site without credentials keeps the "no FairPlay
-//! service" answer (7301) until an upstream KSM is configured.
+//! the request's envelope.
+//!
+//! An SPC made for a certificate the site holds no credential for goes to the
+//! site's FairPlay upstream KSMs, if it has any (in order, with failover; see
+//! [`crate::resources::upstreams`]): keyward has decided the entitlement, the
+//! upstream (which holds the private key) opens the SPC and answers the CKC,
+//! which goes back to the player in its envelope. Without credentials or
+//! upstreams the answer is 7301 ("no FairPlay service").
 //!
 //! Content key for an asset id (the `skd://` URI's text, `skd://` stripped):
 //! * a key id (32 hex digits, a UUID, or 16 raw bytes) → that key, from the
@@ -35,6 +41,7 @@ use crate::entitlement::{Entitlement, Hdcp, KeySource};
 use crate::refusal::Refusal;
 use crate::resources::dask::DaskProvider;
 use crate::resources::fairplay::FairPlayCredentials;
+use crate::resources::upstreams::{Answered, Outgoing, Route, SpcEnvelope, Upstreams};
 
 /// What to do with an output rule the KSM cannot enforce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +57,9 @@ pub enum UnenforceableOutput {
 pub struct FairPlay {
     /// The sites' credentials.
     pub credentials: Arc<FairPlayCredentials>,
+    /// The sites' upstream KSMs (for SPCs made for certificates the site holds
+    /// no credential for).
+    pub upstreams: Arc<Upstreams>,
     /// The D function.
     pub dask: Arc<DaskProvider>,
     /// Output rules that cannot be enforced.
@@ -227,6 +237,175 @@ fn fill(b: &mut [u8]) -> Result<(), keyward_drm::DrmError> {
         })
 }
 
+impl FairPlay {
+    /// Refuses (or, configured so, logs) output rules the KSM cannot carry.
+    fn check_output(&self, ent: &Entitlement, track: TrackType) -> Result<(), Refusal> {
+        let rules = unenforceable(ent, track);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        match self.unenforceable {
+            UnenforceableOutput::Refuse => Err(Refusal::with(
+                codes::FAIRPLAY_OUTPUT_UNSUPPORTED,
+                format!(
+                    "The policy asks for {}, which keyward's FairPlay KSM cannot enforce (its values are not publicly documented)",
+                    rules.join(", ")
+                ),
+            )),
+            UnenforceableOutput::Warn => {
+                tracing::warn!(site = %ent.site_id, cid = %ent.content_id, rules = %rules.join(","), "FairPlay licence issued without output rules the KSM cannot enforce");
+                Ok(())
+            }
+        }
+    }
+
+    /// An SPC for a certificate the site holds no credential for: its upstream
+    /// KSMs that take the certificate, in order; else 7320 (the site has other
+    /// credentials) or 7301 (it has none).
+    async fn forward(
+        &self,
+        cx: &Context<'_>,
+        ent: &Entitlement,
+        req: &keyward_drm::fairplay::SpcRequest,
+        cert_hash: [u8; 20],
+        has_credentials: bool,
+    ) -> Result<Licence, Refusal> {
+        let routes = if ent.site_id.is_empty() {
+            Arc::new(Vec::new())
+        } else {
+            self.upstreams
+                .routes(&ent.site_id, keyward_store::Drm::FairPlay)
+                .await?
+        };
+        let taking: Vec<&Route> = routes
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|r| r.takes_cert(&cert_hash))
+            .collect();
+        if taking.is_empty() {
+            if has_credentials || !routes.is_empty() {
+                return Err(Refusal::with(
+                    codes::FAIRPLAY_UNKNOWN_CERT,
+                    format!(
+                        "The SPC was made for certificate {} (SHA-1), which this site holds no FairPlay credential or upstream for",
+                        hex::encode(cert_hash)
+                    ),
+                ));
+            }
+            return Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"));
+        }
+        check_expiry(ent)?;
+        // The upstream applies its own key and durations; the output rules of
+        // the entitlement cannot travel with a raw SPC.
+        self.check_output(ent, TrackType::All)?;
+        let ckc = self
+            .upstreams
+            .call(
+                &taking,
+                cx.request_id,
+                codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
+                |route| Ok(spc_out(route.settings.envelope, &req.spc, req.asset_id.as_deref())),
+                |route, answered| ckc_in(route, answered),
+            )
+            .await?;
+        let (content_type, body) = answer(&req.envelope, cx.ckc_format, &ckc);
+        Ok(Licence { content_type, body })
+    }
+}
+
+/// The SPC in a route's envelope.
+fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Outgoing {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(spc);
+    match envelope {
+        SpcEnvelope::Raw => Outgoing {
+            body: spc.to_vec(),
+            content_type: "application/octet-stream",
+        },
+        SpcEnvelope::Form => {
+            let mut body = format!(
+                "spc={}",
+                form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
+            );
+            if let Some(a) = asset_id {
+                body.push_str("&assetId=");
+                body.extend(form_urlencoded::byte_serialize(a.as_bytes()));
+            }
+            Outgoing {
+                body: body.into_bytes(),
+                content_type: "application/x-www-form-urlencoded",
+            }
+        }
+        SpcEnvelope::Json => {
+            let mut v = serde_json::json!({ "spc": b64 });
+            if let Some(a) = asset_id {
+                v["assetId"] = serde_json::Value::String(a.to_owned());
+            }
+            Outgoing {
+                body: v.to_string().into_bytes(),
+                content_type: "application/json",
+            }
+        }
+    }
+}
+
+/// The CKC in an upstream KSM's answer: raw bytes, base64 text, `<ckc>…</ckc>`,
+/// `{"ckc": …}` or Apple's JSON. Anything else — a non-2xx status, a vendor
+/// error object, bytes that are no CKC — is the upstream's refusal (7324).
+fn ckc_in(route: &Route, a: Answered) -> Result<Vec<u8>, Refusal> {
+    use base64::Engine as _;
+    let refused = |why: String| {
+        Refusal::with(codes::FAIRPLAY_UPSTREAM_REFUSED, why.clone())
+            .log(format!("upstream {}: {why}", route.label()))
+    };
+    if !(200..300).contains(&a.status) {
+        return Err(refused(format!("The FairPlay upstream KSM answered HTTP {}", a.status)));
+    }
+    let is_ckc = |b: &[u8]| b.len() >= 28 && b.starts_with(&[0, 0, 0, 1]);
+    if is_ckc(&a.body) {
+        return Ok(a.body);
+    }
+    let text = String::from_utf8_lossy(a.body.trim_ascii());
+    let decoded = |t: &str| {
+        let cleaned: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(cleaned)
+            .ok()
+            .filter(|b| is_ckc(b))
+    };
+    let from_json = |v: &serde_json::Value| -> Option<String> {
+        v.get("ckc")
+            .or_else(|| {
+                let r = v.get("fairplay-streaming-response")?;
+                ["create-ckc", "streaming-keys"]
+                    .iter()
+                    .find_map(|l| r.get(*l)?.get(0)?.get("ckc"))
+            })
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    if text.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| refused("The FairPlay upstream KSM answered malformed JSON".into()))?;
+        if let Some(ckc) = from_json(&v).and_then(|c| decoded(&c)) {
+            return Ok(ckc);
+        }
+        let code = v.get("errorCode").map(|c| match c {
+            serde_json::Value::String(s) => crate::json::bounded(s, 16).into_owned(),
+            other => crate::json::bounded(&other.to_string(), 16).into_owned(),
+        });
+        return Err(refused(match code {
+            Some(c) => format!("The FairPlay upstream KSM refused with its code {c}"),
+            None => "The FairPlay upstream KSM answered JSON without a CKC".into(),
+        }));
+    }
+    let inner = text
+        .strip_prefix("<ckc>")
+        .and_then(|t| t.strip_suffix("</ckc>"))
+        .unwrap_or(&text);
+    decoded(inner).ok_or_else(|| refused("The FairPlay upstream KSM answered something that is not a CKC".into()))
+}
+
 #[async_trait::async_trait]
 impl BackDoor for FairPlay {
     async fn licence(
@@ -248,42 +427,19 @@ impl BackDoor for FairPlay {
         } else {
             self.credentials.for_site(&ent.site_id).await?
         };
-        if creds.is_empty() {
-            return Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"));
-        }
-        let cred = creds
+        let Some(cred) = creds
             .iter()
             .find(|c| c.fps.certificate.hash == spc.header.cert_hash)
-            .ok_or_else(|| {
-                Refusal::with(
-                    codes::FAIRPLAY_UNKNOWN_CERT,
-                    format!(
-                        "The SPC was made for certificate {} (SHA-1), which this site holds no FairPlay credential for",
-                        hex::encode(spc.header.cert_hash)
-                    ),
-                )
-            })?;
+        else {
+            return self
+                .forward(cx, ent, &req, spc.header.cert_hash, !creds.is_empty())
+                .await;
+        };
         check_expiry(ent)?;
         let opened = OpenedSpc::open(&spc, &cred.fps.key)?;
         let picked = pick(cx, ent, opened.asset_id()).await?;
         check_track(ent, picked.track)?;
-        let rules = unenforceable(ent, picked.track);
-        if !rules.is_empty() {
-            match self.unenforceable {
-                UnenforceableOutput::Refuse => {
-                    return Err(Refusal::with(
-                        codes::FAIRPLAY_OUTPUT_UNSUPPORTED,
-                        format!(
-                            "The policy asks for {}, which keyward's FairPlay KSM cannot enforce (its values are not publicly documented)",
-                            rules.join(", ")
-                        ),
-                    ))
-                }
-                UnenforceableOutput::Warn => {
-                    tracing::warn!(site = %ent.site_id, cid = %ent.content_id, rules = %rules.join(","), "FairPlay licence issued without output rules the KSM cannot enforce");
-                }
-            }
-        }
+        self.check_output(ent, picked.track)?;
         let dask = self.dask.dask(opened.r2(), cred.fps.ask.expose()).await?;
         let session = opened.unlock(&dask)?;
         let ckc = session.build_ckc(

@@ -67,6 +67,8 @@ pub struct Context<'a> {
     /// How a FairPlay CKC is shaped (`ckc_format` query; `Auto` follows the
     /// request's envelope).
     pub ckc_format: keyward_drm::fairplay::CkcFormat,
+    /// The request id (sent to upstreams, logs).
+    pub request_id: &'a str,
 }
 
 /// Issues (or brokers) one kind of licence.

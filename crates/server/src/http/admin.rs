@@ -495,3 +495,143 @@ pub async fn remove_fairplay(
         &headers,
     )
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUpstream {
+    name: String,
+    drm: keyward_store::Drm,
+    kind: String,
+    url: String,
+    #[serde(default = "empty_object")]
+    settings: serde_json::Value,
+    #[serde(default)]
+    secrets: std::collections::BTreeMap<String, String>,
+    position: Option<u32>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// `GET /v1/admin/sites/{site}/upstreams[?drm=]`: the site's licence
+/// upstreams, in order per DRM (secret names only, never values).
+pub async fn list_upstreams(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let drm = match query_param(uri.query(), "drm") {
+                None => None,
+                Some(d) => Some(d.parse::<keyward_store::Drm>().map_err(|e| {
+                    Refusal::from_admin_store(keyward_store::StoreError::from(e))
+                })?),
+            };
+            let infos = s
+                .stores()
+                .upstreams
+                .upstream_infos(&site_id(&id)?, drm)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            json(StatusCode::OK, &infos)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `POST /v1/admin/sites/{site}/upstreams`: add an upstream
+/// `{name, drm, kind, url, settings?, secrets?, position?}`.
+pub async fn add_upstream(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let req: AddUpstream = json_body(body)?;
+            let names: Vec<&str> = req.secrets.keys().map(String::as_str).collect();
+            crate::resources::upstreams::validate(&req.kind, req.drm, &req.settings, &names)?;
+            let mut secrets = std::collections::BTreeMap::new();
+            for (k, v) in req.secrets {
+                secrets.insert(
+                    k,
+                    keyward_store::UpstreamSecret::new(v).map_err(Refusal::from_admin_store)?,
+                );
+            }
+            let info = s
+                .stores()
+                .upstreams
+                .add_upstream(keyward_store::NewUpstream {
+                    site_id: site_id(&id)?,
+                    drm: req.drm,
+                    name: req.name,
+                    kind: req.kind,
+                    url: req.url,
+                    settings: req.settings,
+                    secrets,
+                    position: req.position,
+                })
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            s.invalidate(&id);
+            json(StatusCode::CREATED, &info)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/sites/{site}/upstreams/{name}`.
+pub async fn get_upstream(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path((id, name)) = path.map_err(|e| path_error(&e))?;
+            let u = s
+                .stores()
+                .upstreams
+                .upstream(&site_id(&id)?, &name)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            let mut v =
+                serde_json::to_value(u.info()).map_err(|e| Refusal::internal(e.to_string()))?;
+            let (failures, open) = s.upstreams().breaker_state(&id, &name);
+            v["breaker"] = serde_json::json!({"consecutive_failures": failures, "open": open});
+            json(StatusCode::OK, &v)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/sites/{site}/upstreams/{name}`.
+pub async fn remove_upstream(
+    State(s): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path((id, name)) = path.map_err(|e| path_error(&e))?;
+            s.stores()
+                .upstreams
+                .remove_upstream(&site_id(&id)?, &name)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            s.invalidate(&id);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}

@@ -298,6 +298,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/sites/{site}/fairplay/{cert_hash}",
             delete(admin::remove_fairplay),
         )
+        .route(
+            "/v1/admin/sites/{site}/upstreams",
+            get(admin::list_upstreams).post(admin::add_upstream),
+        )
+        .route(
+            "/v1/admin/sites/{site}/upstreams/{name}",
+            get(admin::get_upstream).delete(admin::remove_upstream),
+        )
         .route("/v1/admin/audit", get(admin::audit))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1024 * 1024))

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub(crate) use super::breaker::Gate;
+use super::breaker::Breaker;
+
 use keyward_store::CallbackSettings;
 use tokio::sync::Semaphore;
 
@@ -22,25 +25,8 @@ pub(crate) type CacheKey = (String, String, String);
 
 pub(crate) struct SiteCallbacks {
     pub(crate) permits: Semaphore,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
     pub(crate) cache: Mutex<HashMap<CacheKey, (Instant, Arc<Entitlement>)>>,
-}
-
-#[derive(Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-    probing: bool,
-}
-
-/// A breaker decision for one call.
-pub(crate) enum Gate {
-    /// Calls go through.
-    Closed,
-    /// One probe after the cool-down.
-    Probe,
-    /// Failing fast for this long.
-    Open(Duration),
 }
 
 impl Callbacks {
@@ -50,7 +36,7 @@ impl Callbacks {
             .or_insert_with(|| {
                 Arc::new(SiteCallbacks {
                     permits: Semaphore::new(s.max_concurrent as usize),
-                    breaker: Mutex::new(Breaker::default()),
+                    breaker: Breaker::default(),
                     cache: Mutex::new(HashMap::new()),
                 })
             })
@@ -62,48 +48,23 @@ impl Callbacks {
         let map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(site_id) {
             None => (0, false),
-            Some(s) => {
-                let b = s.breaker.lock().unwrap_or_else(|e| e.into_inner());
-                (b.failures, b.open_until.is_some_and(|t| t > Instant::now()))
-            }
+            Some(s) => s.breaker.state(),
         }
     }
 }
 
 impl SiteCallbacks {
     pub(crate) fn gate(&self) -> Gate {
-        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        match b.open_until {
-            None => Gate::Closed,
-            Some(t) if t > Instant::now() => Gate::Open(t - Instant::now()),
-            Some(_) if b.probing => Gate::Open(Duration::ZERO),
-            Some(_) => {
-                b.probing = true;
-                Gate::Probe
-            }
-        }
+        self.breaker.gate()
     }
 
     pub(crate) fn record(&self, site_id: &str, ok: bool, s: &CallbackSettings) {
-        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        b.probing = false;
-        if ok {
-            if b.open_until.is_some() || b.failures > 0 {
-                tracing::info!(site = site_id, "callback recovered: circuit closed");
-            }
-            *b = Breaker::default();
-            return;
-        }
-        b.failures = b.failures.saturating_add(1);
-        if s.breaker_failures > 0 && b.failures >= s.breaker_failures {
-            b.open_until =
-                Some(Instant::now() + Duration::from_secs(u64::from(s.breaker_cooldown_secs)));
-            tracing::warn!(
-                site = site_id,
-                failures = b.failures,
-                cooldown_secs = s.breaker_cooldown_secs,
-                "callback circuit open: failing fast"
-            );
-        }
+        self.breaker.record(
+            ok,
+            s.breaker_failures,
+            Duration::from_secs(u64::from(s.breaker_cooldown_secs)),
+            "callback",
+            site_id,
+        );
     }
 }

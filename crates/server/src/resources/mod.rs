@@ -4,6 +4,7 @@
 //! Resources know nothing of the stages that use them, so the stages can
 //! depend on the state without the state depending on them.
 
+pub mod breaker;
 pub mod callbacks;
 pub mod clients;
 pub mod dask;
@@ -13,4 +14,5 @@ pub mod keys;
 pub mod outbound;
 pub mod sites;
 pub mod token_keys;
+pub mod upstreams;
 pub mod vpn;

@@ -1,0 +1,464 @@
+//! Licence upstreams: the services a site forwards challenges to when keyward
+//! cannot issue the licence itself (a FairPlay KSM today; Widevine and
+//! PlayReady services next), as an ordered list per site and DRM — the
+//! primary, then failover.
+//!
+//! This module owns the outbound half: the routes (cached, with their parsed
+//! settings), one pooled HTTP client (keep-alive, rustls, no redirects), per
+//! route a total timeout, a concurrency bound and a circuit breaker, and the
+//! failover rule: the next route is tried on a connection error, a timeout, a
+//! 5xx without a body, an open breaker or a full route — never after a
+//! definite answer (which the caller judges). Secrets (header values) are sent,
+//! never logged.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keyward_store::{Drm, SiteId, StoreError, Upstream, UpstreamStore};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use super::breaker::{Breaker, Gate};
+use crate::cache::TtlCache;
+use crate::codes;
+use crate::refusal::Refusal;
+
+/// The kinds keyward knows, with the DRM each serves.
+pub const KINDS: &[(&str, Drm)] = &[("fairplay-ksm", Drm::FairPlay)];
+
+/// Longest answer body read from an upstream.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// How a FairPlay KSM upstream wants the SPC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpcEnvelope {
+    /// The raw SPC, `application/octet-stream`.
+    #[default]
+    Raw,
+    /// `spc=<url-encoded base64>`, `application/x-www-form-urlencoded`.
+    Form,
+    /// `{"spc": "<base64>"}`, `application/json`.
+    Json,
+}
+
+/// The settings every route has.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteSettings {
+    /// Plain request headers (secret ones are the upstream's secrets).
+    pub headers: BTreeMap<String, String>,
+    /// Total time for one call, milliseconds (default 3000, 1–60000).
+    pub timeout_ms: u64,
+    /// Calls in flight at once (default 64, 1–4096).
+    pub max_concurrent: u32,
+    /// Consecutive failures that open the breaker (default 5; 0 = never).
+    pub breaker_failures: u32,
+    /// Seconds an open breaker fails fast (default 30).
+    pub breaker_cooldown_secs: u32,
+    /// FairPlay: the SPC envelope.
+    pub envelope: SpcEnvelope,
+    /// FairPlay: only SPCs for these certificates (SHA-1, hex) go here; empty =
+    /// any.
+    pub cert_hashes: Vec<String>,
+}
+
+impl Default for RouteSettings {
+    fn default() -> Self {
+        Self {
+            headers: BTreeMap::new(),
+            timeout_ms: 3000,
+            max_concurrent: 64,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+            envelope: SpcEnvelope::Raw,
+            cert_hashes: Vec::new(),
+        }
+    }
+}
+
+fn header_name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks an upstream before it is stored: a known kind for its DRM, and
+/// settings the kind understands.
+///
+/// # Errors
+/// `invalid_input` naming what is wrong.
+pub fn validate(
+    kind: &str,
+    drm: Drm,
+    settings: &serde_json::Value,
+    secret_names: &[&str],
+) -> Result<RouteSettings, Refusal> {
+    let bad = |m: String| Refusal::with(codes::INVALID_INPUT, m);
+    match KINDS.iter().find(|(k, _)| *k == kind) {
+        None => {
+            return Err(bad(format!(
+                "unknown upstream kind '{}': known kinds are {}",
+                crate::json::bounded(kind, 32),
+                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            )))
+        }
+        Some((_, d)) if *d != drm => {
+            return Err(bad(format!(
+                "an upstream of kind {kind} serves {}, not {}",
+                d.as_str(),
+                drm.as_str()
+            )))
+        }
+        Some(_) => {}
+    }
+    let s: RouteSettings = serde_json::from_value(settings.clone())
+        .map_err(|e| bad(format!("settings: {}", crate::json::serde_message(&e))))?;
+    if !(1..=60_000).contains(&s.timeout_ms) {
+        return Err(bad("settings.timeout_ms must be 1 to 60000".into()));
+    }
+    if !(1..=4096).contains(&s.max_concurrent) {
+        return Err(bad("settings.max_concurrent must be 1 to 4096".into()));
+    }
+    for (k, v) in &s.headers {
+        if !header_name_ok(k) || v.len() > 4096 || v.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+            return Err(bad(
+                "settings.headers: names of A-Z a-z 0-9 - _ (at most 64), printable values".into(),
+            ));
+        }
+    }
+    for n in secret_names {
+        if !header_name_ok(n) {
+            return Err(bad(
+                "secrets are header values: their names must be header names (A-Z a-z 0-9 - _)"
+                    .into(),
+            ));
+        }
+    }
+    for h in &s.cert_hashes {
+        if h.len() != 40 || hex::decode(h).is_err() {
+            return Err(bad(
+                "settings.cert_hashes: SHA-1 certificate hashes, 40 hex digits each".into(),
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// One route: the stored upstream, its parsed settings, and its live state.
+pub struct Route {
+    /// The stored upstream (secrets included: never log it).
+    pub upstream: Upstream,
+    /// Parsed settings.
+    pub settings: RouteSettings,
+    live: Arc<Live>,
+}
+
+impl Route {
+    /// `site/name` for logs.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.upstream.site_id.as_str(), self.upstream.name)
+    }
+
+    /// Does this route take SPCs for this certificate?
+    pub fn takes_cert(&self, hash: &[u8; 20]) -> bool {
+        self.settings.cert_hashes.is_empty()
+            || self
+                .settings
+                .cert_hashes
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&hex::encode(hash)))
+    }
+}
+
+struct Live {
+    breaker: Breaker,
+    permits: Semaphore,
+}
+
+/// A request to send on a route.
+pub struct Outgoing {
+    /// Body.
+    pub body: Vec<u8>,
+    /// Media type.
+    pub content_type: &'static str,
+}
+
+/// What came back from a route that answered.
+pub struct Answered {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (at most 1 MiB).
+    pub body: Vec<u8>,
+    /// Its media type, if any.
+    pub content_type: Option<String>,
+}
+
+/// The routes of every site, and the client that calls them.
+pub struct Upstreams {
+    store: Arc<dyn UpstreamStore>,
+    routes: TtlCache<(String, Drm), Vec<Arc<Route>>>,
+    live: Mutex<HashMap<(String, String), Arc<Live>>>,
+    http: std::sync::OnceLock<Option<reqwest::Client>>,
+}
+
+impl Upstreams {
+    /// An empty cache over the store.
+    pub fn new(store: Arc<dyn UpstreamStore>, ttl: Duration) -> Self {
+        Self {
+            store,
+            routes: TtlCache::new(ttl, 10_000),
+            live: Mutex::new(HashMap::new()),
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Option<&reqwest::Client> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(Duration::from_secs(2))
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .tcp_nodelay(true)
+                    .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION"), " upstream"))
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// A site's routes for a DRM, in order (empty when none).
+    ///
+    /// # Errors
+    /// A store failure; a stored upstream whose settings no longer parse.
+    pub async fn routes(&self, site_id: &str, drm: Drm) -> Result<Arc<Vec<Arc<Route>>>, Refusal> {
+        let key = (site_id.to_owned(), drm);
+        if let Some(hit) = self.routes.get(&key) {
+            return Ok(hit);
+        }
+        let id = SiteId::parse(site_id).map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
+        let stored = match self.store.upstreams(&id, drm).await {
+            Ok(s) => s,
+            Err(StoreError::SiteNotFound) => return Err(Refusal::new(codes::SITE_NOT_FOUND)),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::with_capacity(stored.len());
+        for u in stored {
+            let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
+            let settings = validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| {
+                Refusal::internal(format!(
+                    "stored upstream {}/{} does not validate: {}",
+                    site_id, u.name, r.message
+                ))
+            })?;
+            let live = {
+                let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                map.entry((site_id.to_owned(), u.name.clone()))
+                    .or_insert_with(|| {
+                        Arc::new(Live {
+                            breaker: Breaker::default(),
+                            permits: Semaphore::new(settings.max_concurrent as usize),
+                        })
+                    })
+                    .clone()
+            };
+            out.push(Arc::new(Route {
+                upstream: u,
+                settings,
+                live,
+            }));
+        }
+        let out = Arc::new(out);
+        self.routes.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// Drops a site's cached routes (after an admin change); live state
+    /// (breakers) of removed routes goes too.
+    pub fn invalidate(&self, site_id: &str) {
+        self.routes.retain(|(s, _), _| s != site_id);
+        let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|(s, _), _| s != site_id);
+    }
+
+    /// The breaker state of a route: (consecutive failures, open).
+    pub fn breaker_state(&self, site_id: &str, name: &str) -> (u32, bool) {
+        let map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(site_id.to_owned(), name.to_owned()))
+            .map_or((0, false), |l| l.breaker.state())
+    }
+
+    /// Sends one request on one route (no failover): `Ok` when the route
+    /// answered, `Err(reason)` when it did not (connection, timeout, 5xx
+    /// without a body, breaker open, route full). Records the outcome.
+    pub async fn send(
+        &self,
+        route: &Route,
+        out: &Outgoing,
+        request_id: &str,
+    ) -> Result<Answered, &'static str> {
+        let s = &route.settings;
+        let label = route.label();
+        match route.live.breaker.gate() {
+            Gate::Open(_) => return Err("circuit open"),
+            Gate::Closed | Gate::Probe => {}
+        }
+        let timeout = Duration::from_millis(s.timeout_ms);
+        let started = Instant::now();
+        let Ok(permit) = tokio::time::timeout(timeout, route.live.permits.acquire()).await else {
+            return Err("too many calls in flight");
+        };
+        let Some(client) = self.client() else {
+            return Err("no HTTP client");
+        };
+        let mut req = client
+            .post(&route.upstream.url)
+            .header("content-type", out.content_type)
+            .header("x-request-id", request_id)
+            .body(out.body.clone());
+        for (k, v) in &s.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in &route.upstream.secrets {
+            req = req.header(k.as_str(), v.expose());
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        let result = tokio::time::timeout(left, async {
+            let resp = req.send().await.map_err(|_| "connection failed")?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_bounded(resp).await.map_err(|_| "answer unreadable")?;
+            Ok::<_, &'static str>(Answered {
+                status,
+                body,
+                content_type,
+            })
+        })
+        .await
+        .unwrap_or(Err("timed out"));
+        drop(permit);
+        let outcome = match result {
+            Ok(a) if a.status >= 500 && a.body.is_empty() => Err("5xx without a body"),
+            other => other,
+        };
+        route.live.breaker.record(
+            outcome.is_ok(),
+            s.breaker_failures,
+            Duration::from_secs(u64::from(s.breaker_cooldown_secs)),
+            "upstream",
+            &label,
+        );
+        let ms = started.elapsed().as_millis();
+        match &outcome {
+            Ok(a) => tracing::info!(route = %label, status = a.status, ms, "upstream answered"),
+            Err(why) => tracing::warn!(route = %label, reason = why, ms, "upstream failed"),
+        }
+        outcome
+    }
+
+    /// Tries the routes in order until one answers; `build` makes each
+    /// route's request, `judge` reads its answer (a definite refusal there
+    /// does not fail over).
+    ///
+    /// # Errors
+    /// `unavailable` (the caller's code) when no route answered; whatever
+    /// `build` or `judge` return.
+    pub async fn call<T>(
+        &self,
+        routes: &[&Route],
+        request_id: &str,
+        unavailable: codes::Code,
+        mut build: impl FnMut(&Route) -> Result<Outgoing, Refusal>,
+        mut judge: impl FnMut(&Route, Answered) -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
+        let mut reasons = Vec::new();
+        for route in routes {
+            let out = build(route)?;
+            match self.send(route, &out, request_id).await {
+                Ok(answer) => return judge(route, answer),
+                Err(why) => reasons.push(format!("{}: {why}", route.upstream.name)),
+            }
+        }
+        Err(Refusal::new(unavailable).log(format!("no upstream answered: {}", reasons.join("; "))))
+    }
+}
+
+async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ()> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| ())? {
+        if out.len() + chunk.len() > MAX_ANSWER {
+            return Err(());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `keyward upstream test`: one harmless request on a route, outside any
+/// cache, reported as text. A FairPlay KSM gets an empty SPC in its envelope.
+pub async fn probe(u: Upstream) -> Result<String, String> {
+    let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
+    let settings = validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| r.message.into_owned())?;
+    let route = Route {
+        settings,
+        live: Arc::new(Live {
+            breaker: Breaker::default(),
+            permits: Semaphore::new(1),
+        }),
+        upstream: u,
+    };
+    let out = match route.settings.envelope {
+        SpcEnvelope::Raw => Outgoing {
+            body: Vec::new(),
+            content_type: "application/octet-stream",
+        },
+        SpcEnvelope::Form => Outgoing {
+            body: b"spc=".to_vec(),
+            content_type: "application/x-www-form-urlencoded",
+        },
+        SpcEnvelope::Json => Outgoing {
+            body: br#"{"spc":""}"#.to_vec(),
+            content_type: "application/json",
+        },
+    };
+    let store = Arc::new(keyward_store::MemoryStore::new());
+    let ups = Upstreams::new(store, Duration::from_secs(1));
+    let started = Instant::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    match ups.send(&route, &out, &id).await {
+        Ok(a) => {
+            let text = String::from_utf8_lossy(&a.body);
+            let shown: String = text
+                .chars()
+                .take(200)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Ok(format!(
+                "{} ({} {}) answered HTTP {} in {} ms, {} bytes{}: {}",
+                route.upstream.name,
+                route.upstream.kind,
+                route.upstream.url,
+                a.status,
+                started.elapsed().as_millis(),
+                a.body.len(),
+                a.content_type.map(|t| format!(" ({t})")).unwrap_or_default(),
+                shown
+            ))
+        }
+        Err(why) => Err(format!(
+            "{} ({} {}) did not answer: {why} after {} ms",
+            route.upstream.name,
+            route.upstream.kind,
+            route.upstream.url,
+            started.elapsed().as_millis()
+        )),
+    }
+}
