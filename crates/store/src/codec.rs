@@ -3,7 +3,7 @@
 //! data that binds it to its row.
 //!
 //! Nothing here knows a database driver. A backend reads a row into the plain
-//! column structs below ([`SiteRow`], [`KeyRow`], [`FairPlayRow`]) or passes single columns to the
+//! column structs below ([`SiteRow`], [`KeyRow`], [`FairPlayRow`], [`UpstreamRow`]) or passes single columns to the
 //! functions, and gets typed values back; writing goes the other way. The SQLite
 //! backend uses it today; a PostgreSQL backend reuses it as is, so both store the
 //! same bytes for the same value (and a value wrapped by one unwraps in the other).
@@ -11,8 +11,11 @@
 //! Reading is strict: a stored value that does not decode is a `backend` error
 //! (the database holds something keyward did not write), never a default.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
 use crate::fairplay::{
@@ -20,7 +23,8 @@ use crate::fairplay::{
 };
 use crate::kek::{Kek, WrapContext};
 use crate::keys::{ContentKey, ContentKeyRecord, KeyInfo, Kid, TrackType};
-use crate::sites::{ErrorStyle, Site, SiteId, SiteSecret, SiteSettings};
+use crate::sites::{Drm, ErrorStyle, Site, SiteId, SiteSecret, SiteSettings};
+use crate::upstreams::{Upstream, UpstreamInfo, UpstreamSecret};
 
 /// What the `kek_check` meta row holds, wrapped: proof at open time that the KEK
 /// is the one the database was created with.
@@ -402,6 +406,144 @@ impl FairPlayRow {
     }
 }
 
+/// A DRM read from a row (its canonical name).
+pub(crate) fn drm_from_column(text: &str) -> Result<Drm> {
+    stored(Drm::parse(text), "drm")
+}
+
+/// A licence upstream's secrets wrapped for its row: the whole map as one
+/// compact JSON object (`{"name":"value",…}`), bound to the site and the
+/// upstream's name. `None` when it has no secrets (the column is then NULL).
+pub(crate) fn wrap_upstream_secrets(
+    kek: &Kek,
+    site_id: &SiteId,
+    name: &str,
+    secrets: &BTreeMap<String, UpstreamSecret>,
+) -> Result<Option<Vec<u8>>> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    // Sized up front (printable ASCII escapes to at most two bytes), so the
+    // buffer never grows and leaves a stray copy behind; zeroized on drop.
+    let capacity = 2 + secrets
+        .iter()
+        .map(|(k, v)| 2 * k.len() + 2 * v.expose().len() + 6)
+        .sum::<usize>();
+    let mut json = Zeroizing::new(Vec::with_capacity(capacity));
+    let plain: BTreeMap<&str, &str> = secrets
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    serde_json::to_writer(&mut *json, &plain).map_err(StoreError::backend)?;
+    let context = WrapContext::UpstreamSecrets {
+        site_id: site_id.as_str(),
+        name,
+    };
+    kek.wrap(&context, &json).map(Some)
+}
+
+/// A licence upstream's secrets read back (`unwrap_failed` if they were
+/// altered or moved from another row).
+pub(crate) fn unwrap_upstream_secrets(
+    kek: &Kek,
+    site_id: &SiteId,
+    name: &str,
+    wrapped: &[u8],
+) -> Result<BTreeMap<String, UpstreamSecret>> {
+    let context = WrapContext::UpstreamSecrets {
+        site_id: site_id.as_str(),
+        name,
+    };
+    let json = kek.unwrap(&context, wrapped)?;
+    // What unwraps was wrapped by keyward from checked values; anything else
+    // means the database holds something keyward did not write.
+    let plain: BTreeMap<String, String> = serde_json::from_slice(&json)
+        .map_err(|_| StoreError::backend("stored upstream secrets are not a JSON object"))?;
+    plain
+        .into_iter()
+        .map(|(k, v)| {
+            UpstreamSecret::new(v)
+                .map(|secret| (k, secret))
+                .map_err(|_| StoreError::backend("a stored upstream secret is invalid"))
+        })
+        .collect()
+}
+
+/// The `upstreams` table's columns, as any SQL backend stores them, except
+/// `secrets_wrapped`, which [`UpstreamRow::decode`] takes apart (listings do
+/// not select it).
+#[derive(Debug)]
+pub(crate) struct UpstreamRow {
+    /// `site_id`.
+    pub(crate) site_id: String,
+    /// `name`.
+    pub(crate) name: String,
+    /// `drm`: the DRM's canonical name.
+    pub(crate) drm: String,
+    /// `position`, 0-based within (site, drm).
+    pub(crate) position: i64,
+    /// `kind`.
+    pub(crate) kind: String,
+    /// `url`.
+    pub(crate) url: String,
+    /// `settings`: JSON object.
+    pub(crate) settings: String,
+    /// `secret_names`: JSON list of the secrets' names, sorted.
+    pub(crate) secret_names: String,
+    /// `created_at`, unix seconds.
+    pub(crate) created_at: i64,
+}
+
+impl UpstreamRow {
+    /// The upstream without its secret values, without touching the wrapped
+    /// column.
+    pub(crate) fn info(self) -> Result<UpstreamInfo> {
+        let settings: serde_json::Value = from_json_column(&self.settings)?;
+        if !settings.is_object() {
+            return Err(StoreError::backend("stored settings is not a JSON object"));
+        }
+        Ok(UpstreamInfo {
+            site_id: site_id_from_column(&self.site_id)?,
+            drm: drm_from_column(&self.drm)?,
+            name: self.name,
+            kind: self.kind,
+            url: self.url,
+            settings,
+            secret_names: from_json_column(&self.secret_names)?,
+            position: u32_from_column(self.position, "position")?,
+            created_at: self.created_at,
+        })
+    }
+
+    /// The whole upstream, its secrets unwrapped from `secrets_wrapped` (the
+    /// column's value; `None` for NULL). `unwrap_failed` if they were altered or
+    /// moved from another row; `backend` if they do not name the secrets that
+    /// `secret_names` lists (a NULL column where secrets are listed, say).
+    pub(crate) fn decode(self, kek: &Kek, secrets_wrapped: Option<&[u8]>) -> Result<Upstream> {
+        let info = self.info()?;
+        let secrets = match secrets_wrapped {
+            Some(wrapped) => unwrap_upstream_secrets(kek, &info.site_id, &info.name, wrapped)?,
+            None => BTreeMap::new(),
+        };
+        if !secrets.keys().eq(info.secret_names.iter()) {
+            return Err(StoreError::backend(
+                "stored secret_names do not match the wrapped secrets",
+            ));
+        }
+        Ok(Upstream {
+            site_id: info.site_id,
+            drm: info.drm,
+            name: info.name,
+            kind: info.kind,
+            url: info.url,
+            settings: info.settings,
+            secrets,
+            position: info.position,
+            created_at: info.created_at,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,5 +720,90 @@ mod tests {
         let mut bare = row("TUTO", &cert, &kw, &aw);
         bare.ask_wrapped = None;
         assert_eq!(code(bare.decode(&k)), "backend");
+    }
+
+    #[test]
+    fn upstream_rows_round_trip_and_bind_their_secrets() {
+        let k = kek(6);
+        let site = SiteId::parse("TUTO").unwrap();
+        let secrets: BTreeMap<String, UpstreamSecret> =
+            [("api_key", r#"k"ey\ 1"#), ("password", "p w ~")]
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), UpstreamSecret::new(v.to_owned()).unwrap()))
+                .collect();
+        let wrapped = wrap_upstream_secrets(&k, &site, "primary", &secrets)
+            .unwrap()
+            .unwrap();
+        assert!(
+            wrap_upstream_secrets(&k, &site, "primary", &BTreeMap::new())
+                .unwrap()
+                .is_none()
+        );
+        let names = r#"["api_key","password"]"#;
+        let row = |site: &str, name: &str, names: &str| UpstreamRow {
+            site_id: site.into(),
+            name: name.into(),
+            drm: "FairPlay".into(),
+            position: 1,
+            kind: "ezdrm".into(),
+            url: "https://fps.example".into(),
+            settings: r#"{"a":1}"#.into(),
+            secret_names: names.into(),
+            created_at: 9,
+        };
+        let up = row("TUTO", "primary", names)
+            .decode(&k, Some(&wrapped))
+            .unwrap();
+        assert_eq!(up.secrets, secrets);
+        assert_eq!(up.drm, Drm::FairPlay);
+        assert_eq!(up.position, 1);
+        assert_eq!(up.settings, serde_json::json!({ "a": 1 }));
+        assert_eq!(up.info(), row("TUTO", "primary", names).info().unwrap());
+
+        // Moved to another upstream of the site, to another site, or read under
+        // another KEK: refused.
+        for (site, name, key) in [
+            ("TUTO", "backup", &k),
+            ("ABCD", "primary", &k),
+            ("TUTO", "primary", &kek(7)),
+        ] {
+            let e = row(site, name, names)
+                .decode(key, Some(&wrapped))
+                .unwrap_err();
+            assert_eq!(e.code(), "unwrap_failed", "{site} {name}");
+        }
+        // Secrets that do not match the names listed (a NULL column where
+        // secrets are listed, say) are corrupt.
+        for (listed, blob) in [
+            (names, None),
+            ("[]", Some(&wrapped[..])),
+            (r#"["api_key"]"#, Some(&wrapped[..])),
+        ] {
+            let e = row("TUTO", "primary", listed).decode(&k, blob).unwrap_err();
+            assert_eq!(
+                e.detail(),
+                Some("stored secret_names do not match the wrapped secrets"),
+                "{listed}"
+            );
+        }
+        let bare = row("TUTO", "primary", "[]").decode(&k, None).unwrap();
+        assert!(bare.secrets.is_empty());
+
+        // Corrupt columns are backend errors, not defaults.
+        let mut bad = row("TUTO", "primary", "[]");
+        bad.drm = "fairplay".into();
+        assert_eq!(
+            bad.info().unwrap_err().detail(),
+            Some("stored drm is invalid")
+        );
+        let mut bad = row("TUTO", "primary", "[]");
+        bad.position = -1;
+        assert_eq!(bad.info().unwrap_err().code(), "backend");
+        let mut bad = row("TUTO", "primary", "[]");
+        bad.settings = "[1]".into();
+        assert_eq!(
+            bad.info().unwrap_err().detail(),
+            Some("stored settings is not a JSON object")
+        );
     }
 }

@@ -46,6 +46,12 @@ pub enum StoreError {
     /// cert hash).
     #[error("fairplay credential already exists")]
     FairPlayCredentialExists,
+    /// The site holds no licence upstream with that name.
+    #[error("upstream not found")]
+    UpstreamNotFound,
+    /// The site already holds a licence upstream with that name (for any DRM).
+    #[error("upstream already exists")]
+    UpstreamExists,
     /// A site id is not exactly 4 ASCII uppercase letters.
     #[error("site id must be exactly 4 ASCII uppercase letters")]
     InvalidSiteId,
@@ -136,6 +142,8 @@ impl StoreError {
             StoreError::ApiKeyNotFound => "api_key_not_found",
             StoreError::FairPlayCredentialNotFound => "fairplay_credential_not_found",
             StoreError::FairPlayCredentialExists => "fairplay_credential_exists",
+            StoreError::UpstreamNotFound => "upstream_not_found",
+            StoreError::UpstreamExists => "upstream_exists",
             StoreError::InvalidSiteId => "invalid_site_id",
             StoreError::InvalidSecretLength { .. } => "invalid_secret_length",
             StoreError::InvalidKeyLength { .. } => "invalid_key_length",
@@ -254,6 +262,18 @@ mod tests {
         assert!(!missing.is_invalid_input() && missing.detail().is_none());
         let exists = StoreError::FairPlayCredentialExists;
         assert_eq!(exists.code(), "fairplay_credential_exists");
+        assert!(!exists.is_invalid_input() && exists.detail().is_none());
+    }
+
+    #[test]
+    fn upstream_errors_are_state_not_input() {
+        let missing = StoreError::UpstreamNotFound;
+        assert_eq!(missing.code(), "upstream_not_found");
+        assert_eq!(missing.to_string(), "upstream not found");
+        assert!(!missing.is_invalid_input() && missing.detail().is_none());
+        let exists = StoreError::UpstreamExists;
+        assert_eq!(exists.code(), "upstream_exists");
+        assert_eq!(exists.to_string(), "upstream already exists");
         assert!(!exists.is_invalid_input() && exists.detail().is_none());
     }
 

@@ -24,6 +24,7 @@ use crate::sites::SiteStore;
 use crate::sqlite::SqliteStore;
 use crate::stats::StatsStore;
 use crate::streams::StreamStore;
+use crate::upstreams::UpstreamStore;
 use crate::Store;
 
 /// Which backend to open.
@@ -58,6 +59,8 @@ pub struct Stores {
     pub customers: Arc<dyn CustomerStore>,
     /// FairPlay Streaming credentials per site.
     pub fairplay: Arc<dyn FairPlayStore>,
+    /// Licence upstreams per site and DRM.
+    pub upstreams: Arc<dyn UpstreamStore>,
     /// Single-use / n-use token decisions.
     pub replay: Arc<dyn ReplayStore>,
     /// Concurrent-stream slots (not enforced by the server yet).
@@ -82,6 +85,7 @@ impl Stores {
             clients: backend.clone(),
             customers: backend.clone(),
             fairplay: backend.clone(),
+            upstreams: backend.clone(),
             replay: backend.clone(),
             streams: backend.clone(),
             audit: backend.clone(),
@@ -118,6 +122,7 @@ impl From<Arc<dyn Store>> for Stores {
             clients: all.clone(),
             customers: all.clone(),
             fairplay: all.clone(),
+            upstreams: all.clone(),
             replay: all.clone(),
             streams: all.clone(),
             audit: all.clone(),

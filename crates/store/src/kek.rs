@@ -1,7 +1,7 @@
 //! The key-encryption key (KEK) and the AES-256-GCM wrapping of values at rest.
 //!
 //! Every secret the store persists (content keys, site keys, access keys, client
-//! token secrets, FairPlay private keys and ASks) is wrapped as
+//! token secrets, FairPlay private keys and ASks, licence upstream secrets) is wrapped as
 //! `0x01 || nonce (12 bytes, random) || ciphertext || tag (16 bytes)` under the KEK, with
 //! associated data naming the row the value belongs to (for a content key
 //! `keyward/v1/key|{site_id}|{kid_hex}`). A wrapped value copied into another row
@@ -231,6 +231,14 @@ pub(crate) enum WrapContext<'a> {
         /// SHA-1 of the credential's certificate.
         cert_hash: &'a [u8; 20],
     },
+    /// A licence upstream's secrets (the whole map, as JSON), bound to its
+    /// site and its name (unique within the site).
+    UpstreamSecrets {
+        /// Site id.
+        site_id: &'a str,
+        /// The upstream's name.
+        name: &'a str,
+    },
     /// A Studio client's token secret.
     ClientSecret {
         /// Client name.
@@ -259,6 +267,9 @@ impl WrapContext<'_> {
             WrapContext::FpsAsk { site_id, cert_hash } => {
                 format!("keyward/v1/fps_ask|{site_id}|{}", hex::encode(cert_hash)).into_bytes()
             }
+            WrapContext::UpstreamSecrets { site_id, name } => {
+                format!("keyward/v1/upstream_secrets|{site_id}|{name}").into_bytes()
+            }
             WrapContext::ClientSecret { client, seq } => {
                 format!("keyward/v1/client_secret|{client}|{seq}").into_bytes()
             }
@@ -273,6 +284,7 @@ impl WrapContext<'_> {
             WrapContext::AccessKey { .. } => "access key",
             WrapContext::FpsKey { .. } => "FairPlay private key",
             WrapContext::FpsAsk { .. } => "FairPlay ASk",
+            WrapContext::UpstreamSecrets { .. } => "upstream secrets",
             WrapContext::ClientSecret { .. } => "client token secret",
         }
     }
@@ -430,6 +442,26 @@ mod tests {
         tampered[20] ^= 1;
         assert!(kek.unwrap(&ctx, &tampered).is_err());
         assert!(kek.unwrap(&ctx, &wrapped[..20]).is_err());
+    }
+
+    #[test]
+    fn upstream_secrets_are_bound_to_site_and_name() {
+        let ctx = WrapContext::UpstreamSecrets {
+            site_id: "TUTO",
+            name: "primary",
+        };
+        assert_eq!(ctx.aad(), b"keyward/v1/upstream_secrets|TUTO|primary");
+        let kek = Kek::generate().unwrap();
+        let wrapped = kek.wrap(&ctx, b"{}").unwrap();
+        let moved = WrapContext::UpstreamSecrets {
+            site_id: "TUTO",
+            name: "backup",
+        };
+        let e = kek.unwrap(&moved, &wrapped).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stored upstream secrets failed to unwrap (altered, or moved from another row)"
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   customers ([`ClientStore`], [`CustomerStore`]).
 //! * [`fairplay`]: FairPlay Streaming credentials per site (certificate,
 //!   private key, ASk), named by the SHA-1 of the certificate ([`FairPlayStore`]).
+//! * [`upstreams`]: licence upstreams per site and DRM, an ordered list
+//!   (primary, then failover) of the services keyward forwards licence
+//!   challenges to, with KEK-wrapped secrets ([`UpstreamStore`]).
 //! * [`replay`]: atomic use counters for single-use tokens ([`ReplayStore`]),
 //!   decided by the backend-neutral decision set in `replay::decisions`.
 //! * [`streams`]: concurrent-stream slots ([`StreamStore`]; not enforced yet).
@@ -43,6 +46,7 @@ pub mod sites;
 pub mod sqlite;
 pub mod stats;
 pub mod streams;
+pub mod upstreams;
 
 pub use audit::{AuditEvent, AuditRecord, AuditStore};
 pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
@@ -69,6 +73,7 @@ pub use sites::{
 pub use sqlite::SqliteStore;
 pub use stats::{StatsQuery, StatsRow, StatsStore};
 pub use streams::{StreamGrant, StreamStore};
+pub use upstreams::{NewUpstream, Upstream, UpstreamInfo, UpstreamSecret, UpstreamStore};
 
 /// Every store trait at once, so code that is not split per concern yet can hold
 /// one `Arc<dyn Store>`. Prefer the per-concern handles of [`Stores`].
@@ -80,6 +85,7 @@ pub trait Store:
     + CustomerStore
     + ClientStore
     + FairPlayStore
+    + UpstreamStore
     + StatsStore
     + StreamStore
     + Lifecycle
@@ -94,6 +100,7 @@ impl<T> Store for T where
         + CustomerStore
         + ClientStore
         + FairPlayStore
+        + UpstreamStore
         + StatsStore
         + StreamStore
         + Lifecycle

@@ -23,10 +23,14 @@ use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewCon
 use crate::lifecycle::Lifecycle;
 use crate::replay::decisions::DecisionSet;
 use crate::replay::{validate_redeem, Redemption, ReplayStore};
-use crate::sites::{NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
+use crate::sites::{Drm, NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
 use crate::stats::StatsStore;
 use crate::streams::StreamTable;
 use crate::unix_now;
+use crate::upstreams::{
+    insert_position, too_many_upstreams, NewUpstream, Upstream, UpstreamInfo, UpstreamStore,
+    MAX_UPSTREAMS_PER_DRM,
+};
 
 /// In-memory implementation of every store trait.
 #[derive(Debug)]
@@ -47,6 +51,8 @@ pub struct MemoryStore {
     clients: Mutex<BTreeMap<String, MemoryClient>>,
     /// FairPlay credentials per site, in insertion order.
     fairplay: Mutex<MemoryFairPlay>,
+    /// Licence upstreams per site and DRM, each list in position order.
+    upstreams: Mutex<BTreeMap<SiteId, BTreeMap<Drm, Vec<Upstream>>>>,
 }
 
 /// Locks, recovering from poisoning: every critical section leaves the maps consistent.
@@ -67,6 +73,7 @@ impl MemoryStore {
             customers: Mutex::default(),
             clients: Mutex::default(),
             fairplay: Mutex::default(),
+            upstreams: Mutex::default(),
         }
     }
 }
@@ -129,13 +136,15 @@ impl SiteStore for MemoryStore {
     }
 
     async fn delete_site(&self, site_id: &SiteId) -> Result<()> {
-        // Lock order everywhere: sites, then keys or FairPlay credentials.
+        // Lock order everywhere: sites, then keys, FairPlay credentials or
+        // upstreams.
         let mut sites = lock(&self.sites);
         if sites.remove(site_id).is_none() {
             return Err(StoreError::SiteNotFound);
         }
         lock(&self.keys).retain(|(site, _), _| site != site_id);
         lock(&self.fairplay).by_site.remove(site_id);
+        lock(&self.upstreams).remove(site_id);
         Ok(())
     }
 }
@@ -652,6 +661,125 @@ impl FairPlayStore for MemoryStore {
         if creds.len() == before {
             return Err(StoreError::FairPlayCredentialNotFound);
         }
+        Ok(())
+    }
+}
+
+// --- Licence upstreams ------------------------------------------------------
+
+/// Gives each upstream of a list the position of its index.
+fn renumber(list: &mut [Upstream]) {
+    for (position, up) in (0u32..).zip(list.iter_mut()) {
+        up.position = position;
+    }
+}
+
+impl MemoryStore {
+    /// `f` over a site's upstreams (`site_not_found`).
+    fn with_upstreams<T>(
+        &self,
+        site_id: &SiteId,
+        f: impl FnOnce(Option<&BTreeMap<Drm, Vec<Upstream>>>) -> T,
+    ) -> Result<T> {
+        // Lock order: sites, then upstreams.
+        let sites = lock(&self.sites);
+        if !sites.contains_key(site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let all = lock(&self.upstreams);
+        Ok(f(all.get(site_id)))
+    }
+}
+
+#[async_trait]
+impl UpstreamStore for MemoryStore {
+    async fn add_upstream(&self, new: NewUpstream) -> Result<UpstreamInfo> {
+        new.validate()?;
+        let sites = lock(&self.sites);
+        if !sites.contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut all = lock(&self.upstreams);
+        let by_drm = all.entry(new.site_id.clone()).or_default();
+        if by_drm.values().flatten().any(|up| up.name == new.name) {
+            return Err(StoreError::UpstreamExists);
+        }
+        let list = by_drm.entry(new.drm).or_default();
+        if list.len() >= MAX_UPSTREAMS_PER_DRM {
+            return Err(too_many_upstreams());
+        }
+        let at = insert_position(new.position, list.len());
+        list.insert(
+            at,
+            Upstream {
+                site_id: new.site_id,
+                drm: new.drm,
+                name: new.name,
+                kind: new.kind,
+                url: new.url,
+                settings: new.settings,
+                secrets: new.secrets,
+                position: 0,
+                created_at: unix_now(),
+            },
+        );
+        renumber(list);
+        Ok(list[at].info())
+    }
+
+    async fn upstreams(&self, site_id: &SiteId, drm: Drm) -> Result<Vec<Upstream>> {
+        self.with_upstreams(site_id, |by_drm| {
+            by_drm
+                .and_then(|by_drm| by_drm.get(&drm))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
+    async fn upstream_infos(
+        &self,
+        site_id: &SiteId,
+        drm: Option<Drm>,
+    ) -> Result<Vec<UpstreamInfo>> {
+        self.with_upstreams(site_id, |by_drm| {
+            // The map is ordered by DRM, each list by position.
+            by_drm
+                .into_iter()
+                .flatten()
+                .filter(|(d, _)| drm.is_none_or(|want| **d == want))
+                .flat_map(|(_, list)| list.iter().map(Upstream::info))
+                .collect()
+        })
+    }
+
+    async fn upstream(&self, site_id: &SiteId, name: &str) -> Result<Upstream> {
+        self.with_upstreams(site_id, |by_drm| {
+            by_drm
+                .into_iter()
+                .flat_map(BTreeMap::values)
+                .flatten()
+                .find(|up| up.name == name)
+                .cloned()
+        })?
+        .ok_or(StoreError::UpstreamNotFound)
+    }
+
+    async fn remove_upstream(&self, site_id: &SiteId, name: &str) -> Result<()> {
+        let sites = lock(&self.sites);
+        if !sites.contains_key(site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut all = lock(&self.upstreams);
+        let list = all
+            .get_mut(site_id)
+            .and_then(|by_drm| {
+                by_drm
+                    .values_mut()
+                    .find(|list| list.iter().any(|up| up.name == name))
+            })
+            .ok_or(StoreError::UpstreamNotFound)?;
+        list.retain(|up| up.name != name);
+        renumber(list);
         Ok(())
     }
 }

@@ -27,6 +27,16 @@ async fn memory_fairplay_credentials() {
 }
 
 #[tokio::test]
+async fn memory_upstreams() {
+    common::upstreams(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_concurrent_upstream_adds() {
+    common::concurrent_upstream_adds(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
 async fn memory_replay_rules() {
     common::replay_rules(&MemoryStore::new()).await;
 }

@@ -7,18 +7,23 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use keyward_store::fairplay::cert_hash;
-use keyward_store::{AuditStore, FairPlayStore, KeyStore, ReplayStore};
+use keyward_store::{AuditStore, FairPlayStore, KeyStore, ReplayStore, UpstreamStore};
+use keyward_store::{Drm, StoreError, UpstreamSecret};
 use keyward_store::{FpsAsk, FpsSecretKey, NewFairPlayCredential};
 use keyward_store::{
     Kek, Kid, NewSite, SiteId, SiteSecret, SiteSettings, SiteStore, SqliteStore, Store, TrackType,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-use common::{fps_cert, fps_hashes, hashes_of, new_fps, new_key, new_site, now, site_id};
+use common::{
+    fps_cert, fps_hashes, hashes_of, new_fps, new_key, new_site, new_upstream, now, site_id,
+    upstream_secret_values,
+};
 
 fn kek(byte: u8) -> Kek {
     Kek::from_bytes(&[byte; 32]).unwrap()
@@ -58,6 +63,18 @@ async fn sqlite_key_crud() {
 async fn sqlite_fairplay_credentials() {
     let dir = tempfile::tempdir().unwrap();
     common::fairplay_credentials(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_upstreams() {
+    let dir = tempfile::tempdir().unwrap();
+    common::upstreams(&open(dir.path()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_upstream_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    common::concurrent_upstream_adds(Arc::new(open(dir.path()).await)).await;
 }
 
 #[tokio::test]
@@ -962,4 +979,217 @@ async fn fairplay_credentials_survive_reopen() {
             .code(),
         "kek_mismatch"
     );
+}
+
+/// `n` random printable ASCII characters (no space, so a match is not a fluke).
+fn random_printable(n: usize) -> String {
+    random(n)
+        .into_iter()
+        .map(|b| char::from(0x21 + b % 94))
+        .collect()
+}
+
+#[tokio::test]
+async fn upstream_secrets_are_wrapped_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_site(new_site("TUTO")).await.unwrap();
+    let key = random_printable(48);
+    let password = random_printable(4096);
+    let mut new = new_upstream("TUTO", Drm::FairPlay, "primary");
+    new.settings = serde_json::json!({ "marker": "plain-settings-marker-4711" });
+    new.secrets = BTreeMap::from([
+        (
+            "api_key".to_owned(),
+            UpstreamSecret::new(key.clone()).unwrap(),
+        ),
+        (
+            "password".to_owned(),
+            UpstreamSecret::new(password.clone()).unwrap(),
+        ),
+    ]);
+    store.add_upstream(new).await.unwrap();
+    let mut bare = new_upstream("TUTO", Drm::FairPlay, "bare");
+    bare.secrets.clear();
+    store.add_upstream(bare).await.unwrap();
+
+    let pool = raw(&store).await;
+    let rows: Vec<(String, String, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT name, secret_names, secrets_wrapped FROM upstreams ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    let (name, names, wrapped) = &rows[0];
+    assert_eq!(
+        (name.as_str(), names.as_str()),
+        ("primary", r#"["api_key","password"]"#)
+    );
+    let plain_len = serde_json::to_string(&BTreeMap::from([
+        ("api_key", key.as_str()),
+        ("password", password.as_str()),
+    ]))
+    .unwrap()
+    .len();
+    assert_eq!(wrapped.as_ref().unwrap().len(), 1 + 12 + plain_len + 16);
+    // No secrets: NULL, not a wrapped empty map.
+    assert_eq!(rows[1], ("bare".to_owned(), "[]".to_owned(), None));
+    pool.close().await;
+    store.close().await;
+
+    // Every file of the database (main file, WAL, shared memory) read raw.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    // Settings are not secret and stored as is: the scan does see row data.
+    assert!(found(b"plain-settings-marker-4711"));
+    assert!(!found(key.as_bytes()), "the API key is stored in clear");
+    assert!(
+        !found(password.as_bytes()),
+        "the password is stored in clear"
+    );
+    for chunk in password.as_bytes().chunks_exact(16) {
+        assert!(!found(chunk), "part of the password is stored in clear");
+    }
+}
+
+#[tokio::test]
+async fn upstream_wrapped_secrets_moved_to_another_row_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    for site in ["TUTO", "ABCD"] {
+        store.create_site(new_site(site)).await.unwrap();
+    }
+    for (site, drm, name) in [
+        ("TUTO", Drm::FairPlay, "a"),
+        ("TUTO", Drm::FairPlay, "b"),
+        ("TUTO", Drm::Widevine, "w"),
+        ("ABCD", Drm::FairPlay, "a"),
+    ] {
+        store
+            .add_upstream(new_upstream(site, drm, name))
+            .await
+            .unwrap();
+    }
+    let pool = raw(&store).await;
+    let (tuto, abcd) = (site_id("TUTO"), site_id("ABCD"));
+    let copy =
+        |from_site: &'static str, from: &'static str, to_site: &'static str, to: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(
+                    "UPDATE upstreams SET secrets_wrapped = \
+                   (SELECT secrets_wrapped FROM upstreams WHERE site_id = ?1 AND name = ?2) \
+                 WHERE site_id = ?3 AND name = ?4",
+                )
+                .bind(from_site)
+                .bind(from)
+                .bind(to_site)
+                .bind(to)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        };
+    let unwrap_failed = |e: StoreError| {
+        assert_eq!(e.code(), "unwrap_failed", "{e:?}");
+        assert!(e.to_string().contains("upstream secrets"), "{e}");
+    };
+
+    // TUTO's "a" secrets copied onto "b" in the same site and list (same
+    // secret names, so only the binding tells them apart).
+    copy("TUTO", "a", "TUTO", "b").await;
+    unwrap_failed(store.upstream(&tuto, "b").await.unwrap_err());
+    unwrap_failed(store.upstreams(&tuto, Drm::FairPlay).await.unwrap_err());
+    // The source row, and the other list, are untouched.
+    store.upstream(&tuto, "a").await.unwrap();
+    store.upstreams(&tuto, Drm::Widevine).await.unwrap();
+    // Listing never touches the secrets, so it still works.
+    assert_eq!(store.upstream_infos(&tuto, None).await.unwrap().len(), 3);
+
+    // The same name in another site.
+    copy("TUTO", "a", "ABCD", "a").await;
+    unwrap_failed(store.upstream(&abcd, "a").await.unwrap_err());
+
+    // A row renamed (the wrapped value moves with it to another name).
+    sqlx::query("UPDATE upstreams SET name = 'w2' WHERE site_id = 'TUTO' AND name = 'w'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    unwrap_failed(store.upstream(&tuto, "w2").await.unwrap_err());
+
+    // Secrets dropped from a row that lists them: corrupt, not "no secrets".
+    sqlx::query(
+        "UPDATE upstreams SET secrets_wrapped = NULL WHERE site_id = 'TUTO' AND name = 'a'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = store.upstream(&tuto, "a").await.unwrap_err();
+    assert_eq!(err.code(), "backend");
+    assert_eq!(
+        err.detail(),
+        Some("stored secret_names do not match the wrapped secrets")
+    );
+
+    // The schema refuses a negative position.
+    let bad = sqlx::query(
+        "INSERT INTO upstreams (site_id, name, drm, position, kind, url, settings, \
+         secret_names, created_at) \
+         VALUES ('TUTO', 'neg', 'FairPlay', -1, 'k', 'https://h', '{}', '[]', 0)",
+    )
+    .execute(&pool)
+    .await;
+    assert!(bad.is_err());
+    pool.close().await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn upstreams_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuto = site_id("TUTO");
+    let before = {
+        let store = open(dir.path()).await;
+        store.create_site(new_site("TUTO")).await.unwrap();
+        for name in ["a", "b", "c"] {
+            store
+                .add_upstream(new_upstream("TUTO", Drm::FairPlay, name))
+                .await
+                .unwrap();
+        }
+        store
+            .add_upstream(new_upstream("TUTO", Drm::PlayReady, "p"))
+            .await
+            .unwrap();
+        store.remove_upstream(&tuto, "a").await.unwrap();
+        let before = (
+            store.upstreams(&tuto, Drm::FairPlay).await.unwrap(),
+            store.upstream_infos(&tuto, None).await.unwrap(),
+        );
+        store.close().await;
+        before
+    };
+    let store = open(dir.path()).await;
+    let after = (
+        store.upstreams(&tuto, Drm::FairPlay).await.unwrap(),
+        store.upstream_infos(&tuto, None).await.unwrap(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        after.0[0].secrets["api_key"].expose(),
+        upstream_secret_values("b")[0]
+    );
+    // Positions carry on across the restart.
+    let mut front = new_upstream("TUTO", Drm::FairPlay, "a");
+    front.position = Some(0);
+    store.add_upstream(front).await.unwrap();
+    assert_eq!(
+        common::upstream_names(&store, "TUTO", Drm::FairPlay).await,
+        ["a", "b", "c"]
+    );
+    store.close().await;
 }

@@ -42,7 +42,7 @@ fn fairplay_row(row: &SqliteRow, with_secrets: bool) -> Result<FairPlayRow> {
 
 impl SqliteStore {
     /// `site_not_found` unless the site exists.
-    async fn require_site(&self, site_id: &SiteId) -> Result<()> {
+    pub(super) async fn require_site(&self, site_id: &SiteId) -> Result<()> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sites WHERE site_id = ?1")
             .bind(site_id.as_str())
             .fetch_optional(&self.pool)

@@ -9,7 +9,8 @@
 //! `kek_mismatch` instead of producing garbage keys later.
 //!
 //! One file per table family: `sites`, `keys`, `clients`, `customers`,
-//! `fairplay` (FairPlay Streaming credentials), `audit`
+//! `fairplay` (FairPlay Streaming credentials), `upstreams` (licence
+//! upstreams per site and DRM), `audit`
 //! (the audit trail and the statistics read from it), `replay` (single use and
 //! stream slots); the `writer` thread persists single-use decisions and audit
 //! events. How each value becomes a column, and how secrets are wrapped for their
@@ -22,6 +23,7 @@ mod fairplay;
 mod keys;
 mod replay;
 mod sites;
+mod upstreams;
 mod writer;
 
 use std::borrow::Cow;
@@ -83,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "fairplay credentials",
         include_str!("../../migrations/0006_fairplay_credentials.sql"),
+    ),
+    (
+        7,
+        "upstreams",
+        include_str!("../../migrations/0007_upstreams.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@
     reason = "each test binary uses a subset of the shared helpers"
 )]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use keyward_store::fairplay::cert_hash;
 use keyward_store::{
     AuditEvent, AuditStore, ContentKey, Drm, ErrorStyle, FairPlayCredentialInfo, FairPlayStore,
     FpsAsk, FpsSecretKey, KeyStore, Kid, Lifecycle, NewContentKey, NewFairPlayCredential, NewSite,
-    ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore, Store,
-    StoreError, Stores, StreamGrant, StreamStore, TrackType,
+    NewUpstream, ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore,
+    Store, StoreError, Stores, StreamGrant, StreamStore, TrackType, Upstream, UpstreamInfo,
+    UpstreamSecret, UpstreamStore,
 };
+use serde_json::json;
 
 pub fn site_id(s: &str) -> SiteId {
     SiteId::parse(s).unwrap()
@@ -103,6 +106,68 @@ pub async fn fps_hashes(store: &dyn FairPlayStore, site: &str) -> Vec<[u8; 20]> 
 /// The hashes of certificates number `ns`, in that order.
 pub fn hashes_of(ns: &[u8]) -> Vec<[u8; 20]> {
     ns.iter().map(|n| cert_hash(&fps_cert(*n))).collect()
+}
+
+/// An upstream secret from its text.
+pub fn secret(text: &str) -> UpstreamSecret {
+    UpstreamSecret::new(text.to_owned()).unwrap()
+}
+
+/// The secret values of upstream `name`: distinct per name, easy to spot.
+pub fn upstream_secret_values(name: &str) -> [String; 2] {
+    [format!("key-of-{name}-Zq8"), format!("pw of {name}! \"x\"")]
+}
+
+/// An upstream `name` for `site` and `drm`, appended, with two secrets.
+pub fn new_upstream(site: &str, drm: Drm, name: &str) -> NewUpstream {
+    let [key, pw] = upstream_secret_values(name);
+    NewUpstream {
+        site_id: site_id(site),
+        drm,
+        name: name.to_owned(),
+        kind: "ezdrm".to_owned(),
+        url: format!("https://{name}.example.com/fps/spc?x=1"),
+        settings: json!({ "timeout_ms": 2500, "label": name, "nested": { "a": [1, 2] } }),
+        secrets: BTreeMap::from([
+            ("api_key".to_owned(), secret(&key)),
+            ("password".to_owned(), secret(&pw)),
+        ]),
+        position: None,
+    }
+}
+
+/// What an admin endpoint or the CLI does with raw secret texts: parse, then add.
+pub async fn add_upstream_raw(
+    store: &dyn UpstreamStore,
+    mut new: NewUpstream,
+    secrets: &[(&str, String)],
+) -> Result<UpstreamInfo, StoreError> {
+    new.secrets.clear();
+    for (name, value) in secrets {
+        new.secrets
+            .insert((*name).to_owned(), UpstreamSecret::new(value.clone())?);
+    }
+    store.add_upstream(new).await
+}
+
+/// A site's upstream names for `drm`, in order, after checking that the full
+/// list and the info list agree and that positions are dense.
+pub async fn upstream_names(store: &dyn UpstreamStore, site: &str, drm: Drm) -> Vec<String> {
+    let full = store.upstreams(&site_id(site), drm).await.unwrap();
+    let infos = store
+        .upstream_infos(&site_id(site), Some(drm))
+        .await
+        .unwrap();
+    assert_eq!(
+        full.iter().map(Upstream::info).collect::<Vec<_>>(),
+        infos,
+        "{site} {drm}"
+    );
+    for (i, up) in full.iter().enumerate() {
+        assert_eq!(up.position as usize, i, "{site} {drm}: positions are dense");
+        assert_eq!((up.site_id.as_str(), up.drm), (site, drm));
+    }
+    full.into_iter().map(|up| up.name).collect()
 }
 
 pub fn now() -> i64 {
@@ -1010,6 +1075,513 @@ pub async fn fairplay_credentials(store: &dyn Store) {
     assert_eq!(fps_hashes(store, "ABCD").await, hashes_of(&[9, 2]));
 }
 
+/// Licence upstreams: ordered lists per (site, DRM), dense positions, names
+/// unique per site, at most 8 per list, secrets only where asked for.
+pub async fn upstreams(store: &dyn Store) {
+    const FPS: Drm = Drm::FairPlay;
+    const WV: Drm = Drm::Widevine;
+    const PR: Drm = Drm::PlayReady;
+    let tuto = site_id("TUTO");
+    let zero = site_id("ZERO");
+    for site in ["TUTO", "ABCD", "ZERO"] {
+        store.create_site(new_site(site)).await.unwrap();
+    }
+    let add = |site: &str, drm: Drm, name: &str, position: Option<u32>| {
+        let mut new = new_upstream(site, drm, name);
+        new.position = position;
+        store.add_upstream(new)
+    };
+
+    // A site without upstreams lists none.
+    assert!(store.upstreams(&tuto, FPS).await.unwrap().is_empty());
+    assert!(store.upstream_infos(&tuto, None).await.unwrap().is_empty());
+    assert!(store
+        .upstream_infos(&tuto, Some(FPS))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Appended in order; the info returned is what was stored.
+    let info = add("TUTO", FPS, "a", None).await.unwrap();
+    assert_eq!(info.site_id, tuto);
+    assert_eq!(info.drm, FPS);
+    assert_eq!(info.name, "a");
+    assert_eq!(info.kind, "ezdrm");
+    assert_eq!(info.url, "https://a.example.com/fps/spc?x=1");
+    assert_eq!(info.settings, new_upstream("TUTO", FPS, "a").settings);
+    assert_eq!(info.secret_names, ["api_key", "password"]);
+    assert_eq!(info.position, 0);
+    assert!(info.created_at >= now() - 5 && info.created_at <= now() + 5);
+    assert_eq!(store.upstream(&tuto, "a").await.unwrap().info(), info);
+    assert_eq!(add("TUTO", FPS, "b", None).await.unwrap().position, 1);
+    assert_eq!(add("TUTO", FPS, "c", None).await.unwrap().position, 2);
+    assert_eq!(upstream_names(store, "TUTO", FPS).await, ["a", "b", "c"]);
+
+    // Inserted at a position, the later ones move down; past the end appends.
+    assert_eq!(add("TUTO", FPS, "d", Some(1)).await.unwrap().position, 1);
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["a", "d", "b", "c"]
+    );
+    assert_eq!(add("TUTO", FPS, "e", Some(0)).await.unwrap().position, 0);
+    assert_eq!(add("TUTO", FPS, "f", Some(99)).await.unwrap().position, 5);
+    assert_eq!(add("TUTO", FPS, "g", Some(6)).await.unwrap().position, 6);
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["e", "a", "d", "b", "c", "f", "g"]
+    );
+
+    // The full list carries the secrets, unwrapped; by name, the same.
+    let full = store.upstreams(&tuto, FPS).await.unwrap();
+    for up in &full {
+        let [key, pw] = upstream_secret_values(&up.name);
+        assert_eq!(up.secrets.len(), 2);
+        assert_eq!(up.secrets["api_key"].expose(), key);
+        assert_eq!(up.secrets["password"].expose(), pw);
+        assert_eq!(
+            up.url,
+            format!("https://{}.example.com/fps/spc?x=1", up.name)
+        );
+        assert_eq!(&store.upstream(&tuto, &up.name).await.unwrap(), up);
+    }
+
+    // Each DRM has its own list; all of a site's are ordered by DRM (in the
+    // order of Drm::ALL), then position.
+    add("TUTO", WV, "w1", None).await.unwrap();
+    assert_eq!(add("TUTO", WV, "w2", Some(0)).await.unwrap().position, 0);
+    add("TUTO", PR, "p1", Some(3)).await.unwrap();
+    assert_eq!(upstream_names(store, "TUTO", WV).await, ["w2", "w1"]);
+    assert_eq!(upstream_names(store, "TUTO", FPS).await.len(), 7);
+    let all = store.upstream_infos(&tuto, None).await.unwrap();
+    let listed: Vec<(Drm, &str, u32)> = all
+        .iter()
+        .map(|i| (i.drm, i.name.as_str(), i.position))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (WV, "w2", 0),
+            (WV, "w1", 1),
+            (PR, "p1", 0),
+            (FPS, "e", 0),
+            (FPS, "a", 1),
+            (FPS, "d", 2),
+            (FPS, "b", 3),
+            (FPS, "c", 4),
+            (FPS, "f", 5),
+            (FPS, "g", 6),
+        ]
+    );
+    assert!(store
+        .upstream_infos(&tuto, Some(Drm::ClearKey))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .upstreams(&tuto, Drm::ClearKey)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Secret values never show in Debug, nor in the listing (its Debug or JSON).
+    let shown = format!("{full:?} {all:?}");
+    let json = serde_json::to_string(&all).unwrap();
+    assert!(shown.contains("UpstreamSecret(<redacted>)"), "{shown}");
+    for up in &full {
+        for value in upstream_secret_values(&up.name) {
+            assert!(!shown.contains(&value), "{shown}");
+            assert!(!json.contains(&value), "{json}");
+        }
+        for secret in up.secrets.values() {
+            assert!(!shown.contains(secret.expose()) && !json.contains(secret.expose()));
+        }
+    }
+    assert!(json.contains(r#""drm":"FairPlay""#), "{json}");
+    assert!(json.contains(r#""drm":"Widevine""#), "{json}");
+    assert!(
+        json.contains(r#""secret_names":["api_key","password"]"#),
+        "{json}"
+    );
+    assert!(
+        !json.contains("key-of") && !json.contains("pw of"),
+        "{json}"
+    );
+
+    // A name the site holds already, for this DRM or another: refused, and
+    // nothing changes.
+    let before = store.upstream_infos(&tuto, None).await.unwrap();
+    for (drm, name) in [(FPS, "a"), (WV, "a"), (Drm::ClearKey, "a"), (FPS, "w1")] {
+        let mut again = new_upstream("TUTO", drm, name);
+        again.secrets = BTreeMap::from([("api_key".to_owned(), secret("other"))]);
+        again.position = Some(0);
+        let err = store.add_upstream(again).await.unwrap_err();
+        assert_eq!(err.code(), "upstream_exists", "{drm} {name}");
+        assert!(matches!(err, StoreError::UpstreamExists));
+    }
+    assert_eq!(store.upstream_infos(&tuto, None).await.unwrap(), before);
+    assert_eq!(store.upstreams(&tuto, FPS).await.unwrap(), full);
+    // The same name in another site is another upstream.
+    assert_eq!(add("ABCD", FPS, "a", Some(4)).await.unwrap().position, 0);
+    assert_eq!(upstream_names(store, "ABCD", FPS).await, ["a"]);
+
+    // An unknown site, for every method.
+    let none = site_id("NONE");
+    let err = add("NONE", FPS, "a", None).await.unwrap_err();
+    assert_eq!(err.code(), "site_not_found");
+    assert!(matches!(err, StoreError::SiteNotFound));
+    for err in [
+        store.upstreams(&none, FPS).await.unwrap_err(),
+        store.upstream_infos(&none, None).await.unwrap_err(),
+        store.upstream_infos(&none, Some(FPS)).await.unwrap_err(),
+        store.upstream(&none, "a").await.unwrap_err(),
+        store.remove_upstream(&none, "a").await.unwrap_err(),
+    ] {
+        assert_eq!(err.code(), "site_not_found");
+    }
+
+    // An unknown name: not found, in a site with upstreams or without.
+    for (site, name) in [(&tuto, "nope"), (&tuto, ""), (&zero, "a")] {
+        let err = store.upstream(site, name).await.unwrap_err();
+        assert_eq!(err.code(), "upstream_not_found", "{site} {name:?}");
+        assert!(matches!(err, StoreError::UpstreamNotFound));
+        let err = store.remove_upstream(site, name).await.unwrap_err();
+        assert_eq!(err.code(), "upstream_not_found", "{site} {name:?}");
+    }
+
+    // Removing re-densifies the list it was in, and only that list.
+    store.remove_upstream(&tuto, "d").await.unwrap();
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["e", "a", "b", "c", "f", "g"]
+    );
+    store.remove_upstream(&tuto, "e").await.unwrap();
+    store.remove_upstream(&tuto, "g").await.unwrap();
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["a", "b", "c", "f"]
+    );
+    assert_eq!(upstream_names(store, "TUTO", WV).await, ["w2", "w1"]);
+    assert_eq!(upstream_names(store, "ABCD", FPS).await, ["a"]);
+    let err = store.remove_upstream(&tuto, "d").await.unwrap_err();
+    assert_eq!(err.code(), "upstream_not_found");
+    // A removed name may come back, in another DRM too.
+    add("TUTO", WV, "d", Some(1)).await.unwrap();
+    assert_eq!(upstream_names(store, "TUTO", WV).await, ["w2", "d", "w1"]);
+
+    // At most 8 per (site, DRM): the 9th is refused, wherever it would go,
+    // and nothing changes.
+    for name in ["h", "i", "j", "k"] {
+        add("TUTO", FPS, name, Some(2)).await.unwrap();
+    }
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["a", "b", "k", "j", "i", "h", "c", "f"]
+    );
+    let before = store.upstream_infos(&tuto, None).await.unwrap();
+    let full_eight = store.upstreams(&tuto, FPS).await.unwrap();
+    for position in [None, Some(0), Some(8)] {
+        let err = add("TUTO", FPS, "z", position).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "drm",
+                    reason: "a site holds at most 8 upstreams per DRM"
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    // A name the site holds already is still "exists" on a full list.
+    let err = add("TUTO", FPS, "a", None).await.unwrap_err();
+    assert_eq!(err.code(), "upstream_exists");
+    assert_eq!(store.upstream_infos(&tuto, None).await.unwrap(), before);
+    assert_eq!(store.upstreams(&tuto, FPS).await.unwrap(), full_eight);
+    assert_eq!(
+        store.upstream(&tuto, "z").await.unwrap_err().code(),
+        "upstream_not_found"
+    );
+    // Another DRM of the same site, and another site, still accept; after a
+    // removal there is room again.
+    add("TUTO", Drm::ClearKey, "z", None).await.unwrap();
+    add("ABCD", FPS, "z", None).await.unwrap();
+    store.remove_upstream(&tuto, "h").await.unwrap();
+    add("TUTO", FPS, "l", Some(0)).await.unwrap();
+    assert_eq!(
+        upstream_names(store, "TUTO", FPS).await,
+        ["l", "a", "b", "k", "j", "i", "c", "f"]
+    );
+
+    // Refused values: the exact code and field, and nothing stored.
+    let base = || new_upstream("ZERO", FPS, "x");
+    let with = |change: fn(&mut NewUpstream)| {
+        let mut new = base();
+        change(&mut new);
+        new
+    };
+    let cases: Vec<(&str, NewUpstream, &str)> = vec![
+        ("empty name", with(|n| n.name.clear()), "name"),
+        ("name with a space", with(|n| n.name = "a b".into()), "name"),
+        ("name with a slash", with(|n| n.name = "a/b".into()), "name"),
+        ("name with a pipe", with(|n| n.name = "a|b".into()), "name"),
+        ("name not ASCII", with(|n| n.name = "clé".into()), "name"),
+        ("name too long", with(|n| n.name = "x".repeat(65)), "name"),
+        ("empty kind", with(|n| n.kind.clear()), "kind"),
+        (
+            "kind in capitals",
+            with(|n| n.kind = "EZDRM".into()),
+            "kind",
+        ),
+        ("kind with _", with(|n| n.kind = "ez_drm".into()), "kind"),
+        ("kind too long", with(|n| n.kind = "k".repeat(33)), "kind"),
+        ("empty url", with(|n| n.url.clear()), "url"),
+        ("ftp url", with(|n| n.url = "ftp://host/spc".into()), "url"),
+        (
+            "url without scheme",
+            with(|n| n.url = "host/spc".into()),
+            "url",
+        ),
+        (
+            "url without host",
+            with(|n| n.url = "https://".into()),
+            "url",
+        ),
+        (
+            "url with a space",
+            with(|n| n.url = "https://host/a b".into()),
+            "url",
+        ),
+        (
+            "url with a newline",
+            with(|n| n.url = "https://host/\nx".into()),
+            "url",
+        ),
+        (
+            "url too long",
+            with(|n| n.url = format!("https://{}", "h".repeat(2041))),
+            "url",
+        ),
+        (
+            "settings null",
+            with(|n| n.settings = json!(null)),
+            "settings",
+        ),
+        (
+            "settings a list",
+            with(|n| n.settings = json!([1])),
+            "settings",
+        ),
+        (
+            "settings a string",
+            with(|n| n.settings = json!("{}")),
+            "settings",
+        ),
+        (
+            "settings too big",
+            with(|n| n.settings = json!({ "a": "x".repeat(16_384 - 7) })),
+            "settings",
+        ),
+        (
+            "empty secret name",
+            with(|n| {
+                n.secrets.insert(String::new(), secret("v"));
+            }),
+            "secrets",
+        ),
+        (
+            "secret name with a space",
+            with(|n| {
+                n.secrets.insert("api key".into(), secret("v"));
+            }),
+            "secrets",
+        ),
+        (
+            "secret name too long",
+            with(|n| {
+                n.secrets.insert("s".repeat(65), secret("v"));
+            }),
+            "secrets",
+        ),
+        (
+            "17 secrets",
+            with(|n| n.secrets = (0..17).map(|i| (format!("s{i}"), secret("v"))).collect()),
+            "secrets",
+        ),
+    ];
+    let check = |what: &str, err: StoreError, field: &str| {
+        assert_eq!(err.code(), "invalid_input", "{what}");
+        match err {
+            StoreError::InvalidInput { field: got, .. } => assert_eq!(got, field, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    };
+    for (what, new, field) in cases {
+        check(what, store.add_upstream(new).await.unwrap_err(), field);
+        assert!(
+            store.upstream_infos(&zero, None).await.unwrap().is_empty(),
+            "{what}"
+        );
+    }
+    // Secret values are refused when they are built, as an admin request does.
+    for (what, value) in [
+        ("empty value", String::new()),
+        ("value with a newline", "a\nb".to_owned()),
+        ("value with a tab", "a\tb".to_owned()),
+        ("value with DEL", "a\u{7f}".to_owned()),
+        ("value not ASCII", "clé".to_owned()),
+        ("value too long", "v".repeat(8193)),
+    ] {
+        let err = add_upstream_raw(store, base(), &[("api_key", value)])
+            .await
+            .unwrap_err();
+        check(what, err, "secrets");
+        assert!(
+            store.upstream_infos(&zero, None).await.unwrap().is_empty(),
+            "{what}"
+        );
+    }
+    // An invalid value is refused before the site is even looked up.
+    let mut bad_elsewhere = new_upstream("NONE", FPS, "x");
+    bad_elsewhere.kind = "Bad".into();
+    check(
+        "bad kind, unknown site",
+        store.add_upstream(bad_elsewhere).await.unwrap_err(),
+        "kind",
+    );
+
+    // The limits themselves are accepted, and come back as they went in.
+    let mut widest = base();
+    widest.name = "N".repeat(64);
+    widest.kind = "k".repeat(32);
+    widest.url = format!("http://{}", "h".repeat(2041));
+    widest.settings = json!({ "a": "x".repeat(16_384 - 8) });
+    assert_eq!(serde_json::to_vec(&widest.settings).unwrap().len(), 16_384);
+    let values: Vec<(String, String)> = (0..16u8)
+        .map(|i| {
+            let text: String = (0..8192u32)
+                .map(|j| char::from(0x20 + ((j + u32::from(i)) % 95) as u8))
+                .collect();
+            (format!("{}{i:02}", "s".repeat(62)), text)
+        })
+        .collect();
+    let raw: Vec<(&str, String)> = values
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect();
+    let info = add_upstream_raw(store, widest.clone(), &raw).await.unwrap();
+    assert_eq!(info.secret_names.len(), 16);
+    let stored = store.upstream(&zero, &"N".repeat(64)).await.unwrap();
+    assert_eq!(stored.url, widest.url);
+    assert_eq!(stored.settings, widest.settings);
+    for (name, value) in &values {
+        assert_eq!(stored.secrets[name].expose(), value);
+    }
+    // An upstream without secrets or settings is fine too.
+    let mut bare = new_upstream("ZERO", WV, "bare");
+    bare.secrets.clear();
+    bare.settings = json!({});
+    let info = store.add_upstream(bare).await.unwrap();
+    assert!(info.secret_names.is_empty());
+    let bare = store.upstream(&zero, "bare").await.unwrap();
+    assert!(bare.secrets.is_empty());
+    assert_eq!(bare.settings, json!({}));
+
+    // Deleting a site deletes its upstreams, and only its.
+    store.delete_site(&tuto).await.unwrap();
+    assert_eq!(
+        store.upstream_infos(&tuto, None).await.unwrap_err().code(),
+        "site_not_found"
+    );
+    assert_eq!(
+        store.upstream(&tuto, "a").await.unwrap_err().code(),
+        "site_not_found"
+    );
+    store.create_site(new_site("TUTO")).await.unwrap();
+    assert!(store.upstream_infos(&tuto, None).await.unwrap().is_empty());
+    assert_eq!(
+        store.upstream(&tuto, "a").await.unwrap_err().code(),
+        "upstream_not_found"
+    );
+    assert_eq!(add("TUTO", FPS, "a", Some(3)).await.unwrap().position, 0);
+    assert_eq!(upstream_names(store, "ABCD", FPS).await, ["a", "z"]);
+}
+
+/// Concurrent adds and removes on one (site, DRM) list: the limit holds and
+/// positions stay dense.
+pub async fn concurrent_upstream_adds(store: Arc<dyn Store>) {
+    store.create_site(new_site("TUTO")).await.unwrap();
+    let spawn_add = |i: usize, position: Option<u32>| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut new = new_upstream("TUTO", Drm::FairPlay, &format!("u{i}"));
+            new.position = position;
+            store.add_upstream(new).await
+        })
+    };
+    let tasks: Vec<_> = (0..16)
+        .map(|i| spawn_add(i, [None, Some(0), Some(1), Some(7)][i % 4]))
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => added += 1,
+            Err(e) => assert!(
+                matches!(e, StoreError::InvalidInput { field: "drm", .. }),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(added, 8);
+    let names = upstream_names(&*store, "TUTO", Drm::FairPlay).await;
+    assert_eq!(names.len(), 8);
+
+    // Four removed while four others are added, at the front.
+    let mut tasks = Vec::new();
+    for name in names.iter().take(4) {
+        let store = store.clone();
+        let name = name.clone();
+        tasks.push(tokio::spawn(async move {
+            store.remove_upstream(&site_id("TUTO"), &name).await?;
+            Ok::<_, StoreError>(None::<String>)
+        }));
+    }
+    for i in 100..104 {
+        let task = spawn_add(i, Some(0));
+        tasks.push(tokio::spawn(async move {
+            task.await.unwrap().map(|info| Some(info.name))
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    // An add may find the list still full (the removes not done yet): then
+    // it is refused, never squeezed in.
+    let added: Vec<String> = results
+        .into_iter()
+        .filter_map(|r: Result<Option<String>, StoreError>| match r {
+            Ok(name) => name,
+            Err(e) => {
+                assert!(
+                    matches!(e, StoreError::InvalidInput { field: "drm", .. }),
+                    "{e:?}"
+                );
+                None
+            }
+        })
+        .collect();
+    let after = upstream_names(&*store, "TUTO", Drm::FairPlay).await;
+    assert_eq!(after.len(), 4 + added.len());
+    assert!(after.len() <= 8);
+    for name in &names[4..] {
+        assert!(after.contains(name), "{name}");
+    }
+    for name in &added {
+        assert!(after.contains(name), "{name}");
+    }
+}
+
 /// Health before close, not after; close twice is fine.
 pub async fn lifecycle(store: &dyn Lifecycle) {
     store.health().await.unwrap();
@@ -1027,6 +1599,7 @@ pub async fn per_concern_handles(stores: Stores) {
     let audit: Arc<dyn AuditStore> = stores.audit.clone();
     let stats: Arc<dyn StatsStore> = stores.stats.clone();
     let fairplay: Arc<dyn FairPlayStore> = stores.fairplay.clone();
+    let upstreams: Arc<dyn UpstreamStore> = stores.upstreams.clone();
     stores.health().await.unwrap();
 
     sites.create_site(new_site("TUTO")).await.unwrap();
@@ -1046,6 +1619,20 @@ pub async fn per_concern_handles(stores: Stores) {
             .ask
             .expose(),
         &[0x41; 16]
+    );
+    upstreams
+        .add_upstream(new_upstream("TUTO", Drm::FairPlay, "primary"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .all
+            .upstreams(&site_id("TUTO"), Drm::FairPlay)
+            .await
+            .unwrap()[0]
+            .secrets["api_key"]
+            .expose(),
+        "key-of-primary-Zq8"
     );
     // What one handle wrote, another (and the bundle) sees.
     assert_eq!(
