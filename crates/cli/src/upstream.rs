@@ -16,7 +16,9 @@ use crate::admin::{fail, store_fail, with_store, StoreArgs};
 #[derive(Subcommand)]
 pub enum UpstreamCommand {
     /// Add an upstream to the end of a site's list for a DRM (or at --position).
-    #[command(after_help = "Example:\n  keyward upstream add --site-id TUTO --drm fairplay --kind fairplay-ksm \\\n    --name ksm-a --url https://ksm.example.com/fps --envelope form \\\n    --secret-header-file Authorization=ksm-auth.txt --timeout-ms 2000")]
+    #[command(
+        after_help = "Example:\n  keyward upstream add --site-id TUTO --drm fairplay --kind fairplay-ksm \\\n    --name ksm-a --url https://ksm.example.com/fps --envelope form \\\n    --secret-header-file Authorization=ksm-auth.txt --timeout-ms 2000"
+    )]
     Add {
         #[command(flatten)]
         store: StoreArgs,
@@ -94,7 +96,9 @@ pub enum UpstreamCommand {
         name: String,
     },
     /// Send the upstream a harmless request and print what happened.
-    #[command(after_help = "Example:\n  keyward upstream test --site-id TUTO --name ksm-a\n\nA FairPlay KSM gets an empty SPC in its envelope: any coded refusal shows it is reachable, answers and checks its input.")]
+    #[command(
+        after_help = "Example:\n  keyward upstream test --site-id TUTO --name ksm-a\n\nA FairPlay KSM gets an empty SPC in its envelope: any coded refusal shows it is reachable, answers and checks its input."
+    )]
     Test {
         #[command(flatten)]
         store: StoreArgs,
@@ -142,9 +146,9 @@ pub fn run(c: UpstreamCommand) -> ExitCode {
                 }
                 let mut plain = serde_json::Map::new();
                 for h in headers {
-                    let (k, v) = h.split_once(':').ok_or_else(|| {
-                        fail("invalid_input", "--header must be `Name: value`")
-                    })?;
+                    let (k, v) = h
+                        .split_once(':')
+                        .ok_or_else(|| fail("invalid_input", "--header must be `Name: value`"))?;
                     plain.insert(k.trim().into(), v.trim().into());
                 }
                 if !plain.is_empty() {
@@ -171,8 +175,8 @@ pub fn run(c: UpstreamCommand) -> ExitCode {
                             &format!("cannot read {}: {e}", path.display()),
                         )
                     })?;
-                    let secret = UpstreamSecret::new(value.trim().to_owned())
-                        .map_err(|e| store_fail(&e))?;
+                    let secret =
+                        UpstreamSecret::new(value.trim().to_owned()).map_err(|e| store_fail(&e))?;
                     secrets.insert(k.trim().to_owned(), secret);
                 }
                 let settings = serde_json::Value::Object(settings);

@@ -278,20 +278,20 @@ impl FairPlayConfig {
     }
 
     /// A `command` source needs a program; checked once every layer is read.
-    fn check(&self, source: &str) -> Result<(), ConfigError> {
+    fn check(&self, source: &str, key: &str) -> Result<(), ConfigError> {
         use crate::resources::dask::DaskSource;
         if let DaskSource::Command(argv) = &self.dask.source {
             let Some(program) = argv.first() else {
                 return Err(bad(
                     source,
-                    "fairplay.dask_command",
+                    key,
                     "fairplay.dask = \"command\" needs dask_command (KEYWARD_FAIRPLAY_DASK_COMMAND): the D function program and its arguments",
                 ));
             };
             if program.contains('/') && !Path::new(program).is_file() {
                 return Err(bad(
                     source,
-                    "fairplay.dask_command",
+                    key,
                     format!("{program} does not exist or is not a file"),
                 ));
             }
@@ -535,7 +535,7 @@ impl Config {
                     c.fairplay
                         .set_output(&src, "fairplay.unenforceable_output", &v)?;
                 }
-                c.fairplay.check(&src)?;
+                c.fairplay.check(&src, "fairplay.dask_command")?;
             }
             for (k, v) in f.server.unwrap_or_default() {
                 c.server
@@ -657,7 +657,7 @@ impl Config {
             c.fairplay
                 .set_output(src, "KEYWARD_FAIRPLAY_UNENFORCEABLE_OUTPUT", v)?;
         }
-        c.fairplay.check(src)?;
+        c.fairplay.check(src, "KEYWARD_FAIRPLAY_DASK_COMMAND")?;
         for key in ServerSettings::KEYS {
             let var = format!("KEYWARD_SERVER_{}", key.to_ascii_uppercase());
             if let Some(v) = get(&var) {
@@ -749,13 +749,17 @@ mod tests {
         );
         assert_eq!(c.fairplay.unenforceable_output, UnenforceableOutput::Warn);
         assert_eq!(
-            load(&[("KEYWARD_FAIRPLAY_DASK", "sdk-test")]).unwrap().fairplay.dask.source,
+            load(&[("KEYWARD_FAIRPLAY_DASK", "sdk-test")])
+                .unwrap()
+                .fairplay
+                .dask
+                .source,
             DaskSource::SdkTest
         );
         for (pairs, key, word) in [
             (
                 &[("KEYWARD_FAIRPLAY_DASK", "command")][..],
-                "fairplay.dask_command",
+                "KEYWARD_FAIRPLAY_DASK_COMMAND",
                 "needs dask_command",
             ),
             (
@@ -765,7 +769,7 @@ mod tests {
             ),
             (
                 &[("KEYWARD_FAIRPLAY_DASK_COMMAND", "/nonexistent/d")][..],
-                "fairplay.dask_command",
+                "KEYWARD_FAIRPLAY_DASK_COMMAND",
                 "does not exist",
             ),
             (

@@ -254,21 +254,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|err| StartError::Bind {
-            addr: config.listen,
-            err,
-        })?;
-    let addr = listener.local_addr()?;
+    let listen = config.listen;
     let demo_on = demo.is_some();
     let admin_on = config.admin_token.is_some();
     let state = AppState::new(stores.clone(), config, demo);
     let audit_drain = state.audit().drained();
-    tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
-    if demo_on {
-        tracing::info!("demo: open http://{addr}/demo/ in a browser");
-    }
     // Load (or generate) the ExpressPlay token sealing key now, so its warning
     // comes at start-up and a bad KEYWARD_TOKEN_KEY stops the server.
     if let Err(e) = state.expressplay_keys() {
@@ -280,6 +270,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // The FairPlay D function co-processes start with the server: a command
     // that cannot start stops it here, with its name.
     state.dask().start().await.map_err(StartError::FairPlay)?;
+    // Everything the server needs is in place: bind, and "listening" means
+    // ready.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|err| StartError::Bind { addr: listen, err })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
+    if demo_on {
+        tracing::info!("demo: open http://{addr}/demo/ in a browser");
+    }
     // The peer address is needed by customer IP allow-lists (ExpressPlay -2003);
     // the listener passes it on, and closes slow, idle and (at the drain
     // deadline) remaining connections itself.

@@ -102,7 +102,7 @@ pub fn document() -> Value {
     let kid_param = json!({"name": "kid", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}});
     let export_param = json!({"name": "export", "in": "query", "required": false, "schema": {"type": "boolean"},
         "description": "Include the key material (hex) in the answer."});
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "keyward",
@@ -130,29 +130,6 @@ pub fn document() -> Value {
                     {"name": "track", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/TrackType"}}],
                 "responses": refusals(json!({"200": {"description": "The key"}}))
             }},
-            "/v1/fairplay/cert/{site}": {"get": {
-                "summary": "The site's FairPlay application certificate (DER), for players' serverCertificateUrl",
-                "parameters": [site_param],
-                "responses": refusals(json!({"200": {"description": "The certificate", "content": {"application/pkix-cert": {"schema": {"type": "string", "format": "binary"}}}}}))
-            }},
-            "/v1/admin/sites/{site}/fairplay": {
-                "parameters": [site_param],
-                "get": {"summary": "List the site's FairPlay credentials (certificate facts only, newest first)", "security": [{"admin": []}],
-                    "responses": with(&admin_err, json!({"200": {"description": "Credentials", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}}))},
-                "post": {"summary": "Add a FairPlay credential (certificate, private key, ASk); secrets are wrapped at rest and never returned", "security": [{"admin": []}],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
-                        "required": ["certificate", "private_key", "ask"], "properties": {
-                        "certificate": {"type": "string", "description": "PEM text, or base64 of the DER certificate"},
-                        "private_key": {"type": "string", "description": "PEM text (PKCS#1, PKCS#8, or encrypted PKCS#8), or base64 of DER"},
-                        "key_passphrase": {"type": "string", "description": "Passphrase of an encrypted PKCS#8 key"},
-                        "ask": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$", "description": "Application Secret key, 32 hex digits"},
-                        "label": {"type": "string", "maxLength": 64}}}}}},
-                    "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}))}
-            },
-            "/v1/admin/sites/{site}/fairplay/{cert_hash}": {
-                "parameters": [site_param, {"name": "cert_hash", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"}}],
-                "delete": {"summary": "Remove a FairPlay credential", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Removed"}}))}
-            },
             "/v1/time": {"get": {"summary": "Server time", "responses": {"200": {"description": "Now", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"now": {"type": "string", "format": "date-time"}, "epoch": {"type": "integer"}}, "required": ["now", "epoch"]}}}}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
@@ -267,11 +244,6 @@ pub fn document() -> Value {
                     "site_key": {"type": "string", "description": "32 bytes; generated when absent"},
                     "access_key": {"type": "string", "description": "32 bytes; generated when absent"},
                     "settings": {"$ref": "#/components/schemas/SiteSettings"}}},
-                "FairPlayCredential": {"type": "object", "description": "A FairPlay credential as listed: never the private key or the ASk.", "properties": {
-                    "site_id": {"type": "string"}, "cert_hash": {"type": "string", "description": "SHA-1 of the DER certificate (what SPCs name)"},
-                    "subject": {"type": ["string", "null"]}, "serial": {"type": ["string", "null"]},
-                    "not_before": {"type": ["string", "null"], "format": "date-time"}, "not_after": {"type": ["string", "null"], "format": "date-time"},
-                    "key_bits": {"type": ["integer", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}}},
                 "KeyInfo": {"type": "object", "properties": {
                     "site_id": {"type": "string"}, "cid": {"type": "string"}, "track_type": {"$ref": "#/components/schemas/TrackType"},
                     "kid": {"type": "string"}, "iv": {"type": ["string", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "integer"}}},
@@ -286,7 +258,74 @@ pub fn document() -> Value {
             "message": c.message,
             "dialects": c.dialects.names(),
         })).collect::<Vec<_>>()
-    })
+    });
+    // FairPlay and upstream paths (built apart: one json! of everything
+    // exceeds the macro recursion limit).
+    let more = json!({
+            "/v1/fairplay/cert/{site}": {"get": {
+                "summary": "The site's FairPlay application certificate (DER), for players' serverCertificateUrl",
+                "parameters": [site_param],
+                "responses": refusals(json!({"200": {"description": "The certificate", "content": {"application/pkix-cert": {"schema": {"type": "string", "format": "binary"}}}}}))
+            }},
+            "/v1/admin/sites/{site}/fairplay": {
+                "parameters": [site_param],
+                "get": {"summary": "List the site's FairPlay credentials (certificate facts only, newest first)", "security": [{"admin": []}],
+                    "responses": with(&admin_err, json!({"200": {"description": "Credentials", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}}))},
+                "post": {"summary": "Add a FairPlay credential (certificate, private key, ASk); secrets are wrapped at rest and never returned", "security": [{"admin": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                        "required": ["certificate", "private_key", "ask"], "properties": {
+                        "certificate": {"type": "string", "description": "PEM text, or base64 of the DER certificate"},
+                        "private_key": {"type": "string", "description": "PEM text (PKCS#1, PKCS#8, or encrypted PKCS#8), or base64 of DER"},
+                        "key_passphrase": {"type": "string", "description": "Passphrase of an encrypted PKCS#8 key"},
+                        "ask": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$", "description": "Application Secret key, 32 hex digits"},
+                        "label": {"type": "string", "maxLength": 64}}}}}},
+                    "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FairPlayCredential"}}}}}))}
+            },
+            "/v1/admin/sites/{site}/fairplay/{cert_hash}": {
+                "parameters": [site_param, {"name": "cert_hash", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"}}],
+                "delete": {"summary": "Remove a FairPlay credential", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Removed"}}))}
+            },
+            "/v1/admin/sites/{site}/upstreams": {
+                "parameters": [site_param],
+                "get": {"summary": "List the site's licence upstreams, in order per DRM (secret names only)", "security": [{"admin": []}],
+                    "parameters": [{"name": "drm", "in": "query", "required": false, "schema": {"type": "string"}}],
+                    "responses": with(&admin_err, json!({"200": {"description": "Upstreams", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Upstream"}}}}}}))},
+                "post": {"summary": "Add a licence upstream (secrets are header values, wrapped at rest and never returned)", "security": [{"admin": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                        "required": ["name", "drm", "kind", "url"], "properties": {
+                        "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                        "drm": {"type": "string", "description": "FairPlay (kind fairplay-ksm)"},
+                        "kind": {"type": "string", "enum": ["fairplay-ksm"]},
+                        "url": {"type": "string", "format": "uri"},
+                        "settings": {"type": "object", "description": "envelope (raw|form|json), headers, timeout_ms, max_concurrent, breaker_failures, breaker_cooldown_secs, cert_hashes (docs/fairplay.md)"},
+                        "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "secret request headers: name → value"},
+                        "position": {"type": "integer", "minimum": 0, "description": "0 = primary; default last"}}}}}},
+                    "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Upstream"}}}}}))}
+            },
+            "/v1/admin/sites/{site}/upstreams/{name}": {
+                "parameters": [site_param, {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"summary": "One upstream, with its circuit breaker's state", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Upstream"}}))},
+                "delete": {"summary": "Remove an upstream", "security": [{"admin": []}], "responses": with(&admin_err, json!({"204": {"description": "Removed"}}))}
+            }
+    });
+    let schemas = json!({
+                "Upstream": {"type": "object", "description": "A licence upstream as listed: secret names, never values.", "properties": {
+                    "site_id": {"type": "string"}, "drm": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
+                    "url": {"type": "string"}, "settings": {"type": "object"}, "secret_names": {"type": "array", "items": {"type": "string"}},
+                    "position": {"type": "integer"}, "created_at": {"type": "integer"}}},
+                "FairPlayCredential": {"type": "object", "description": "A FairPlay credential as listed: never the private key or the ASk.", "properties": {
+                    "site_id": {"type": "string"}, "cert_hash": {"type": "string", "description": "SHA-1 of the DER certificate (what SPCs name)"},
+                    "subject": {"type": ["string", "null"]}, "serial": {"type": ["string", "null"]},
+                    "not_before": {"type": ["string", "null"], "format": "date-time"}, "not_after": {"type": ["string", "null"], "format": "date-time"},
+                    "key_bits": {"type": ["integer", "null"]}, "label": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}}}
+    });
+    if let (Some(paths), Value::Object(m)) = (doc["paths"].as_object_mut(), more) {
+        paths.extend(m);
+    }
+    if let (Some(s), Value::Object(m)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
+        s.extend(m);
+    }
+    doc
 }
 
 #[cfg(test)]

@@ -20,12 +20,12 @@ use crate::resources::callbacks::Callbacks;
 use crate::resources::clients::ClientCache;
 use crate::resources::dask::DaskProvider;
 use crate::resources::fairplay::FairPlayCredentials;
-use crate::resources::upstreams::Upstreams;
 use crate::resources::geo::GeoDb;
 use crate::resources::keys::KeyCache;
 use crate::resources::outbound::Outbound;
 use crate::resources::sites::{SiteCache, SiteEntry};
 use crate::resources::token_keys::{self, TokenKeys};
+use crate::resources::upstreams::Upstreams;
 use crate::resources::vpn::VpnLists;
 use crate::streams::{NotEnforced, StreamGate};
 

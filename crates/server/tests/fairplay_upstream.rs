@@ -48,7 +48,9 @@ fn b64(b: &[u8]) -> String {
 }
 
 fn unb64(s: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .unwrap()
 }
 
 #[derive(Default)]
@@ -131,7 +133,9 @@ async fn ksm(
         }
         "xml" => format!("<ckc>{}</ckc>", b64(&answer(ckc_for(&body)))).into_response(),
         "refuse" => (StatusCode::FORBIDDEN, "asset not licensed").into_response(),
-        "vendor-error" => axum::Json(json!({"errorCode": "7308", "message": "bad asset"})).into_response(),
+        "vendor-error" => {
+            axum::Json(json!({"errorCode": "7308", "message": "bad asset"})).into_response()
+        }
         "garbage" => "this is not a ckc".into_response(),
         "down" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         "slow" => {
@@ -186,8 +190,10 @@ async fn add(app: &TestApp, name: &str, url: &str, settings: Value) {
         app,
         "POST",
         &format!("/v1/admin/sites/{HTTP_SITE}/upstreams"),
-        Some(json!({"name": name, "drm": "FairPlay", "kind": "fairplay-ksm", "url": url,
-            "settings": settings, "secrets": {"Authorization": "Bearer s3cret-upstream"}})),
+        Some(
+            json!({"name": name, "drm": "FairPlay", "kind": "fairplay-ksm", "url": url,
+            "settings": settings, "secrets": {"Authorization": "Bearer s3cret-upstream"}}),
+        ),
     )
     .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
@@ -227,7 +233,7 @@ async fn every_envelope_reaches_the_upstream_and_the_ckc_comes_back_byte_for_byt
         ("json", json!({"envelope": "json"})),
         ("xml", json!({})),
     ] {
-        let app = app().await;
+        let app = common::app().await;
         add(&app, "ksm", &format!("{base}/{mode}"), settings).await;
         // The player sends a raw SPC and gets the raw CKC.
         let a = licence(&app, spc()).await;
@@ -254,9 +260,15 @@ async fn every_envelope_reaches_the_upstream_and_the_ckc_comes_back_byte_for_byt
 #[tokio::test]
 async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
     let (base, m) = mock().await;
-    let app = app().await;
+    let app = common::app().await;
     add(&app, "down", &format!("{base}/down"), json!({})).await;
-    add(&app, "slow", &format!("{base}/slow"), json!({"timeout_ms": 300})).await;
+    add(
+        &app,
+        "slow",
+        &format!("{base}/slow"),
+        json!({"timeout_ms": 300}),
+    )
+    .await;
     add(&app, "reset", &resetting().await, json!({})).await;
     add(&app, "good", &format!("{base}/raw2"), json!({})).await;
     let t = std::time::Instant::now();
@@ -264,7 +276,10 @@ async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(a.body.to_vec(), m.ckcs.lock().unwrap()["raw2"]);
-    assert_eq!((calls(&m, "down"), calls(&m, "slow"), calls(&m, "raw2")), (1, 1, 1));
+    assert_eq!(
+        (calls(&m, "down"), calls(&m, "slow"), calls(&m, "raw2")),
+        (1, 1, 1)
+    );
 
     // A definite refusal is the answer: the next upstream is not asked.
     let (base2, m2) = mock().await;
@@ -273,7 +288,7 @@ async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
         ("vendor-error", "code 7308"),
         ("garbage", "not a CKC"),
     ] {
-        let app = app().await;
+        let app = common::app().await;
         add(&app, "first", &format!("{base2}/{mode}"), json!({})).await;
         add(&app, "second", &format!("{base2}/raw"), json!({})).await;
         let a = licence(&app, spc()).await;
@@ -283,7 +298,7 @@ async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
     }
 
     // Nobody answers: a coded 503, the reasons in the log only.
-    let app = app().await;
+    let app = common::app().await;
     add(&app, "down", &format!("{base}/down"), json!({})).await;
     add(&app, "reset", &resetting().await, json!({})).await;
     let a = licence(&app, spc()).await;
@@ -294,7 +309,7 @@ async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
 #[tokio::test]
 async fn the_breaker_opens_skips_the_route_and_recovers() {
     let (base, m) = mock().await;
-    let app = app().await;
+    let app = common::app().await;
     add(
         &app,
         "down",
@@ -309,8 +324,17 @@ async fn the_breaker_opens_skips_the_route_and_recovers() {
     // Two failures opened it; the other three skipped it.
     assert_eq!(calls(&m, "down"), 2);
     assert_eq!(calls(&m, "raw"), 5);
-    let a = admin(&app, "GET", &format!("/v1/admin/sites/{HTTP_SITE}/upstreams/down"), None).await;
-    assert_eq!(a.json()["breaker"], json!({"consecutive_failures": 2, "open": true}));
+    let a = admin(
+        &app,
+        "GET",
+        &format!("/v1/admin/sites/{HTTP_SITE}/upstreams/down"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        a.json()["breaker"],
+        json!({"consecutive_failures": 2, "open": true})
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // One probe after the cool-down (it fails again and re-opens).
     assert_eq!(licence(&app, spc()).await.status, StatusCode::OK);
@@ -320,7 +344,7 @@ async fn the_breaker_opens_skips_the_route_and_recovers() {
 #[tokio::test]
 async fn routing_by_certificate_and_what_is_refused_before_forwarding() {
     let (base, m) = mock().await;
-    let app = app().await;
+    let app = common::app().await;
     add(
         &app,
         "other-cert",
@@ -364,7 +388,7 @@ async fn routing_by_certificate_and_what_is_refused_before_forwarding() {
 
 #[tokio::test]
 async fn admin_api_validates_lists_without_secrets_and_removes() {
-    let app = app().await;
+    let app = common::app().await;
     let base = format!("/v1/admin/sites/{HTTP_SITE}/upstreams");
     let ok = json!({"name": "ksm-a", "drm": "FairPlay", "kind": "fairplay-ksm",
         "url": "https://ksm.example.com/fps", "settings": {"envelope": "form", "timeout_ms": 2000},
@@ -401,7 +425,15 @@ async fn admin_api_validates_lists_without_secrets_and_removes() {
         a.assert_problem(StatusCode::BAD_REQUEST, "invalid_input");
         assert!(a.text().contains(word), "{field}: {}", a.text());
     }
-    assert_eq!(admin(&app, "GET", &base, None).await.json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        admin(&app, "GET", &base, None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let a = admin(&app, "DELETE", &format!("{base}/ksm-a"), None).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     admin(&app, "DELETE", &format!("{base}/ksm-a"), None)

@@ -304,8 +304,14 @@ impl FairPlay {
                 &taking,
                 cx.request_id,
                 codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
-                |route| Ok(spc_out(route.settings.envelope, &req.spc, req.asset_id.as_deref())),
-                |route, answered| ckc_in(route, answered),
+                |route| {
+                    Ok(spc_out(
+                        route.settings.envelope,
+                        &req.spc,
+                        req.asset_id.as_deref(),
+                    ))
+                },
+                ckc_in,
             )
             .await?;
         let (content_type, body) = answer(&req.envelope, cx.ckc_format, &ckc);
@@ -359,7 +365,10 @@ fn ckc_in(route: &Route, a: Answered) -> Result<Vec<u8>, Refusal> {
             .log(format!("upstream {}: {why}", route.label()))
     };
     if !(200..300).contains(&a.status) {
-        return Err(refused(format!("The FairPlay upstream KSM answered HTTP {}", a.status)));
+        return Err(refused(format!(
+            "The FairPlay upstream KSM answered HTTP {}",
+            a.status
+        )));
     }
     let is_ckc = |b: &[u8]| b.len() >= 28 && b.starts_with(&[0, 0, 0, 1]);
     if is_ckc(&a.body) {
@@ -403,7 +412,9 @@ fn ckc_in(route: &Route, a: Answered) -> Result<Vec<u8>, Refusal> {
         .strip_prefix("<ckc>")
         .and_then(|t| t.strip_suffix("</ckc>"))
         .unwrap_or(&text);
-    decoded(inner).ok_or_else(|| refused("The FairPlay upstream KSM answered something that is not a CKC".into()))
+    decoded(inner).ok_or_else(|| {
+        refused("The FairPlay upstream KSM answered something that is not a CKC".into())
+    })
 }
 
 #[async_trait::async_trait]

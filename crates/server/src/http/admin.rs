@@ -525,12 +525,13 @@ pub async fn list_upstreams(
     native(
         async {
             let Path(id) = id.map_err(|e| path_error(&e))?;
-            let drm = match query_param(uri.query(), "drm") {
-                None => None,
-                Some(d) => Some(d.parse::<keyward_store::Drm>().map_err(|e| {
-                    Refusal::from_admin_store(keyward_store::StoreError::from(e))
-                })?),
-            };
+            let drm =
+                match query_param(uri.query(), "drm") {
+                    None => None,
+                    Some(d) => Some(d.parse::<keyward_store::Drm>().map_err(|e| {
+                        Refusal::from_admin_store(keyward_store::StoreError::from(e))
+                    })?),
+                };
             let infos = s
                 .stores()
                 .upstreams

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use super::breaker::Gate;
 use super::breaker::Breaker;
+pub(crate) use super::breaker::Gate;
 
 use keyward_store::CallbackSettings;
 use tokio::sync::Semaphore;

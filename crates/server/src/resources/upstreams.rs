@@ -81,8 +81,7 @@ impl Default for RouteSettings {
 fn header_name_ok(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -406,7 +405,8 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ()> {
 /// cache, reported as text. A FairPlay KSM gets an empty SPC in its envelope.
 pub async fn probe(u: Upstream) -> Result<String, String> {
     let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
-    let settings = validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| r.message.into_owned())?;
+    let settings =
+        validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| r.message.into_owned())?;
     let route = Route {
         settings,
         live: Arc::new(Live {
@@ -449,7 +449,9 @@ pub async fn probe(u: Upstream) -> Result<String, String> {
                 a.status,
                 started.elapsed().as_millis(),
                 a.body.len(),
-                a.content_type.map(|t| format!(" ({t})")).unwrap_or_default(),
+                a.content_type
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default(),
                 shown
             ))
         }
