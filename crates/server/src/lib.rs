@@ -60,8 +60,7 @@ pub fn validate_upstream(
     settings: &serde_json::Value,
     secret_names: &[&str],
 ) -> Result<(), String> {
-    resources::upstreams::validate(kind, drm, settings, secret_names)
-        .map(|_| ())
+    backdoor::upstream::validate(kind, drm, settings, secret_names)
         .map_err(|r| r.message.into_owned())
 }
 
@@ -69,7 +68,7 @@ pub fn validate_upstream(
 /// what happened: `Ok` when it answered (whatever it said), `Err` when it did
 /// not. Secrets are sent, never printed.
 pub async fn probe_upstream(u: keyward_store::Upstream) -> Result<String, String> {
-    resources::upstreams::probe(u).await
+    backdoor::upstream::probe(u).await
 }
 
 /// A FairPlay credential ready to store, from the operator's files (see

@@ -41,7 +41,7 @@ use crate::entitlement::{Entitlement, Hdcp, KeySource};
 use crate::refusal::Refusal;
 use crate::resources::dask::DaskProvider;
 use crate::resources::fairplay::FairPlayCredentials;
-use crate::resources::upstreams::{Answered, Outgoing, Route, SpcEnvelope, Upstreams};
+use crate::resources::upstreams::{Route, Upstreams};
 
 /// What to do with an output rule the KSM cannot enforce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -280,7 +280,7 @@ impl FairPlay {
         let taking: Vec<&Route> = routes
             .iter()
             .map(AsRef::as_ref)
-            .filter(|r| r.takes_cert(&cert_hash))
+            .filter(|r| super::upstream::fairplay_ksm::takes_cert(r, &cert_hash))
             .collect();
         if taking.is_empty() {
             if has_credentials || !routes.is_empty() {
@@ -298,123 +298,19 @@ impl FairPlay {
         // The upstream applies its own key and durations; the output rules of
         // the entitlement cannot travel with a raw SPC.
         self.check_output(ent, TrackType::All)?;
-        let ckc = self
-            .upstreams
-            .call(
-                &taking,
-                cx.request_id,
-                codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
-                |route| {
-                    Ok(spc_out(
-                        route.settings.envelope,
-                        &req.spc,
-                        req.asset_id.as_deref(),
-                    ))
-                },
-                ckc_in,
-            )
-            .await?;
+        let ckc = super::upstream::broker(
+            &self.upstreams,
+            &taking,
+            ent,
+            &req.spc,
+            cx.request_id,
+            codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
+        )
+        .await?
+        .body;
         let (content_type, body) = answer(&req.envelope, cx.ckc_format, &ckc);
         Ok(Licence { content_type, body })
     }
-}
-
-/// The SPC in a route's envelope.
-fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Outgoing {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(spc);
-    match envelope {
-        SpcEnvelope::Raw => Outgoing {
-            body: spc.to_vec(),
-            content_type: "application/octet-stream",
-        },
-        SpcEnvelope::Form => {
-            let mut body = format!(
-                "spc={}",
-                form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
-            );
-            if let Some(a) = asset_id {
-                body.push_str("&assetId=");
-                body.extend(form_urlencoded::byte_serialize(a.as_bytes()));
-            }
-            Outgoing {
-                body: body.into_bytes(),
-                content_type: "application/x-www-form-urlencoded",
-            }
-        }
-        SpcEnvelope::Json => {
-            let mut v = serde_json::json!({ "spc": b64 });
-            if let Some(a) = asset_id {
-                v["assetId"] = serde_json::Value::String(a.to_owned());
-            }
-            Outgoing {
-                body: v.to_string().into_bytes(),
-                content_type: "application/json",
-            }
-        }
-    }
-}
-
-/// The CKC in an upstream KSM's answer: raw bytes, base64 text, `<ckc>…</ckc>`,
-/// `{"ckc": …}` or Apple's JSON. Anything else — a non-2xx status, a vendor
-/// error object, bytes that are no CKC — is the upstream's refusal (7324).
-fn ckc_in(route: &Route, a: Answered) -> Result<Vec<u8>, Refusal> {
-    use base64::Engine as _;
-    let refused = |why: String| {
-        Refusal::with(codes::FAIRPLAY_UPSTREAM_REFUSED, why.clone())
-            .log(format!("upstream {}: {why}", route.label()))
-    };
-    if !(200..300).contains(&a.status) {
-        return Err(refused(format!(
-            "The FairPlay upstream KSM answered HTTP {}",
-            a.status
-        )));
-    }
-    let is_ckc = |b: &[u8]| b.len() >= 28 && b.starts_with(&[0, 0, 0, 1]);
-    if is_ckc(&a.body) {
-        return Ok(a.body);
-    }
-    let text = String::from_utf8_lossy(a.body.trim_ascii());
-    let decoded = |t: &str| {
-        let cleaned: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(cleaned)
-            .ok()
-            .filter(|b| is_ckc(b))
-    };
-    let from_json = |v: &serde_json::Value| -> Option<String> {
-        v.get("ckc")
-            .or_else(|| {
-                let r = v.get("fairplay-streaming-response")?;
-                ["create-ckc", "streaming-keys"]
-                    .iter()
-                    .find_map(|l| r.get(*l)?.get(0)?.get("ckc"))
-            })
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    if text.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|_| refused("The FairPlay upstream KSM answered malformed JSON".into()))?;
-        if let Some(ckc) = from_json(&v).and_then(|c| decoded(&c)) {
-            return Ok(ckc);
-        }
-        let code = v.get("errorCode").map(|c| match c {
-            serde_json::Value::String(s) => crate::json::bounded(s, 16).into_owned(),
-            other => crate::json::bounded(&other.to_string(), 16).into_owned(),
-        });
-        return Err(refused(match code {
-            Some(c) => format!("The FairPlay upstream KSM refused with its code {c}"),
-            None => "The FairPlay upstream KSM answered JSON without a CKC".into(),
-        }));
-    }
-    let inner = text
-        .strip_prefix("<ckc>")
-        .and_then(|t| t.strip_suffix("</ckc>"))
-        .unwrap_or(&text);
-    decoded(inner).ok_or_else(|| {
-        refused("The FairPlay upstream KSM answered something that is not a CKC".into())
-    })
 }
 
 #[async_trait::async_trait]

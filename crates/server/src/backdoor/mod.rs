@@ -10,6 +10,7 @@ pub mod brokered;
 pub mod clearkey;
 pub mod fairplay;
 pub mod hls;
+pub mod upstream;
 
 use keyward_token::{DrmType, Timestamp, TrackType};
 

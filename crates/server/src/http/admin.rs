@@ -558,7 +558,7 @@ pub async fn add_upstream(
             let Path(id) = id.map_err(|e| path_error(&e))?;
             let req: AddUpstream = json_body(body)?;
             let names: Vec<&str> = req.secrets.keys().map(String::as_str).collect();
-            crate::resources::upstreams::validate(&req.kind, req.drm, &req.settings, &names)?;
+            crate::backdoor::upstream::validate(&req.kind, req.drm, &req.settings, &names)?;
             let mut secrets = std::collections::BTreeMap::new();
             for (k, v) in req.secrets {
                 secrets.insert(

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyward_store::{Drm, SiteId, StoreError, Upstream, UpstreamStore};
+
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -24,28 +25,13 @@ use crate::cache::TtlCache;
 use crate::codes;
 use crate::refusal::Refusal;
 
-/// The kinds keyward knows, with the DRM each serves.
-pub const KINDS: &[(&str, Drm)] = &[("fairplay-ksm", Drm::FairPlay)];
-
 /// Longest answer body read from an upstream.
 const MAX_ANSWER: usize = 1 << 20;
 
-/// How a FairPlay KSM upstream wants the SPC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpcEnvelope {
-    /// The raw SPC, `application/octet-stream`.
-    #[default]
-    Raw,
-    /// `spc=<url-encoded base64>`, `application/x-www-form-urlencoded`.
-    Form,
-    /// `{"spc": "<base64>"}`, `application/json`.
-    Json,
-}
-
-/// The settings every route has.
+/// The settings every route has; the kind's own settings are in `extra`
+/// (checked by the kind, see `backdoor::upstream`).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct RouteSettings {
     /// Plain request headers (secret ones are the upstream's secrets).
     pub headers: BTreeMap<String, String>,
@@ -57,11 +43,9 @@ pub struct RouteSettings {
     pub breaker_failures: u32,
     /// Seconds an open breaker fails fast (default 30).
     pub breaker_cooldown_secs: u32,
-    /// FairPlay: the SPC envelope.
-    pub envelope: SpcEnvelope,
-    /// FairPlay: only SPCs for these certificates (SHA-1, hex) go here; empty =
-    /// any.
-    pub cert_hashes: Vec<String>,
+    /// The kind's own settings.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for RouteSettings {
@@ -72,76 +56,52 @@ impl Default for RouteSettings {
             max_concurrent: 64,
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
-            envelope: SpcEnvelope::Raw,
-            cert_hashes: Vec::new(),
+            extra: serde_json::Map::new(),
         }
     }
 }
 
-fn header_name_ok(n: &str) -> bool {
+/// Is this a header name keyward sends (`A-Z a-z 0-9 - _`, at most 64)?
+pub fn header_name_ok(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Checks an upstream before it is stored: a known kind for its DRM, and
-/// settings the kind understands.
+/// Parses and checks the settings every route has; the kind's own are left
+/// in `extra`.
 ///
 /// # Errors
-/// `invalid_input` naming what is wrong.
-pub fn validate(
-    kind: &str,
-    drm: Drm,
+/// A message naming the setting.
+pub fn common_settings(
     settings: &serde_json::Value,
     secret_names: &[&str],
-) -> Result<RouteSettings, Refusal> {
-    let bad = |m: String| Refusal::with(codes::INVALID_INPUT, m);
-    match KINDS.iter().find(|(k, _)| *k == kind) {
-        None => {
-            return Err(bad(format!(
-                "unknown upstream kind '{}': known kinds are {}",
-                crate::json::bounded(kind, 32),
-                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-            )))
-        }
-        Some((_, d)) if *d != drm => {
-            return Err(bad(format!(
-                "an upstream of kind {kind} serves {}, not {}",
-                d.as_str(),
-                drm.as_str()
-            )))
-        }
-        Some(_) => {}
+) -> Result<RouteSettings, String> {
+    if !settings.is_object() {
+        return Err("settings must be a JSON object".into());
     }
     let s: RouteSettings = serde_json::from_value(settings.clone())
-        .map_err(|e| bad(format!("settings: {}", crate::json::serde_message(&e))))?;
+        .map_err(|e| format!("settings: {}", crate::json::serde_message(&e)))?;
     if !(1..=60_000).contains(&s.timeout_ms) {
-        return Err(bad("settings.timeout_ms must be 1 to 60000".into()));
+        return Err("settings.timeout_ms must be 1 to 60000".into());
     }
     if !(1..=4096).contains(&s.max_concurrent) {
-        return Err(bad("settings.max_concurrent must be 1 to 4096".into()));
+        return Err("settings.max_concurrent must be 1 to 4096".into());
     }
     for (k, v) in &s.headers {
         if !header_name_ok(k) || v.len() > 4096 || v.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
-            return Err(bad(
+            return Err(
                 "settings.headers: names of A-Z a-z 0-9 - _ (at most 64), printable values".into(),
-            ));
+            );
         }
     }
     for n in secret_names {
         if !header_name_ok(n) {
-            return Err(bad(
+            return Err(
                 "secrets are header values: their names must be header names (A-Z a-z 0-9 - _)"
                     .into(),
-            ));
-        }
-    }
-    for h in &s.cert_hashes {
-        if h.len() != 40 || hex::decode(h).is_err() {
-            return Err(bad(
-                "settings.cert_hashes: SHA-1 certificate hashes, 40 hex digits each".into(),
-            ));
+            );
         }
     }
     Ok(s)
@@ -160,16 +120,6 @@ impl Route {
     /// `site/name` for logs.
     pub fn label(&self) -> String {
         format!("{}/{}", self.upstream.site_id.as_str(), self.upstream.name)
-    }
-
-    /// Does this route take SPCs for this certificate?
-    pub fn takes_cert(&self, hash: &[u8; 20]) -> bool {
-        self.settings.cert_hashes.is_empty()
-            || self
-                .settings
-                .cert_hashes
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&hex::encode(hash)))
     }
 }
 
@@ -248,10 +198,10 @@ impl Upstreams {
         let mut out = Vec::with_capacity(stored.len());
         for u in stored {
             let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
-            let settings = validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| {
+            let settings = common_settings(&u.settings, &names).map_err(|m| {
                 Refusal::internal(format!(
-                    "stored upstream {}/{} does not validate: {}",
-                    site_id, u.name, r.message
+                    "stored upstream {}/{} does not validate: {m}",
+                    site_id, u.name
                 ))
             })?;
             let live = {
@@ -401,12 +351,11 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ()> {
     Ok(out)
 }
 
-/// `keyward upstream test`: one harmless request on a route, outside any
-/// cache, reported as text. A FairPlay KSM gets an empty SPC in its envelope.
-pub async fn probe(u: Upstream) -> Result<String, String> {
+/// `keyward upstream test`: one harmless request (`out`, chosen by the kind)
+/// on a route, outside any cache, reported as text.
+pub async fn probe(u: Upstream, out: Outgoing) -> Result<String, String> {
     let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
-    let settings =
-        validate(&u.kind, u.drm, &u.settings, &names).map_err(|r| r.message.into_owned())?;
+    let settings = common_settings(&u.settings, &names)?;
     let route = Route {
         settings,
         live: Arc::new(Live {
@@ -414,20 +363,6 @@ pub async fn probe(u: Upstream) -> Result<String, String> {
             permits: Semaphore::new(1),
         }),
         upstream: u,
-    };
-    let out = match route.settings.envelope {
-        SpcEnvelope::Raw => Outgoing {
-            body: Vec::new(),
-            content_type: "application/octet-stream",
-        },
-        SpcEnvelope::Form => Outgoing {
-            body: b"spc=".to_vec(),
-            content_type: "application/x-www-form-urlencoded",
-        },
-        SpcEnvelope::Json => Outgoing {
-            body: br#"{"spc":""}"#.to_vec(),
-            content_type: "application/json",
-        },
     };
     let store = Arc::new(keyward_store::MemoryStore::new());
     let ups = Upstreams::new(store, Duration::from_secs(1));

@@ -1,0 +1,143 @@
+//! Upstream kinds: the licensed services a back door forwards a challenge to
+//! when keyward cannot issue the licence itself. Each kind is one file: its
+//! name and DRM, the settings it reads besides the common ones (timeouts,
+//! headers, breaker — `resources::upstreams::RouteSettings`), the request it
+//! makes from the entitlement and the challenge (the translation), how it reads
+//! the answer, and a harmless probe for `keyward upstream test`.
+//!
+//! The outbound half — routes, the pooled client, timeouts, concurrency,
+//! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
+
+pub mod fairplay_ksm;
+
+use keyward_store::{Drm, Upstream};
+
+use super::Licence;
+use crate::codes::{self, Code};
+use crate::entitlement::Entitlement;
+use crate::refusal::Refusal;
+use crate::resources::upstreams::{common_settings, Answered, Outgoing, Route, Upstreams};
+
+/// One upstream kind.
+pub trait Kind: Send + Sync {
+    /// Its name in `--kind` and the admin API.
+    fn name(&self) -> &'static str;
+    /// The DRM it serves.
+    fn drm(&self) -> Drm;
+    /// Checks the kind's own settings (`extra`: everything but the common
+    /// ones; unknown names are refused).
+    ///
+    /// # Errors
+    /// A message naming the setting.
+    fn validate(
+        &self,
+        extra: &serde_json::Map<String, serde_json::Value>,
+        secret_names: &[&str],
+    ) -> Result<(), String>;
+    /// The request for one route.
+    ///
+    /// # Errors
+    /// A refusal when the entitlement cannot be expressed for this upstream.
+    fn build(
+        &self,
+        route: &Route,
+        ent: &Entitlement,
+        challenge: &[u8],
+    ) -> Result<Outgoing, Refusal>;
+    /// The licence in a route's answer, or the upstream's refusal.
+    ///
+    /// # Errors
+    /// The upstream's refusal, in keyward's codes.
+    fn judge(&self, route: &Route, ent: &Entitlement, answer: Answered)
+        -> Result<Licence, Refusal>;
+    /// A harmless request for `keyward upstream test`.
+    fn probe(&self, upstream: &Upstream) -> Outgoing;
+}
+
+/// Every kind keyward has.
+pub fn kinds() -> &'static [&'static dyn Kind] {
+    &[&fairplay_ksm::FairPlayKsm]
+}
+
+/// The kind of a name.
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    kinds().iter().copied().find(|k| k.name() == name)
+}
+
+/// Checks an upstream before it is stored: a known kind for its DRM, the
+/// common settings, and the kind's own.
+///
+/// # Errors
+/// `invalid_input` naming what is wrong.
+pub fn validate(
+    kind_name: &str,
+    drm: Drm,
+    settings: &serde_json::Value,
+    secret_names: &[&str],
+) -> Result<(), Refusal> {
+    let bad = |m: String| Refusal::with(codes::INVALID_INPUT, m);
+    let k = kind(kind_name).ok_or_else(|| {
+        bad(format!(
+            "unknown upstream kind '{}': known kinds are {}",
+            crate::json::bounded(kind_name, 32),
+            kinds()
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if k.drm() != drm {
+        return Err(bad(format!(
+            "an upstream of kind {} serves {}, not {}",
+            k.name(),
+            k.drm().as_str(),
+            drm.as_str()
+        )));
+    }
+    let common = common_settings(settings, secret_names).map_err(bad)?;
+    k.validate(&common.extra, secret_names).map_err(bad)
+}
+
+/// Forwards a challenge to `routes` (in order, with failover) and returns the
+/// licence of the first that answers; `unavailable` when none does.
+///
+/// # Errors
+/// The kind's refusals; `unavailable`.
+pub async fn broker(
+    upstreams: &Upstreams,
+    routes: &[&Route],
+    ent: &Entitlement,
+    challenge: &[u8],
+    request_id: &str,
+    unavailable: Code,
+) -> Result<Licence, Refusal> {
+    upstreams
+        .call(
+            routes,
+            request_id,
+            unavailable,
+            |route| match kind(&route.upstream.kind) {
+                Some(k) => k.build(route, ent, challenge),
+                None => Err(Refusal::internal(format!(
+                    "stored upstream of unknown kind {}",
+                    route.upstream.kind
+                ))),
+            },
+            |route, answered| match kind(&route.upstream.kind) {
+                Some(k) => k.judge(route, ent, answered),
+                None => Err(Refusal::internal("stored upstream of unknown kind")),
+            },
+        )
+        .await
+}
+
+/// `keyward upstream test`.
+///
+/// # Errors
+/// The report when the upstream did not answer.
+pub async fn probe(u: Upstream) -> Result<String, String> {
+    let k = kind(&u.kind).ok_or_else(|| format!("unknown upstream kind {}", u.kind))?;
+    let out = k.probe(&u);
+    crate::resources::upstreams::probe(u, out).await
+}
