@@ -15,7 +15,7 @@ use serde_json::json;
 /// Where the store lives and how it is unlocked.
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
-    /// Data directory [default: ./keyward-data].
+    /// Data directory.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "keyward-data")]
     data_dir: PathBuf,
 }
@@ -87,11 +87,13 @@ pub enum SiteCommand {
         callback_breaker_cooldown_secs: Option<u32>,
     },
     /// List sites (no secrets).
+    #[command(after_help = "Example:\n  keyward site list --data-dir ./keyward-data")]
     List {
         #[command(flatten)]
         store: StoreArgs,
     },
     /// Show one site (no secrets).
+    #[command(after_help = "Example:\n  keyward site show TUTO")]
     Show {
         #[command(flatten)]
         store: StoreArgs,
@@ -99,6 +101,7 @@ pub enum SiteCommand {
         site_id: String,
     },
     /// Delete a site and its keys.
+    #[command(after_help = "Example:\n  keyward site delete TUTO")]
     Delete {
         #[command(flatten)]
         store: StoreArgs,
@@ -135,7 +138,7 @@ pub enum KeyCommand {
         /// Optional IV, 32 hex digits.
         #[arg(long)]
         iv: Option<String>,
-        /// ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2 [default: ALL].
+        /// ALL, ALL_VIDEO, AUDIO, SD, HD, UHD1, UHD2.
         #[arg(long, default_value = "ALL")]
         track_type: String,
         /// Label.
@@ -146,6 +149,9 @@ pub enum KeyCommand {
         replace: bool,
     },
     /// Generate a random key (printed only with --export).
+    #[command(
+        after_help = "Example:\n  keyward key generate --site-id TUTO --cid movie-1 --track-type HD --export"
+    )]
     Generate {
         #[command(flatten)]
         store: StoreArgs,
@@ -155,7 +161,7 @@ pub enum KeyCommand {
         /// Content id.
         #[arg(long)]
         cid: String,
-        /// Track type [default: ALL].
+        /// Track type.
         #[arg(long, default_value = "ALL")]
         track_type: String,
         /// Label.
@@ -166,6 +172,7 @@ pub enum KeyCommand {
         export: bool,
     },
     /// List keys (metadata only).
+    #[command(after_help = "Example:\n  keyward key list --site-id TUTO")]
     List {
         #[command(flatten)]
         store: StoreArgs,
@@ -177,6 +184,9 @@ pub enum KeyCommand {
         cid: Option<String>,
     },
     /// Print one key, material included.
+    #[command(
+        after_help = "Example:\n  keyward key export --site-id TUTO --kid abba271e8bcf552bbd2e86a434a9a5d9"
+    )]
     Export {
         #[command(flatten)]
         store: StoreArgs,
@@ -188,6 +198,9 @@ pub enum KeyCommand {
         kid: String,
     },
     /// Delete a key.
+    #[command(
+        after_help = "Example:\n  keyward key delete --site-id TUTO --kid abba271e8bcf552bbd2e86a434a9a5d9"
+    )]
     Delete {
         #[command(flatten)]
         store: StoreArgs,

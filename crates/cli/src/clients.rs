@@ -45,16 +45,20 @@ pub enum ClientCommand {
         /// Content id prefix the client may mint for (repeatable) [default: any].
         #[arg(long = "content-prefix")]
         content_prefixes: Vec<String>,
-        /// Label of the first API key [default: default].
+        /// Label of the first API key.
         #[arg(long, default_value = "default")]
         label: String,
     },
     /// List clients (labels and key ids, no secrets).
+    #[command(after_help = "Example:\n  keyward client list")]
     List {
         #[command(flatten)]
         store: StoreArgs,
     },
     /// Add an API key (printed once) and/or remove one by id.
+    #[command(
+        after_help = "Example:\n  keyward client rotate-key --name acme --label 2026 --remove 3f2a9c1d0b7e4a55"
+    )]
     RotateKey {
         #[command(flatten)]
         store: StoreArgs,
@@ -72,6 +76,7 @@ pub enum ClientCommand {
         no_new: bool,
     },
     /// New token secret; tokens under the previous one stay valid until they expire.
+    #[command(after_help = "Example:\n  keyward client rotate-secret --name acme")]
     RotateSecret {
         #[command(flatten)]
         store: StoreArgs,
@@ -80,6 +85,7 @@ pub enum ClientCommand {
         name: String,
     },
     /// Delete a client, its keys and secrets.
+    #[command(after_help = "Example:\n  keyward client delete --name acme")]
     Delete {
         #[command(flatten)]
         store: StoreArgs,

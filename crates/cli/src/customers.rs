@@ -35,11 +35,13 @@ pub enum CustomerCommand {
         allowed_ips: Vec<String>,
     },
     /// List customers (no authenticators).
+    #[command(after_help = "Example:\n  keyward customer list")]
     List {
         #[command(flatten)]
         store: StoreArgs,
     },
     /// Replace one authenticator; prints the new one once. The old one stops working.
+    #[command(after_help = "Example:\n  keyward customer rotate acme --env production")]
     Rotate {
         #[command(flatten)]
         store: StoreArgs,
@@ -50,6 +52,7 @@ pub enum CustomerCommand {
         env: String,
     },
     /// Delete a customer (its live tokens stay redeemable until they expire).
+    #[command(after_help = "Example:\n  keyward customer delete acme")]
     Delete {
         #[command(flatten)]
         store: StoreArgs,

@@ -30,7 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Quick start:
 ///   keyward serve --demo            # then open http://127.0.0.1:8080/demo/
 #[derive(Parser)]
-#[command(name = "keyward", version, about, long_about, max_term_width = 100)]
+#[command(name = "keyward", version, about, long_about, term_width = 0)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,8 +44,9 @@ enum Command {
     /// KEYWARD_* environment (KEYWARD_LISTEN, KEYWARD_DATA_DIR, KEYWARD_ADMIN_TOKEN[_FILE],
     /// KEYWARD_KEK[_FILE], KEYWARD_LOG_FORMAT, KEYWARD_PUBLIC_BASE_URL) → these flags.
     /// See keyward.example.toml.
-    ///
-    /// Example: keyward serve --listen 127.0.0.1:8080 --data-dir ./keyward-data --demo
+    #[command(
+        after_help = "Example:\n  keyward serve --listen 127.0.0.1:8080 --data-dir ./keyward-data --demo\n  KEYWARD_FAIRPLAY_DASK=command KEYWARD_FAIRPLAY_DASK_COMMAND=/opt/fps/d-function keyward serve"
+    )]
     Serve(ServeArgs),
     /// Mint and inspect license tokens.
     #[command(subcommand)]
@@ -72,17 +73,16 @@ enum Command {
     #[command(subcommand)]
     Callback(CallbackCommand),
     /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
+    #[command(after_help = "Example:\n  keyward openapi > openapi.json")]
     Openapi,
 }
 
 #[derive(Subcommand)]
 enum CallbackCommand {
     /// Run a small example callback page that allows a set of users.
-    ///
-    /// Try callback mode in two commands:
-    ///   keyward site add --site-id CBCK --generate --callback-url http://127.0.0.1:9000/callback
-    ///   keyward callback serve-example --site-key <the site key> --allow alice
-    /// then send `keyward customdata make …` output as pallycon-customdata-v2.
+    #[command(
+        after_help = "Example (callback mode in two commands, then a licence request):\n  keyward site add --site-id CBCK --generate --callback-url http://127.0.0.1:9000/callback\n  keyward callback serve-example --site-key <the site key printed by site add> --allow alice\n\nthen send the output of `keyward customdata make --drm-type Widevine --site-id CBCK --site-key <key> --user-id alice --cid movie-1` as the pallycon-customdata-v2 header (see docs/callback.md)."
+    )]
     ServeExample {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]

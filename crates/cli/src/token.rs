@@ -99,10 +99,10 @@ pub struct InspectArgs {
     /// Judge the window at this time, RFC 3339 [default: now].
     #[arg(long)]
     now: Option<String>,
-    /// Token window in seconds [default: 600].
+    /// Token window in seconds.
     #[arg(long, default_value_t = 600)]
     window: u32,
-    /// Leeway for timestamps ahead of --now, seconds [default: 60].
+    /// Leeway for timestamps ahead of --now, seconds.
     #[arg(long, default_value_t = 60)]
     leeway: u32,
     /// Print JSON.
@@ -138,7 +138,7 @@ pub struct CustomdataArgs {
     /// Optional id passed to the callback (an order id, say).
     #[arg(long)]
     oid: Option<String>,
-    /// DRM type [default: Widevine].
+    /// DRM type.
     #[arg(long, default_value = "Widevine")]
     drm_type: String,
     /// Also print the legacy pallycon-customdata form.
