@@ -221,11 +221,15 @@ pub(crate) fn fail(code: &str, message: &str) -> ExitCode {
 /// A store refusal as the one JSON error line: exit 2 for the caller's mistakes
 /// (invalid input, something that exists or does not), 1 for everything else.
 pub(crate) fn store_fail(e: &StoreError) -> ExitCode {
-    eprintln!(
-        "{}",
-        json!({"error_code": e.code(), "error_message": e.to_string()})
-    );
     let code = e.code();
+    let mut message = e.to_string();
+    // "Not found" names where it looked.
+    if code.ends_with("_not_found") {
+        if let Some(w) = WHERE.get() {
+            message = format!("{message} (in the {w})");
+        }
+    }
+    eprintln!("{}", json!({"error_code": code, "error_message": message}));
     let caller = e.is_invalid_input()
         || code.ends_with("_exists")
         || code.ends_with("_not_found")
@@ -233,12 +237,63 @@ pub(crate) fn store_fail(e: &StoreError) -> ExitCode {
     ExitCode::from(if caller { 2 } else { 1 })
 }
 
+/// The data directory (or database URL) the command works on, for messages.
+static WHERE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Runs `f` on the existing store: a command other than `site add` and
+/// `customer add` never creates one (run from the wrong directory, it says
+/// where it looked instead of creating an empty store there).
 pub(crate) fn with_store<F>(store: &StoreArgs, f: F) -> ExitCode
 where
     F: for<'a> FnOnce(
         &'a dyn Store,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode> + 'a>>,
 {
+    run_store(store, false, f)
+}
+
+/// Runs `f` on the store, creating it when missing (`site add`, `customer add`).
+pub(crate) fn with_new_store<F>(store: &StoreArgs, f: F) -> ExitCode
+where
+    F: for<'a> FnOnce(
+        &'a dyn Store,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode> + 'a>>,
+{
+    run_store(store, true, f)
+}
+
+fn run_store<F>(store: &StoreArgs, create: bool, f: F) -> ExitCode
+where
+    F: for<'a> FnOnce(
+        &'a dyn Store,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode> + 'a>>,
+{
+    // The same store `keyward serve` would open (KEYWARD_DATABASE_URL).
+    let url = std::env::var("KEYWARD_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let dir = match url.as_deref().and_then(|u| u.strip_prefix("sqlite:")) {
+        Some(d) => PathBuf::from(d.trim_start_matches("//")),
+        None => store.data_dir.clone(),
+    };
+    let _ = WHERE.set(match url.as_deref() {
+        Some(u) if !u.starts_with("sqlite:") => u.split(':').next().unwrap_or("").to_owned() + ":",
+        _ => format!("data directory {}", dir.display()),
+    });
+    let is_memory = url.as_deref().is_some_and(|u| u.starts_with("memory:"));
+    if !create
+        && !is_memory
+        && !dir.join(keyward_store::sqlite::DB_FILE_NAME).is_file()
+        && !(dir.is_file())
+    {
+        return fail(
+            "store_not_found",
+            &format!(
+                "no keyward store in {} (nothing was created): run `keyward site add` there first, or point --data-dir / KEYWARD_DATA_DIR at the store `keyward serve` uses",
+                dir.display()
+            ),
+        );
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -262,10 +317,6 @@ where
                     .and_then(|p| std::fs::read_to_string(p).ok())
                     .map(|s| s.trim().to_owned())
             });
-        // The same store `keyward serve` would open (KEYWARD_DATABASE_URL).
-        let url = std::env::var("KEYWARD_DATABASE_URL")
-            .ok()
-            .filter(|v| !v.is_empty());
         match keyward_server::open_stores(&store.data_dir, kek.as_deref(), url.as_deref()).await {
             Ok(s) => {
                 let code = f(s.all.as_ref()).await;
@@ -419,7 +470,7 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
                     )
                 }
             };
-            with_store(&store, move |s| {
+            with_new_store(&store, move |s| {
                 Box::pin(async move {
                     match s
                         .create_site(NewSite {

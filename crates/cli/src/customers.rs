@@ -9,7 +9,7 @@ use keyward_store::customers::{generate_authenticator, hash_authenticator, NewCu
 use keyward_store::{AuthEnv, CustomerSettings, SiteId, StoreError};
 use serde_json::json;
 
-use crate::admin::{store_fail, with_store, StoreArgs};
+use crate::admin::{store_fail, with_new_store, with_store, StoreArgs};
 
 /// Customer commands.
 #[derive(Subcommand)]
@@ -70,7 +70,7 @@ pub fn run(c: CustomerCommand) -> ExitCode {
             site_id,
             token_quota,
             allowed_ips,
-        } => with_store(&store, |s| {
+        } => with_new_store(&store, |s| {
             Box::pin(async move {
                 let site_id = match site_id.as_deref().map(SiteId::parse).transpose() {
                     Ok(v) => v,

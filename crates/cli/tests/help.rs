@@ -29,6 +29,10 @@ fn subcommands(text: &str) -> Vec<String> {
             if line.trim().is_empty() || !line.starts_with("  ") {
                 break;
             }
+            // A wrapped description continues on a deeper-indented line.
+            if line.starts_with("   ") {
+                continue;
+            }
             if let Some(name) = line.split_whitespace().next() {
                 if name != "help" {
                     out.push(name.to_owned());
