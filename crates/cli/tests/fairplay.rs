@@ -139,29 +139,43 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Ready means "keyward listening" in the log (the port is bound before
+    // start-up finishes, so a connect proves nothing).
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let t0 = Instant::now();
+    let mut log = String::new();
     loop {
-        if let Some(_status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return Err(err);
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                let ready = line.contains("keyward listening");
+                log.push_str(&line);
+                log.push('\n');
+                if ready {
+                    // Keep draining so the server never blocks on stderr.
+                    std::thread::spawn(move || while rx.recv().is_ok() {});
+                    return Ok(Server { child, addr });
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                return Err(log);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if TcpStream::connect(addr).is_ok() {
-            // Drain stderr so the server never blocks on it.
-            let mut stderr = child.stderr.take().unwrap();
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = stderr.read_to_end(&mut sink);
-            });
-            return Ok(Server { child, addr });
-        }
-        assert!(t0.elapsed() < Duration::from_secs(15), "not listening");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "not listening:\n{log}"
+        );
     }
 }
 

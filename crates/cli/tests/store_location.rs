@@ -71,3 +71,137 @@ fn read_only_and_site_bound_commands_never_create_a_store() {
         "{err}"
     );
 }
+
+fn serve_fails(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    c.arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KEYWARD_DATA_DIR")
+        .env_remove("KEYWARD_LISTEN")
+        .env("KEYWARD_KEK", KEK);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert!(!o.status.success(), "serve {args:?} started");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn start_up_refusals_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port in use: named, with the flag to change it, and nothing created.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let err = serve_fails(dir.path(), &["--listen", &addr, "--data-dir", "fresh"], &[]);
+    assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
+    assert!(
+        !dir.path().join("fresh").exists(),
+        "data dir created: {err}"
+    );
+    // A KEK that is not 32 bytes: the encodings and how to make one.
+    let o = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args([
+            "site",
+            "add",
+            "--site-id",
+            "TUTO",
+            "--generate",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("k"))
+        .env("KEYWARD_KEK", "abc")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("64 hex digits") && err.contains("openssl rand"),
+        "{err}"
+    );
+    // A wrong KEK: the next step.
+    let d = dir.path().join("w");
+    let o = keyward(
+        dir.path(),
+        &[
+            "site",
+            "add",
+            "--site-id",
+            "TUTO",
+            "--generate",
+            "--data-dir",
+            d.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["site", "list", "--data-dir", d.to_str().unwrap()])
+        .env("KEYWARD_KEK", "ff".repeat(32))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("kek_mismatch") || err.contains("does not match"),
+        "{err}"
+    );
+    assert!(
+        err.contains("KEYWARD_KEK") && err.contains("--data-dir"),
+        "{err}"
+    );
+    // A GeoIP database that is not there.
+    let err = serve_fails(
+        dir.path(),
+        &["--listen", "127.0.0.1:0"],
+        &[("KEYWARD_GEOIP_DB", "/nonexistent/GeoLite2-City.mmdb")],
+    );
+    assert!(
+        err.contains("/nonexistent/GeoLite2-City.mmdb") && err.contains("KEYWARD_GEOIP_DB"),
+        "{err}"
+    );
+    // A TOML error keeps its lines (the caret under the mistake).
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:8080\"\ncache_ttl_ms = \"soon\"\n",
+    )
+    .unwrap();
+    let err = serve_fails(dir.path(), &["--config", cfg.to_str().unwrap()], &[]);
+    assert!(err.lines().count() >= 3 && err.contains('^'), "{err}");
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_shows_store_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let first_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args([
+            "serve",
+            "--listen",
+            &first_addr.to_string(),
+            "--data-dir",
+            d.to_str().unwrap(),
+        ])
+        .env("KEYWARD_KEK", KEK)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(first_addr).is_err() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let err = serve_fails(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--data-dir", d.to_str().unwrap()],
+        &[],
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(err.contains("store_locked"), "{err}");
+}

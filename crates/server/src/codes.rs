@@ -157,7 +157,7 @@ registry! {
     /// The token cannot be parsed.
     TOKEN_PARSE = "7009", BadRequest, LICENCE, "Token parsing error";
     /// No token or auth data in the request.
-    TOKEN_MISSING = "7010", Unauthorized, LICENCE, "Token data not found: send the license token in the pallycon-customdata-v2 header or query parameter";
+    TOKEN_MISSING = "7010", Unauthorized, LICENCE, "Token data not found: send the license token in the pallycon-customdata-v2 header or query parameter, or as Authorization: Bearer <token> on the native /v1/ paths";
     /// The token's timestamp is outside the accepted window.
     TOKEN_EXPIRED = "7011", Unauthorized, LICENCE, "Token time expired";
     /// The request names another content id than the token.

@@ -459,13 +459,9 @@ impl Config {
             let src = path.display().to_string();
             let text =
                 std::fs::read_to_string(&path).map_err(|e| bad(&src, "(file)", e.to_string()))?;
-            let f: FileConfig = toml::from_str(&text).map_err(|e| {
-                bad(
-                    &src,
-                    "(toml)",
-                    e.to_string().lines().collect::<Vec<_>>().join(" "),
-                )
-            })?;
+            // TOML's message points at the line with a caret: keep its lines.
+            let f: FileConfig = toml::from_str(&text)
+                .map_err(|e| bad(&src, "(toml)", format!("\n{}", e.to_string().trim_end())))?;
             if let Some(v) = f.listen {
                 c.listen = parse_listen(&src, "listen", &v)?;
             }
@@ -505,6 +501,16 @@ impl Config {
                 c.cache_ttl_ms = v;
             }
             if let Some(v) = f.geoip_db {
+                if !v.is_file() {
+                    return Err(bad(
+                        &src,
+                        "geoip_db",
+                        format!(
+                            "{} does not exist or is not a file (a MaxMind .mmdb database)",
+                            v.display()
+                        ),
+                    ));
+                }
                 c.gatekeeper.geoip_db = Some(v);
             }
             if let Some(v) = f.vpn_lists {
@@ -615,6 +621,13 @@ impl Config {
             c.demo = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = get("KEYWARD_GEOIP_DB") {
+            if !Path::new(v).is_file() {
+                return Err(bad(
+                    src,
+                    "KEYWARD_GEOIP_DB",
+                    format!("{v} does not exist or is not a file (a MaxMind .mmdb database)"),
+                ));
+            }
             c.gatekeeper.geoip_db = Some(PathBuf::from(v));
         }
         if let Some(v) = get("KEYWARD_VPN_LISTS") {

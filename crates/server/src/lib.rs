@@ -118,7 +118,7 @@ pub fn codes_markdown() -> String {
 #[non_exhaustive]
 pub enum StartError {
     /// The store could not be opened.
-    #[error("store: {0}")]
+    #[error("store ({code}): {0}", code = .0.code())]
     Store(#[from] keyward_store::StoreError),
     /// The configuration names a store this build cannot open.
     #[error("{0}")]
@@ -133,7 +133,7 @@ pub enum StartError {
     #[error("{0}")]
     FairPlay(String),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {err}")]
+    #[error("cannot listen on {addr}: {err} (choose another address with --listen or KEYWARD_LISTEN; nothing was created)")]
     Bind {
         /// Address.
         addr: std::net::SocketAddr,
@@ -237,6 +237,13 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests
 /// (for at most `server.shutdown_drain_ms`) and closes the store cleanly.
 pub async fn serve(config: Config) -> Result<(), StartError> {
+    // The port first: a port in use stops here, before anything is created.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| StartError::Bind {
+            addr: config.listen,
+            err,
+        })?;
     // Private from the start (0700): the KEK and the database live here.
     keyward_store::create_private_dir(&config.data_dir)?;
     let stores = open_stores(
@@ -253,7 +260,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     } else {
         None
     };
-    let listen = config.listen;
     let demo_on = demo.is_some();
     let admin_on = config.admin_token.is_some();
     let state = AppState::new(stores.clone(), config, demo);
@@ -269,11 +275,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // The FairPlay D function co-processes start with the server: a command
     // that cannot start stops it here, with its name.
     state.dask().start().await.map_err(StartError::FairPlay)?;
-    // Everything the server needs is in place: bind, and "listening" means
-    // ready.
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|err| StartError::Bind { addr: listen, err })?;
+    // Everything the server needs is in place: "listening" means ready.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
     if demo_on {

@@ -96,7 +96,7 @@ pub enum StoreError {
     #[error("invalid key-encryption key: {0}")]
     InvalidKek(&'static str),
     /// The database was created under a different key-encryption key.
-    #[error("the key-encryption key does not match the one this database was created with")]
+    #[error("the key-encryption key does not match the one this database was created with: use that KEK (the data directory's `kek` file, or the KEYWARD_KEK / KEYWARD_KEK_FILE it was created with), or point --data-dir at another store")]
     KekMismatch,
     /// A wrapped value failed authentication: it was altered or moved to another row.
     #[error("stored {0} failed to unwrap (altered, or moved from another row)")]

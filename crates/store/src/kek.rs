@@ -80,11 +80,14 @@ impl Kek {
         for engine in engines {
             if let Ok(bytes) = engine.decode(text) {
                 let bytes = Zeroizing::new(bytes);
+                if bytes.len() != Self::LEN {
+                    break;
+                }
                 return Kek::from_bytes(&bytes);
             }
         }
         Err(StoreError::InvalidKek(
-            "expected 64 hex digits or base64 of 32 bytes",
+            "a KEK is 32 bytes, written as 64 hex digits or as base64 (make one with `openssl rand -hex 32`)",
         ))
     }
 

@@ -40,9 +40,18 @@ impl SiteCache {
         if let Some(hit) = self.sites.get(site_id) {
             return Ok(hit);
         }
-        let id = keyward_store::SiteId::parse(site_id)
-            .map_err(|_| Refusal::new(codes::SITE_NOT_FOUND))?;
-        let site = self.store.site(&id).await?;
+        let not_found = || {
+            Refusal::with(
+                codes::SITE_NOT_FOUND,
+                format!("Site ID '{}' not found", crate::json::bounded(site_id, 16)),
+            )
+        };
+        let id = keyward_store::SiteId::parse(site_id).map_err(|_| not_found())?;
+        let site = match self.store.site(&id).await {
+            Ok(s) => s,
+            Err(keyward_store::StoreError::SiteNotFound) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
         let creds = SiteCredentials::new(
             site.site_id.as_str(),
             site.site_key.expose(),
