@@ -333,6 +333,214 @@ impl PlayReadyChallenge {
     }
 }
 
+/// The element path of `LA` in a challenge (local names).
+const LA_PATH: [&str; 6] = [
+    "Envelope",
+    "Body",
+    "AcquireLicense",
+    "challenge",
+    "Challenge",
+    "LA",
+];
+
+/// Escapes text for an XML element's content.
+fn escape_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A challenge with its `LA/CustomData` text set to `value`: every other byte is kept
+/// as the client wrote it. An absent `CustomData` is added (with `LA`'s prefix) before
+/// `LicenseNonce`, or at the end of `LA`; several are all set.
+///
+/// Beware: `LA` is the element the client signs (`Id="SignedData"`), so a server that
+/// verifies the challenge's signature — the PlayReady Server SDK does — refuses a
+/// challenge whose `CustomData` was changed.
+///
+/// # Errors
+/// What [`PlayReadyChallenge::parse`] refuses (7204, 7205).
+pub fn with_custom_data(body: &[u8], value: &str) -> Result<Vec<u8>, DrmError> {
+    PlayReadyChallenge::parse(body)?;
+    let parse = |reason| DrmError::PlayReadyRequestParse { reason };
+    let bom = if body.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
+    let text = std::str::from_utf8(body.get(bom..).unwrap_or_default()).map_err(|_| {
+        DrmError::PlayReadyRequestRead {
+            reason: "body is not UTF-8",
+        }
+    })?;
+    let escaped = escape_text(value);
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<String> = Vec::new();
+    // (start, end, replacement) in `text`, in document order.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut open_custom: Option<usize> = None;
+    let mut nonce_at = None;
+    let mut la_end = None;
+    let mut la_prefix = String::new();
+    let in_la = |stack: &[String]| stack.iter().map(String::as_str).eq(LA_PATH);
+    let pos = |p: u64| usize::try_from(p).map_err(|_| parse("challenge too large"));
+    loop {
+        let before = pos(reader.buffer_position())?;
+        let event = reader
+            .read_event()
+            .map_err(|_| parse("not well-formed XML"))?;
+        let after = pos(reader.buffer_position())?;
+        let is_empty = matches!(event, Event::Empty(_));
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                let name = local(e.local_name().as_ref()).map_err(parse)?;
+                let qname = local(e.name().as_ref()).map_err(parse)?;
+                if in_la(&stack) {
+                    match name.as_str() {
+                        "CustomData" if is_empty => {
+                            edits.push((before, after, format!("<{qname}>{escaped}</{qname}>")));
+                        }
+                        "CustomData" => open_custom = Some(after),
+                        "LicenseNonce" if nonce_at.is_none() => nonce_at = Some(before),
+                        _ => {}
+                    }
+                }
+                if name == "LA"
+                    && stack
+                        .iter()
+                        .map(String::as_str)
+                        .eq(LA_PATH[..5].iter().copied())
+                {
+                    la_prefix = qname
+                        .split_once(':')
+                        .map(|(p, _)| format!("{p}:"))
+                        .unwrap_or_default();
+                }
+                if !is_empty {
+                    stack.push(name);
+                }
+            }
+            Event::End(_) => {
+                let name = stack.pop().ok_or_else(|| parse("unbalanced end tag"))?;
+                if in_la(&stack) && name == "CustomData" {
+                    if let Some(start) = open_custom.take() {
+                        edits.push((start, before, escaped.clone()));
+                    }
+                }
+                if name == "LA"
+                    && stack
+                        .iter()
+                        .map(String::as_str)
+                        .eq(LA_PATH[..5].iter().copied())
+                {
+                    la_end = Some(before);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if edits.is_empty() {
+        let at = nonce_at
+            .or(la_end)
+            .ok_or_else(|| parse("AcquireLicense has no challenge/Challenge/LA"))?;
+        edits.push((
+            at,
+            at,
+            format!("<{la_prefix}CustomData>{escaped}</{la_prefix}CustomData>"),
+        ));
+    }
+    let mut out = Vec::with_capacity(body.len() + escaped.len() + 32);
+    out.extend_from_slice(&body[..bom]);
+    let mut at = 0;
+    for (start, end, with) in edits {
+        out.extend_from_slice(text.as_bytes().get(at..start).unwrap_or_default());
+        out.extend_from_slice(with.as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(text.as_bytes().get(at..).unwrap_or_default());
+    Ok(out)
+}
+
+/// A SOAP fault from a PlayReady licence server (protocols §3.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoapFault {
+    /// `faultcode` (`soap:Server`), trimmed.
+    pub fault_code: Option<String>,
+    /// `faultstring`, trimmed.
+    pub fault_string: Option<String>,
+    /// `detail/Exception/StatusCode` (`0x8004c600`), trimmed.
+    pub status_code: Option<String>,
+}
+
+/// What a PlayReady licence server answered, when it is one of the two SOAP answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseAnswer {
+    /// A SOAP envelope whose body is an `AcquireLicenseResponse`.
+    Licence,
+    /// A SOAP envelope whose body is a `Fault`.
+    Fault(SoapFault),
+}
+
+impl LicenseAnswer {
+    /// Reads an answer (UTF-8 XML, an optional BOM); `None` when it is neither a licence
+    /// response nor a SOAP fault (or not well-formed XML). Elements are matched by local
+    /// name; DTDs are refused as in challenges.
+    pub fn read(body: &[u8]) -> Option<Self> {
+        let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+        let text = std::str::from_utf8(body).ok()?;
+        let mut root_ok = false;
+        let mut licence = false;
+        let mut fault: Option<SoapFault> = None;
+        let trimmed = |t: &str| {
+            let t = t.trim();
+            (!t.is_empty()).then(|| t.to_owned())
+        };
+        walk(text, |names, el| {
+            let name = el.name.as_str();
+            match names {
+                [] => root_ok = name == "Envelope",
+                ["Envelope", "Body"] if name == "AcquireLicenseResponse" => licence = true,
+                ["Envelope", "Body"] if name == "Fault" => {
+                    fault.get_or_insert_with(SoapFault::default);
+                }
+                ["Envelope", "Body", "Fault"] => {
+                    let f = fault.get_or_insert_with(SoapFault::default);
+                    match name {
+                        "faultcode" => f.fault_code = trimmed(&el.text),
+                        "faultstring" => f.fault_string = trimmed(&el.text),
+                        _ => {}
+                    }
+                }
+                ["Envelope", "Body", "Fault", "detail", ..] if name == "StatusCode" => {
+                    let f = fault.get_or_insert_with(SoapFault::default);
+                    if f.status_code.is_none() {
+                        f.status_code = trimmed(&el.text);
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .ok()?;
+        if !root_ok {
+            return None;
+        }
+        match (fault, licence) {
+            (Some(f), _) => Some(Self::Fault(f)),
+            (None, true) => Some(Self::Licence),
+            (None, false) => None,
+        }
+    }
+}
+
 /// The PlayReady header checksum of a key: the first 8 bytes of
 /// AES-128-ECB(content key, KID in little-endian GUID order).
 pub fn checksum(kid: &Kid, key: &ContentKey) -> [u8; 8] {
@@ -911,5 +1119,101 @@ mod tests {
             WrmHeaderInfo::parse("<WRMHEADER>").unwrap_err().code(),
             7112
         );
+    }
+
+    #[test]
+    fn sets_custom_data_keeping_every_other_byte() {
+        let with = challenge(V40, "<CustomData>token&amp;x</CustomData>");
+        let out = with_custom_data(with.as_bytes(), "User=<Roland> & co").unwrap();
+        let want = challenge(V40, "<CustomData>User=&lt;Roland&gt; &amp; co</CustomData>");
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
+        let c = PlayReadyChallenge::parse(&out).unwrap();
+        assert_eq!(c.custom_data.as_deref(), Some("User=<Roland> & co"));
+        // An empty element, and none at all (added before LicenseNonce).
+        let empty = challenge(V40, "<CustomData/>");
+        let out = with_custom_data(empty.as_bytes(), "v").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            challenge(V40, "<CustomData>v</CustomData>")
+        );
+        let none = challenge(V40, "");
+        let out = with_custom_data(none.as_bytes(), "v").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            challenge(V40, "<CustomData>v</CustomData>")
+        );
+        // A BOM and a prefixed LA (without LicenseNonce: added at the end of LA).
+        let prefixed = concat!(
+            "\u{feff}<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>",
+            "<p:AcquireLicense xmlns:p=\"http://schemas.microsoft.com/DRM/2007/03/protocols\">",
+            "<p:challenge><m:Challenge xmlns:m=\"urn:m\"><p:LA><p:Version>1</p:Version></p:LA>",
+            "</m:Challenge></p:challenge></p:AcquireLicense></s:Body></s:Envelope>"
+        );
+        let out = with_custom_data(prefixed.as_bytes(), "v").unwrap();
+        assert!(out.starts_with(b"\xef\xbb\xbf<s:Envelope"));
+        assert!(String::from_utf8(out.clone())
+            .unwrap()
+            .contains("<p:Version>1</p:Version><p:CustomData>v</p:CustomData></p:LA>"));
+        assert_eq!(
+            PlayReadyChallenge::parse(&out)
+                .unwrap()
+                .custom_data
+                .as_deref(),
+            Some("v")
+        );
+        // A CustomData outside LA is not touched.
+        let outside = challenge(V40, "").replace(
+            "<Version>1</Version>",
+            "<Version>1</Version><CLIENTINFO><CustomData>x</CustomData></CLIENTINFO>",
+        );
+        let out = String::from_utf8(with_custom_data(outside.as_bytes(), "v").unwrap()).unwrap();
+        assert!(out.contains("<CLIENTINFO><CustomData>x</CustomData></CLIENTINFO>"));
+        assert!(out.contains("<CustomData>v</CustomData><LicenseNonce>"));
+        // What the parser refuses is refused.
+        assert_eq!(with_custom_data(b"<x/>", "v").unwrap_err().code(), 7205);
+        assert_eq!(with_custom_data(b"", "v").unwrap_err().code(), 7204);
+    }
+
+    #[test]
+    fn reads_licence_answers_and_faults() {
+        let licence = concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">"#,
+            r#"<soap:Body><AcquireLicenseResponse xmlns="http://schemas.microsoft.com/DRM/2007/03/protocols">"#,
+            "<AcquireLicenseResult><Response><LicenseResponse><Version>1</Version></LicenseResponse></Response>",
+            "</AcquireLicenseResult></AcquireLicenseResponse></soap:Body></soap:Envelope>"
+        );
+        assert_eq!(
+            LicenseAnswer::read(licence.as_bytes()),
+            Some(LicenseAnswer::Licence)
+        );
+        // The Microsoft test server's fault (testing-server-exceptions.md).
+        let fault = concat!(
+            r#"<?xml version="1.0" encoding="utf-8" ?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">"#,
+            "<soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>\n  ",
+            "System.Web.Services.Protocols.SoapException: Device Certificate Revoked.\n</faultstring>",
+            "<faultactor>http://x/rightsmanager.asmx</faultactor><detail><Exception>",
+            "<StatusCode>0x8004c065</StatusCode></Exception></detail></soap:Fault></soap:Body></soap:Envelope>"
+        );
+        assert_eq!(
+            LicenseAnswer::read(fault.as_bytes()),
+            Some(LicenseAnswer::Fault(SoapFault {
+                fault_code: Some("soap:Server".into()),
+                fault_string: Some(
+                    "System.Web.Services.Protocols.SoapException: Device Certificate Revoked."
+                        .into()
+                ),
+                status_code: Some("0x8004c065".into()),
+            }))
+        );
+        for other in [
+            &b""[..],
+            b"not xml",
+            b"<html><body>502</body></html>",
+            b"<soap:Envelope xmlns:soap=\"s\"><soap:Body><Other/></soap:Body></soap:Envelope>",
+            b"<!DOCTYPE x><soap:Envelope/>",
+            b"\xff\xfe<x/>",
+        ] {
+            assert_eq!(LicenseAnswer::read(other), None, "{other:?}");
+        }
     }
 }

@@ -190,6 +190,14 @@ registry! {
     PLAYREADY_PARSE = "7205", BadRequest, LICENCE, "PlayReady challenge could not be parsed";
     /// The PlayReady challenge carries no CustomData.
     PLAYREADY_NO_CUSTOM_DATA = "7206", BadRequest, LICENCE, "PlayReady challenge has no CustomData";
+    /// The PlayReady upstream refused: a SOAP fault (its StatusCode and faultstring in the
+    /// message; native paths relay the fault itself), another status, or an answer that is
+    /// no licence.
+    PLAYREADY_UPSTREAM_REFUSED = "7207", Upstream, LICENCE, "The PlayReady upstream refused the request";
+    /// No PlayReady upstream answered (connection, timeout, 5xx without a body, breaker open).
+    PLAYREADY_UPSTREAM_UNAVAILABLE = "7208", Unavailable, LICENCE, "No PlayReady upstream answered; retry shortly";
+    /// The policy asks for something the PlayReady upstream cannot be told (test-server `cfg=`).
+    PLAYREADY_POLICY_UNSUPPORTED = "7209", Forbidden, LICENCE, "The policy asks for a PlayReady rule the upstream cannot be told";
     /// No FairPlay upstream or credentials are configured.
     FAIRPLAY_NO_UPSTREAM = "7301", NotImplemented, LICENCE, "No FairPlay upstream is configured";
     /// A FairPlay private key or ASk cannot be used.
@@ -275,6 +283,9 @@ registry! {
     CALLBACK_PERIOD_OVER = "8711", Forbidden, LICENCE, "Playback period is over";
     /// The callback's HDCP value is invalid.
     CALLBACK_HDCP = "8712", Upstream, LICENCE, "Invalid HDCP value";
+    /// A licence upstream of a generic kind (`http-forward`) refused: a non-2xx status, or
+    /// an empty answer.
+    UPSTREAM_REFUSED = "upstream_refused", Upstream, LICENCE, "The licence upstream refused the request";
     /// A request that cannot be read (body, path parameter).
     BAD_REQUEST = "9001", BadRequest, LICENCE, "Bad request";
     /// A DRM keyward neither issues nor brokers (NCG, WisePlay).

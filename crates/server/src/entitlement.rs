@@ -203,12 +203,22 @@ pub struct OutputProtection {
 }
 
 impl OutputProtection {
-    /// The rule for a track: its own, else the every-track rule.
+    /// The rule for a track, as the policy's `security_for`: its own, else
+    /// the `ALL_VIDEO` rule for a video tier, else the every-track rule
+    /// (`ALL`, or no track type).
     pub fn for_track(&self, t: TrackType) -> Option<&TrackProtection> {
-        self.tracks
-            .iter()
-            .find(|p| p.track == Some(t))
-            .or_else(|| self.tracks.iter().find(|p| p.track.is_none()))
+        let find = |want: TrackType| self.tracks.iter().find(|p| p.track == Some(want));
+        find(t)
+            .or_else(|| {
+                t.is_video_tier()
+                    .then(|| find(TrackType::AllVideo))
+                    .flatten()
+            })
+            .or_else(|| {
+                self.tracks
+                    .iter()
+                    .find(|p| matches!(p.track, None | Some(TrackType::All)))
+            })
     }
 }
 
@@ -326,6 +336,22 @@ mod tests {
         assert_eq!(o.for_track(TrackType::Hd), Some(&hd));
         assert_eq!(o.for_track(TrackType::Sd), Some(&every));
         assert_eq!(OutputProtection::default().for_track(TrackType::Sd), None);
+        // A policy's `ALL` entry covers every track too, and `ALL_VIDEO` the
+        // video tiers before it.
+        let all = TrackProtection {
+            track: Some(TrackType::All),
+            ..every.clone()
+        };
+        let video = TrackProtection {
+            track: Some(TrackType::AllVideo),
+            ..hd.clone()
+        };
+        let o = OutputProtection {
+            tracks: vec![all.clone(), video.clone()],
+        };
+        assert_eq!(o.for_track(TrackType::Uhd1), Some(&video));
+        assert_eq!(o.for_track(TrackType::Audio), Some(&all));
+        assert_eq!(o.for_track(TrackType::All), Some(&all));
     }
 
     #[test]

@@ -99,6 +99,19 @@ pub fn document() -> Value {
         b
     };
     let site_param = json!({"name": "site", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Z]{4}$"}});
+    let kinds = crate::backdoor::upstream::kinds();
+    let upstream_kinds: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let upstream_drms = kinds
+        .iter()
+        .map(|k| {
+            format!(
+                "{} (kind {})",
+                crate::backdoor::upstream::served(*k).join(", "),
+                k.name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     let kid_param = json!({"name": "kid", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}});
     let export_param = json!({"name": "export", "in": "query", "required": false, "schema": {"type": "boolean"},
         "description": "Include the key material (hex) in the answer."});
@@ -112,6 +125,7 @@ pub fn document() -> Value {
         "paths": {
             "/v1/license/{drm}": {"post": {
                 "summary": "Licence for a DRM challenge",
+                "description": "PlayReady brokered through an upstream: the upstream's licence is relayed byte for byte (text/xml), and a SOAP fault it answers is relayed as it came (HTTP 500 unless the upstream sent another error status, text/xml, x-keyward-error-code 7207) for the player's PlayReady stack.",
                 "parameters": [
                     {"name": "drm", "in": "path", "required": true, "schema": {"type": "string", "enum": ["clearkey", "widevine", "playready", "fairplay"]}},
                     {"name": "Authorization", "in": "header", "required": false, "schema": {"type": "string"}, "description": "Bearer <license token>"}
@@ -294,11 +308,11 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
                         "required": ["name", "drm", "kind", "url"], "properties": {
                         "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
-                        "drm": {"type": "string", "description": "FairPlay (kind fairplay-ksm)"},
-                        "kind": {"type": "string", "enum": ["fairplay-ksm"]},
+                        "drm": {"type": "string", "description": upstream_drms},
+                        "kind": {"type": "string", "enum": upstream_kinds},
                         "url": {"type": "string", "format": "uri"},
-                        "settings": {"type": "object", "description": "envelope (raw|form|json), headers, timeout_ms, max_concurrent, breaker_failures, breaker_cooldown_secs, cert_hashes (docs/fairplay.md)"},
-                        "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "secret request headers: name → value"},
+                        "settings": {"type": "object", "description": "common: headers, timeout_ms, max_concurrent, breaker_failures, breaker_cooldown_secs; fairplay-ksm: envelope (raw|form|json), cert_hashes (docs/fairplay.md); playready: custom_data, test_server_cfg; http-forward: jwt, jwt_header (docs/brokers-playready.md)"},
+                        "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "secret request headers: name → value; names starting keyward- are the kind's own (http-forward: keyward-jwt-key) and never sent"},
                         "position": {"type": "integer", "minimum": 0, "description": "0 = primary; default last"}}}}}},
                     "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Upstream"}}}}}))}
             },

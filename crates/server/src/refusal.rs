@@ -29,8 +29,23 @@ pub struct Refusal {
     pub message: Cow<'static, str>,
     /// Detail for the log only (internal failures).
     pub log_detail: Option<String>,
-    /// The JSON path of the offending field (validation refusals).
-    pub field: Option<String>,
+    /// The JSON path of the offending field (validation refusals; boxed to
+    /// keep the refusal small).
+    pub field: Option<Box<str>>,
+    /// An upstream's own answer that native paths relay instead of
+    /// problem+json (a PlayReady SOAP fault); other dialects ignore it.
+    pub relay: Option<std::sync::Arc<Relayed>>,
+}
+
+/// An upstream's answer relayed as a refusal on native paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// HTTP status.
+    pub status: u16,
+    /// Media type.
+    pub content_type: &'static str,
+    /// Body, as the upstream sent it.
+    pub body: Vec<u8>,
 }
 
 impl Refusal {
@@ -42,6 +57,7 @@ impl Refusal {
             message: Cow::Borrowed(code.message),
             log_detail: None,
             field: None,
+            relay: None,
         }
     }
 
@@ -61,7 +77,13 @@ impl Refusal {
 
     /// Names the offending field.
     pub fn field(mut self, path: impl Into<String>) -> Self {
-        self.field = Some(path.into());
+        self.field = Some(path.into().into_boxed_str());
+        self
+    }
+
+    /// Native paths answer with this upstream answer instead of problem+json.
+    pub fn relaying(mut self, relayed: Relayed) -> Self {
+        self.relay = Some(std::sync::Arc::new(relayed));
         self
     }
 

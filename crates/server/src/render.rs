@@ -4,7 +4,8 @@
 //! * PallyCon-compatible paths: HTTP 200 with `{"errorCode":"7019","message":"…"}`
 //!   as the vendor does (the site's `error_style` switches to real statuses);
 //! * native paths: RFC 7807 `application/problem+json` with `code` and
-//!   `request_id`, and a real status;
+//!   `request_id`, and a real status (or, for a refusal that carries one, an
+//!   upstream's own answer relayed: a PlayReady SOAP fault);
 //! * ExpressPlay paths: negative codes, `text/html` (default) or
 //!   `application/json` (`errorFormat=json`), with the real status;
 //! * the Studio token API: problem+json as native, plus `field` for
@@ -136,6 +137,24 @@ pub fn write(r: &Refusal, dialect: Dialect, hints: Hints, request_id: &str) -> R
         tracing::info!(request_id, code = r.code.wire, status = status.as_u16(), message = %r.message, "refused");
     }
     let code = r.code.wire;
+    if let (Dialect::Native, Some(relayed)) = (dialect, &r.relay) {
+        // An upstream's own refusal (a PlayReady SOAP fault), for the player's
+        // DRM stack to read; the code is in the header.
+        let mut resp = (
+            StatusCode::from_u16(relayed.status).unwrap_or(status),
+            relayed.body.clone(),
+        )
+            .into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(relayed.content_type),
+        );
+        if let Ok(v) = HeaderValue::from_str(code) {
+            h.insert("x-keyward-error-code", v);
+        }
+        return resp;
+    }
     match dialect {
         Dialect::PallyCon => {
             let mut j = JsonOut::object();

@@ -103,13 +103,14 @@ impl BackDoors {
     /// the configured D function.
     pub fn standard(fairplay: fairplay::FairPlay) -> Self {
         use brokered::NoUpstream;
+        // PlayReady brokers through the same upstreams as FairPlay.
+        let playready = brokered::PlayReady {
+            upstreams: fairplay.upstreams.clone(),
+        };
         let doors: Vec<(Target, Box<dyn BackDoor>)> = vec![
             (Target::Drm(DrmType::ClearKey), Box::new(clearkey::ClearKey)),
             (Target::Drm(DrmType::Widevine), Box::new(brokered::Widevine)),
-            (
-                Target::Drm(DrmType::PlayReady),
-                Box::new(NoUpstream::playready()),
-            ),
+            (Target::Drm(DrmType::PlayReady), Box::new(playready)),
             (Target::Drm(DrmType::FairPlay), Box::new(fairplay)),
             (
                 Target::Drm(DrmType::Ncg),

@@ -331,7 +331,9 @@ fn check_default_policy(s: &ClientSettings) -> Result<(), Refusal> {
     if let Some(p) = &s.default_policy {
         StudioPolicy::from_value(p).map_err(|e| {
             let mut r = Refusal::from(e);
-            r.field = r.field.map(|f| format!("settings.default_{f}"));
+            r.field = r
+                .field
+                .map(|f| format!("settings.default_{f}").into_boxed_str());
             r.message = format!("settings.default_{}", r.message).into();
             r
         })?;

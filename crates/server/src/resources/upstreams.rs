@@ -9,7 +9,8 @@
 //! failover rule: the next route is tried on a connection error, a timeout, a
 //! 5xx without a body, an open breaker or a full route — never after a
 //! definite answer (which the caller judges). Secrets (header values) are sent,
-//! never logged.
+//! never logged — except private ones (named `keyward-…`), which a kind reads
+//! (a signing key) and which are never sent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,17 @@ impl Default for RouteSettings {
             extra: serde_json::Map::new(),
         }
     }
+}
+
+/// Secrets whose names start with this (ASCII case-insensitively) are the
+/// kind's own (a signing key): never sent as headers.
+pub const PRIVATE_SECRET_PREFIX: &str = "keyward-";
+
+/// Is this secret private (read by the kind, never sent as a header)?
+pub fn is_private_secret(name: &str) -> bool {
+    name.as_bytes()
+        .get(..PRIVATE_SECRET_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(PRIVATE_SECRET_PREFIX.as_bytes()))
 }
 
 /// Is this a header name keyward sends (`A-Z a-z 0-9 - _`, at most 64)?
@@ -129,11 +141,38 @@ struct Live {
 }
 
 /// A request to send on a route.
+#[derive(Default)]
 pub struct Outgoing {
     /// Body.
     pub body: Vec<u8>,
     /// Media type.
     pub content_type: &'static str,
+    /// Headers the kind adds (its protocol's: a route's own header or secret of
+    /// the same name is not sent).
+    pub headers: Vec<(String, String)>,
+    /// Appended to the route's URL as its query (after `&` when the URL has
+    /// one already).
+    pub query: Option<String>,
+}
+
+impl Outgoing {
+    /// A body of a media type, no extra headers, the route's URL as stored.
+    pub fn new(body: Vec<u8>, content_type: &'static str) -> Self {
+        Self {
+            body,
+            content_type,
+            ..Self::default()
+        }
+    }
+
+    /// The URL to call on a route.
+    fn url(&self, base: &str) -> String {
+        match &self.query {
+            None => base.to_owned(),
+            Some(q) if base.contains('?') => format!("{base}&{q}"),
+            Some(q) => format!("{base}?{q}"),
+        }
+    }
 }
 
 /// What came back from a route that answered.
@@ -265,15 +304,23 @@ impl Upstreams {
             return Err("no HTTP client");
         };
         let mut req = client
-            .post(&route.upstream.url)
+            .post(out.url(&route.upstream.url))
             .header("content-type", out.content_type)
             .header("x-request-id", request_id)
             .body(out.body.clone());
+        let kinds_own = |k: &str| out.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k));
         for (k, v) in &s.headers {
-            req = req.header(k.as_str(), v.as_str());
+            if !kinds_own(k) {
+                req = req.header(k.as_str(), v.as_str());
+            }
         }
         for (k, v) in &route.upstream.secrets {
-            req = req.header(k.as_str(), v.expose());
+            if !is_private_secret(k) && !kinds_own(k) {
+                req = req.header(k.as_str(), v.expose());
+            }
+        }
+        for (k, v) in &out.headers {
+            req = req.header(k.as_str(), v.as_str());
         }
         let left = timeout.saturating_sub(started.elapsed());
         let result = tokio::time::timeout(left, async {

@@ -64,10 +64,7 @@ pub fn takes_cert(route: &Route, hash: &[u8; 20]) -> bool {
 pub fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Outgoing {
     let b64 = base64::engine::general_purpose::STANDARD.encode(spc);
     match envelope {
-        SpcEnvelope::Raw => Outgoing {
-            body: spc.to_vec(),
-            content_type: "application/octet-stream",
-        },
+        SpcEnvelope::Raw => Outgoing::new(spc.to_vec(), "application/octet-stream"),
         SpcEnvelope::Form => {
             let mut body = format!(
                 "spc={}",
@@ -77,20 +74,14 @@ pub fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Out
                 body.push_str("&assetId=");
                 body.extend(form_urlencoded::byte_serialize(a.as_bytes()));
             }
-            Outgoing {
-                body: body.into_bytes(),
-                content_type: "application/x-www-form-urlencoded",
-            }
+            Outgoing::new(body.into_bytes(), "application/x-www-form-urlencoded")
         }
         SpcEnvelope::Json => {
             let mut v = serde_json::json!({ "spc": b64 });
             if let Some(a) = asset_id {
                 v["assetId"] = serde_json::Value::String(a.to_owned());
             }
-            Outgoing {
-                body: v.to_string().into_bytes(),
-                content_type: "application/json",
-            }
+            Outgoing::new(v.to_string().into_bytes(), "application/json")
         }
     }
 }
@@ -162,8 +153,8 @@ impl Kind for FairPlayKsm {
         "fairplay-ksm"
     }
 
-    fn drm(&self) -> Drm {
-        Drm::FairPlay
+    fn serves(&self, drm: Drm) -> bool {
+        drm == Drm::FairPlay
     }
 
     fn validate(

@@ -9,6 +9,8 @@
 //! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
 
 pub mod fairplay_ksm;
+pub mod http_forward;
+pub mod playready;
 
 use keyward_store::{Drm, Upstream};
 
@@ -22,8 +24,8 @@ use crate::resources::upstreams::{common_settings, Answered, Outgoing, Route, Up
 pub trait Kind: Send + Sync {
     /// Its name in `--kind` and the admin API.
     fn name(&self) -> &'static str;
-    /// The DRM it serves.
-    fn drm(&self) -> Drm;
+    /// Whether it serves a DRM (a kind may serve several).
+    fn serves(&self, drm: Drm) -> bool;
     /// Checks the kind's own settings (`extra`: everything but the common
     /// ones; unknown names are refused).
     ///
@@ -56,12 +58,25 @@ pub trait Kind: Send + Sync {
 
 /// Every kind keyward has.
 pub fn kinds() -> &'static [&'static dyn Kind] {
-    &[&fairplay_ksm::FairPlayKsm]
+    &[
+        &fairplay_ksm::FairPlayKsm,
+        &playready::PlayReady,
+        &http_forward::HttpForward,
+    ]
 }
 
 /// The kind of a name.
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
     kinds().iter().copied().find(|k| k.name() == name)
+}
+
+/// The DRMs a kind serves, by name.
+pub fn served(k: &dyn Kind) -> Vec<&'static str> {
+    Drm::ALL
+        .iter()
+        .filter(|d| k.serves(**d))
+        .map(|d| d.as_str())
+        .collect()
 }
 
 /// Checks an upstream before it is stored: a known kind for its DRM, the
@@ -87,11 +102,11 @@ pub fn validate(
                 .join(", ")
         ))
     })?;
-    if k.drm() != drm {
+    if !k.serves(drm) {
         return Err(bad(format!(
             "an upstream of kind {} serves {}, not {}",
             k.name(),
-            k.drm().as_str(),
+            served(k).join(" and "),
             drm.as_str()
         )));
     }
