@@ -8,8 +8,10 @@
 //! route a total timeout, a concurrency bound and a circuit breaker, and the
 //! failover rule: the next route is tried on a connection error, a timeout, a
 //! 5xx without a body, an open breaker or a full route — never after a
-//! definite answer (which the caller judges). Secrets (header values) are sent,
-//! never logged.
+//! definite answer (which the caller judges). Secrets are header values, sent
+//! and never logged — except the ones a request withholds
+//! ([`Outgoing::withhold`]): a kind that uses a secret itself (the signing key
+//! of `widevine-cloud`) names it there, and it never leaves keyward.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -134,6 +136,9 @@ pub struct Outgoing {
     pub body: Vec<u8>,
     /// Media type.
     pub content_type: &'static str,
+    /// Secrets the kind used itself (a signing key): never sent as headers.
+    /// Every other secret of the route is a header.
+    pub withhold: &'static [&'static str],
 }
 
 /// What came back from a route that answered.
@@ -273,7 +278,9 @@ impl Upstreams {
             req = req.header(k.as_str(), v.as_str());
         }
         for (k, v) in &route.upstream.secrets {
-            req = req.header(k.as_str(), v.expose());
+            if !out.withhold.iter().any(|w| w.eq_ignore_ascii_case(k)) {
+                req = req.header(k.as_str(), v.expose());
+            }
         }
         let left = timeout.saturating_sub(started.elapsed());
         let result = tokio::time::timeout(left, async {

@@ -10,7 +10,7 @@
 //! the upstream's refusal (7324).
 
 use base64::Engine as _;
-use keyward_store::{Drm, Upstream};
+use keyward_store::{ContentKeyRecord, Drm, Upstream};
 use serde::Deserialize;
 
 use super::Kind;
@@ -67,6 +67,7 @@ pub fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Out
         SpcEnvelope::Raw => Outgoing {
             body: spc.to_vec(),
             content_type: "application/octet-stream",
+            withhold: &[],
         },
         SpcEnvelope::Form => {
             let mut body = format!(
@@ -80,6 +81,7 @@ pub fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Out
             Outgoing {
                 body: body.into_bytes(),
                 content_type: "application/x-www-form-urlencoded",
+                withhold: &[],
             }
         }
         SpcEnvelope::Json => {
@@ -90,6 +92,7 @@ pub fn spc_out(envelope: SpcEnvelope, spc: &[u8], asset_id: Option<&str>) -> Out
             Outgoing {
                 body: v.to_string().into_bytes(),
                 content_type: "application/json",
+                withhold: &[],
             }
         }
     }
@@ -189,6 +192,7 @@ impl Kind for FairPlayKsm {
         &self,
         route: &Route,
         _ent: &Entitlement,
+        _stored: &[ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal> {
         Ok(spc_out(settings(route).envelope, challenge, None))

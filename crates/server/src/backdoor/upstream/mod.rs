@@ -9,8 +9,9 @@
 //! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
 
 pub mod fairplay_ksm;
+pub mod widevine_cloud;
 
-use keyward_store::{Drm, Upstream};
+use keyward_store::{ContentKeyRecord, Drm, Upstream};
 
 use super::Licence;
 use crate::codes::{self, Code};
@@ -34,7 +35,10 @@ pub trait Kind: Send + Sync {
         extra: &serde_json::Map<String, serde_json::Value>,
         secret_names: &[&str],
     ) -> Result<(), String>;
-    /// The request for one route.
+    /// The request for one route. `stored` is the site's key store's keys for
+    /// the entitled content (empty when the entitlement releases only the
+    /// keys it carries, or names no content): a kind that sends keys
+    /// upstream takes them from the entitlement's carried keys and these.
     ///
     /// # Errors
     /// A refusal when the entitlement cannot be expressed for this upstream.
@@ -42,6 +46,7 @@ pub trait Kind: Send + Sync {
         &self,
         route: &Route,
         ent: &Entitlement,
+        stored: &[ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal>;
     /// The licence in a route's answer, or the upstream's refusal.
@@ -56,7 +61,7 @@ pub trait Kind: Send + Sync {
 
 /// Every kind keyward has.
 pub fn kinds() -> &'static [&'static dyn Kind] {
-    &[&fairplay_ksm::FairPlayKsm]
+    &[&fairplay_ksm::FairPlayKsm, &widevine_cloud::WidevineCloud]
 }
 
 /// The kind of a name.
@@ -100,7 +105,8 @@ pub fn validate(
 }
 
 /// Forwards a challenge to `routes` (in order, with failover) and returns the
-/// licence of the first that answers; `unavailable` when none does.
+/// licence of the first that answers; `unavailable` when none does. `stored`:
+/// the key store's keys for the entitled content (see [`Kind::build`]).
 ///
 /// # Errors
 /// The kind's refusals; `unavailable`.
@@ -108,6 +114,7 @@ pub async fn broker(
     upstreams: &Upstreams,
     routes: &[&Route],
     ent: &Entitlement,
+    stored: &[ContentKeyRecord],
     challenge: &[u8],
     request_id: &str,
     unavailable: Code,
@@ -118,7 +125,7 @@ pub async fn broker(
             request_id,
             unavailable,
             |route| match kind(&route.upstream.kind) {
-                Some(k) => k.build(route, ent, challenge),
+                Some(k) => k.build(route, ent, stored, challenge),
                 None => Err(Refusal::internal(format!(
                     "stored upstream of unknown kind {}",
                     route.upstream.kind
