@@ -1,7 +1,8 @@
 //! `keyward upstream …`: the licensed services a site forwards challenges to
-//! when keyward cannot issue a licence itself (a FairPlay KSM today), in order
-//! per DRM (primary, then failover). Secrets (header values) are wrapped at
-//! rest under the KEK and never printed.
+//! when keyward cannot issue a licence itself (a FairPlay KSM, Widevine's
+//! cloud licence service), in order per DRM (primary, then failover). Secrets
+//! (header values, or a kind's signing material) are wrapped at rest under the
+//! KEK and never printed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,10 +15,14 @@ use crate::admin::{fail, store_fail, with_store, StoreArgs};
 
 /// Upstream commands.
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 pub enum UpstreamCommand {
     /// Add an upstream to the end of a site's list for a DRM (or at --position).
     #[command(
-        after_help = "Example:\n  keyward upstream add --site-id TUTO --drm fairplay --kind fairplay-ksm \\\n    --name ksm-a --url https://ksm.example.com/fps --envelope form \\\n    --secret-header-file Authorization=ksm-auth.txt --timeout-ms 2000"
+        after_help = "Examples:\n  keyward upstream add --site-id TUTO --drm fairplay --kind fairplay-ksm \\\n    --name ksm-a --url https://ksm.example.com/fps --envelope form \\\n    --secret-header-file Authorization=ksm-auth.txt --timeout-ms 2000\n  keyward upstream add --site-id TUTO --drm widevine --kind widevine-cloud \\\n    --name google --url https://license.uat.widevine.com/cenc/getlicense/widevine_test \\\n    --setting provider=widevine_test \\\n    --secret-header-file signing_key=wv-key.hex --secret-header-file signing_iv=wv-iv.hex"
     )]
     Add {
         #[command(flatten)]
@@ -25,10 +30,10 @@ pub enum UpstreamCommand {
         /// Site id.
         #[arg(long)]
         site_id: String,
-        /// The DRM it serves: fairplay (widevine, playready with their kinds later).
+        /// The DRM it serves: fairplay, widevine (playready with its kinds later).
         #[arg(long)]
         drm: String,
-        /// Kind: fairplay-ksm.
+        /// Kind: fairplay-ksm (FairPlay), widevine-cloud (Widevine).
         #[arg(long)]
         kind: String,
         /// A name, unique in the site (A-Z a-z 0-9 . _ -).
@@ -43,9 +48,15 @@ pub enum UpstreamCommand {
         /// A plain request header, `Name: value` (repeatable).
         #[arg(long = "header")]
         headers: Vec<String>,
-        /// A secret request header whose value is read from a file, `Name=path` (repeatable).
+        /// A secret whose value is read from a file, `Name=path` (repeatable): a
+        /// request header, or a kind's own secret (widevine-cloud: signing_key,
+        /// signing_iv), which is never sent.
         #[arg(long = "secret-header-file")]
         secret_headers: Vec<String>,
+        /// A kind setting, `name=value` (repeatable; the value is JSON when it
+        /// parses as JSON, else text), e.g. `provider=widevine_test`.
+        #[arg(long = "setting")]
+        settings: Vec<String>,
         /// FairPlay KSM: only SPCs for this certificate hash (SHA-1, hex; repeatable).
         #[arg(long = "cert-hash")]
         cert_hashes: Vec<String>,
@@ -132,6 +143,7 @@ pub fn run(c: UpstreamCommand) -> ExitCode {
             envelope,
             headers,
             secret_headers,
+            settings: kind_settings,
             cert_hashes,
             timeout_ms,
             max_concurrent,
@@ -141,6 +153,14 @@ pub fn run(c: UpstreamCommand) -> ExitCode {
                 let site_id = site(&site_id)?;
                 let drm = drm(&d)?;
                 let mut settings = serde_json::Map::new();
+                for s in kind_settings {
+                    let (k, v) = s
+                        .split_once('=')
+                        .ok_or_else(|| fail("invalid_input", "--setting must be `name=value`"))?;
+                    let v = serde_json::from_str(v.trim())
+                        .unwrap_or_else(|_| serde_json::Value::String(v.trim().to_owned()));
+                    settings.insert(k.trim().to_owned(), v);
+                }
                 if let Some(e) = envelope {
                     settings.insert("envelope".into(), e.into());
                 }

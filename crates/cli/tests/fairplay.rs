@@ -570,8 +570,12 @@ fn upstream_commands_add_list_show_test_and_remove() {
     // Bad input: an unknown kind, a wrong DRM.
     for (args, word) in [
         (
-            vec!["--kind", "widevine-cloud", "--drm", "fairplay"],
+            vec!["--kind", "no-such-kind", "--drm", "fairplay"],
             "unknown upstream kind",
+        ),
+        (
+            vec!["--kind", "widevine-cloud", "--drm", "fairplay"],
+            "serves Widevine",
         ),
         (
             vec!["--kind", "fairplay-ksm", "--drm", "widevine"],
@@ -650,4 +654,167 @@ fn upstream_commands_add_list_show_test_and_remove() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("upstream_not_found"));
+}
+
+#[test]
+fn widevine_cloud_upstream_with_settings_and_signing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    provision(dir.path());
+    // A loopback "licence service" that keeps the raw request and answers a
+    // certificate in its JSON.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let svc = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body (its Content-Length).
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&got).to_string());
+            let body = r#"{"status":"OK","license":"CAUSBGNlcnQ="}"#;
+            let _ = s.write_all(
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    let key_hex = "1ae8ccd0e7985cc0b6203a55855a1034afc252980e970ca90e5202689f947ab9";
+    let iv_hex = "d58ce954203b7c9a9a9d467f59839249";
+    let key_file = dir.path().join("wv-key.hex");
+    let iv_file = dir.path().join("wv-iv.hex");
+    std::fs::write(&key_file, format!("{key_hex}\n")).unwrap();
+    std::fs::write(&iv_file, iv_hex).unwrap();
+    let url = format!("http://{svc}/cenc/getlicense/widevine_test");
+    let add = |extra: &[&str]| {
+        let mut a = vec![
+            "upstream",
+            "add",
+            "--data-dir",
+            d,
+            "--site-id",
+            SITE,
+            "--drm",
+            "widevine",
+            "--kind",
+            "widevine-cloud",
+            "--url",
+            &url,
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let key_arg = format!("signing_key={}", key_file.display());
+    let iv_arg = format!("signing_iv={}", iv_file.display());
+    // Without the provider, or without a signing secret: refused, exit 2.
+    for (extra, word) in [
+        (
+            vec![
+                "--name",
+                "g",
+                "--secret-header-file",
+                &key_arg,
+                "--secret-header-file",
+                &iv_arg,
+            ],
+            "provider",
+        ),
+        (
+            vec![
+                "--name",
+                "g",
+                "--setting",
+                "provider=widevine_test",
+                "--secret-header-file",
+                &key_arg,
+            ],
+            "signing_iv",
+        ),
+        (
+            vec![
+                "--name",
+                "g",
+                "--setting",
+                "provider=widevine_test",
+                "--setting",
+                "nope=1",
+                "--secret-header-file",
+                &key_arg,
+                "--secret-header-file",
+                &iv_arg,
+            ],
+            "nope",
+        ),
+    ] {
+        let o = add(&extra);
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(word), "{word}: {err}");
+    }
+    let o = add(&[
+        "--name",
+        "google",
+        "--setting",
+        "provider=widevine_test",
+        "--setting",
+        r#"session_init={"purchase_id":"p-1"}"#,
+        "--secret-header-file",
+        &key_arg,
+        "--secret-header-file",
+        &iv_arg,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(!out.contains(key_hex) && !out.contains(iv_hex), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "widevine-cloud");
+    assert_eq!(v["settings"]["provider"], "widevine_test");
+    assert_eq!(v["settings"]["session_init"]["purchase_id"], "p-1");
+    assert_eq!(
+        v["secret_names"],
+        serde_json::json!(["signing_iv", "signing_key"])
+    );
+    // `upstream test` sends the signed service certificate request; the
+    // signing secrets are not headers, and nowhere in what is printed.
+    let test = run_ok(&[
+        "upstream",
+        "test",
+        "--data-dir",
+        d,
+        "--site-id",
+        SITE,
+        "--name",
+        "google",
+    ]);
+    assert!(test.contains("answered HTTP 200"), "{test}");
+    assert!(!test.contains(key_hex) && !test.contains(iv_hex), "{test}");
+    let req = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let lower = req.to_ascii_lowercase();
+    assert!(
+        !lower.contains("signing_key") && !lower.contains("signing_iv"),
+        "{req}"
+    );
+    assert!(!lower.contains(key_hex) && !lower.contains(iv_hex), "{req}");
+    assert!(req.contains(r#""signer":"widevine_test""#), "{req}");
 }

@@ -170,16 +170,26 @@ registry! {
     DRM_TYPE_INVALID = "7018", Forbidden, LICENCE, "Invalid DRM type in token";
     /// The token's hash does not verify.
     TOKEN_HASH = "7019", Unauthorized, LICENCE, "Token hash mismatch";
+    /// The Widevine upstream refused the request (its status in the message).
+    WIDEVINE_UPSTREAM_REFUSED = "7103", Upstream, LICENCE, "The Widevine upstream refused the request";
     /// No Widevine upstream is configured.
     WIDEVINE_NO_UPSTREAM = "7104", NotImplemented, LICENCE, "No Widevine upstream is configured";
     /// No Widevine service certificate is configured for the site.
     WIDEVINE_NO_SERVICE_CERT = "7106", NotFound, LICENCE, "No Widevine service certificate is configured for this site";
     /// The Widevine challenge is malformed.
     WIDEVINE_BAD_CHALLENGE = "7107", BadRequest, LICENCE, "Invalid Widevine challenge";
-    /// A PSSH box is malformed.
+    /// The Widevine upstream says the device is revoked (its internal status 127).
+    WIDEVINE_DEVICE_REVOKED = "7110", Forbidden, LICENCE, "The device is revoked";
+    /// The Widevine upstream's answer cannot be read (not its JSON, or no licence in it).
+    WIDEVINE_UPSTREAM_PARSE = "7111", Upstream, LICENCE, "The Widevine upstream's answer could not be read";
+    /// A PSSH box is malformed (also the Widevine upstream's internal status 152).
     PSSH_MALFORMED = "7112", BadRequest, LICENCE, "Malformed PSSH";
     /// No Widevine service certificate for the certificate path.
     WIDEVINE_NO_CERT = "7113", NotFound, LICENCE, "No Widevine service certificate is configured for this site";
+    /// A rule of the entitlement the Widevine upstream cannot express (refused rather than dropped).
+    WIDEVINE_UPSTREAM_UNSUPPORTED = "7114", Forbidden, LICENCE, "The policy asks for a Widevine rule the upstream cannot express";
+    /// No Widevine upstream answered (connection, timeout, 5xx, breaker open).
+    WIDEVINE_UPSTREAM_UNAVAILABLE = "7115", Unavailable, LICENCE, "No Widevine upstream answered; retry shortly";
     /// A PlayReady header could not be built.
     PLAYREADY_HEADER = "7201", BadRequest, LICENCE, "PlayReady header build failed";
     /// No PlayReady upstream is configured.

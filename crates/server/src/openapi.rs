@@ -304,15 +304,15 @@ pub fn document() -> Value {
                 "get": {"summary": "List the site's licence upstreams, in order per DRM (secret names only)", "security": [{"admin": []}],
                     "parameters": [{"name": "drm", "in": "query", "required": false, "schema": {"type": "string"}}],
                     "responses": with(&admin_err, json!({"200": {"description": "Upstreams", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Upstream"}}}}}}))},
-                "post": {"summary": "Add a licence upstream (secrets are header values, wrapped at rest and never returned)", "security": [{"admin": []}],
+                "post": {"summary": "Add a licence upstream (secrets are header values or a kind's signing material, wrapped at rest and never returned)", "security": [{"admin": []}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
                         "required": ["name", "drm", "kind", "url"], "properties": {
                         "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
                         "drm": {"type": "string", "description": upstream_drms},
                         "kind": {"type": "string", "enum": upstream_kinds},
                         "url": {"type": "string", "format": "uri"},
-                        "settings": {"type": "object", "description": "common: headers, timeout_ms, max_concurrent, breaker_failures, breaker_cooldown_secs; fairplay-ksm: envelope (raw|form|json), cert_hashes (docs/fairplay.md); playready: custom_data, test_server_cfg; http-forward: jwt, jwt_header (docs/brokers-playready.md)"},
-                        "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "secret request headers: name → value; names starting keyward- are the kind's own (http-forward: keyward-jwt-key) and never sent"},
+                        "settings": {"type": "object", "description": "every kind: headers, timeout_ms, max_concurrent, breaker_failures, breaker_cooldown_secs; fairplay-ksm: envelope (raw|form|json), cert_hashes (docs/fairplay.md); widevine-cloud: provider (required), policy_name, session_init, key_source (keyward|upstream), track_type_for_all; playready: custom_data, test_server_cfg; http-forward: jwt, jwt_header (docs/brokers.md)"},
+                        "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "name → value: secret request headers; a kind's own secrets are never sent: widevine-cloud's signing_key (64 hex) and signing_iv (32 hex), and names starting keyward- (http-forward: keyward-jwt-key)"},
                         "position": {"type": "integer", "minimum": 0, "description": "0 = primary; default last"}}}}}},
                     "responses": with(&admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Upstream"}}}}}))}
             },

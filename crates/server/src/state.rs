@@ -71,12 +71,15 @@ impl AppState {
         let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
         let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
         let upstreams = Arc::new(Upstreams::new(stores.upstreams.clone(), ttl));
-        let backdoors = BackDoors::standard(crate::backdoor::fairplay::FairPlay {
-            credentials: fairplay.clone(),
-            upstreams: upstreams.clone(),
-            dask: dask.clone(),
-            unenforceable: config.fairplay.unenforceable_output,
-        });
+        let backdoors = BackDoors::standard(
+            crate::backdoor::fairplay::FairPlay {
+                credentials: fairplay.clone(),
+                upstreams: upstreams.clone(),
+                dask: dask.clone(),
+                unenforceable: config.fairplay.unenforceable_output,
+            },
+            crate::backdoor::brokered::Widevine::new(upstreams.clone()),
+        );
         Self {
             inner: Arc::new(Inner {
                 sites: SiteCache::new(stores.sites.clone(), ttl),

@@ -409,7 +409,8 @@ async fn admin_api_validates_lists_without_secrets_and_removes() {
         .await
         .assert_problem(StatusCode::CONFLICT, "upstream_exists");
     for (field, value, word) in [
-        ("kind", json!("widevine-cloud"), "unknown upstream kind"),
+        ("kind", json!("no-such-kind"), "unknown upstream kind"),
+        ("kind", json!("widevine-cloud"), "serves Widevine"),
         ("drm", json!("Widevine"), "serves FairPlay"),
         ("settings", json!({"envelope": "soap"}), "settings"),
         ("settings", json!({"timeout_ms": 0}), "timeout_ms"),

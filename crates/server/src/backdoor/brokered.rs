@@ -1,16 +1,30 @@
 //! Widevine and PlayReady licences need a licensed upstream (FairPlay has its
-//! own KSM in [`super::fairplay`], with the site's credentials). Until one is
-//! configured, keyward fully verifies the credential, recognises the
-//! challenge (so a malformed one gets its own code), answers what it can
-//! itself (the Widevine service certificate), and refuses with the vendor's
-//! "no service" code.
+//! own KSM in [`super::fairplay`], with the site's credentials).
+//!
+//! Widevine: keyward fully verifies the credential and recognises the
+//! challenge (a malformed one gets its own code). A site with Widevine
+//! upstreams (`widevine-cloud`, `http-forward`, see [`super::upstream`]) gets
+//! its licence requests brokered there, in order with failover (7115 when none
+//! answers); without upstreams the answer is the vendor's "no service" code
+//! (7104). The service certificate request (`08 04`) is answered from the
+//! site's configured certificate, else fetched once from the first upstream
+//! route that is not failing and cached per route in memory (refreshed daily),
+//! so the certificate a player gets is the one of the route that issues its
+//! licences; with neither, 7106.
 //!
 //! PlayReady goes to the site's PlayReady upstreams when it has any (kinds
 //! `playready`, `http-forward`; in order, with failover): the challenge is
 //! parsed, the licence's absolute expiry checked, the challenge's key ids the
 //! credential does not carry resolved in the site's key store (for kinds that
 //! send keys or key ids), then [`super::upstream::broker`]; no upstream
-//! answering is 7208.
+//! answering is 7208. Without upstreams: 7202.
+//!
+//! The DRMs keyward neither issues nor brokers: the challenge is parsed, then
+//! the "no service" code.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -18,16 +32,130 @@ use std::sync::Arc;
 use keyward_drm::playready::PlayReadyChallenge;
 use keyward_drm::widevine::WidevineChallenge;
 use keyward_drm::Kid;
+use tokio::sync::OnceCell;
 
+use super::upstream::widevine_cloud::SERVICE_CERTIFICATE_REQUEST;
 use super::{check_expiry, BackDoor, Challenge, Context, Licence};
 use crate::codes::{self, Code};
 use crate::entitlement::{CarriedKey, Entitlement, KeySource};
 use crate::refusal::Refusal;
 use crate::resources::upstreams::{Route, Upstreams};
 
-/// Widevine: the service certificate from the site's configuration; licences
-/// refused until an upstream exists.
-pub struct Widevine;
+/// How long a fetched service certificate is served before it is fetched
+/// again.
+const CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Most cached certificates (routes); past it the cache starts over.
+const MAX_CERTS: usize = 4096;
+
+/// A route's identity for the certificate cache: site, name, URL and
+/// creation time (a route removed and added again is another route).
+type CertKey = (String, String, String, i64);
+type CertCell = Arc<OnceCell<(Vec<u8>, Instant)>>;
+
+/// Widevine: licences through the site's upstreams; the service certificate
+/// from the site's configuration or its upstream.
+pub struct Widevine {
+    upstreams: Arc<Upstreams>,
+    certs: Mutex<HashMap<CertKey, CertCell>>,
+}
+
+impl Widevine {
+    /// The back door over the sites' upstreams.
+    pub fn new(upstreams: Arc<Upstreams>) -> Self {
+        Self {
+            upstreams,
+            certs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cell(&self, route: &Route) -> CertCell {
+        let u = &route.upstream;
+        let key = (
+            u.site_id.as_str().to_owned(),
+            u.name.clone(),
+            u.url.clone(),
+            u.created_at,
+        );
+        let mut map = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(&key) {
+            if c.get().is_none_or(|(_, at)| at.elapsed() < CERT_TTL) {
+                return c.clone();
+            }
+        }
+        if map.len() >= MAX_CERTS {
+            map.clear();
+        }
+        let c = CertCell::default();
+        map.insert(key, c.clone());
+        c
+    }
+
+    /// The service certificate of the first route that is not failing: from
+    /// the cache, else asked once (concurrent askers wait for that answer).
+    async fn certificate(
+        &self,
+        cx: &Context<'_>,
+        ent: &Entitlement,
+        routes: &[Arc<Route>],
+    ) -> Result<Licence, Refusal> {
+        enum Failed {
+            NotAnswered(&'static str),
+            Refused(Refusal),
+        }
+        let mut reasons = Vec::new();
+        // A certificate cached for a route whose breaker is open: served when
+        // no route answers (its licences fail too, but the player can start).
+        let mut fallback: Option<Vec<u8>> = None;
+        for route in routes {
+            let u = &route.upstream;
+            if self.upstreams.breaker_state(u.site_id.as_str(), &u.name).1 {
+                reasons.push(format!("{}: circuit open", u.name));
+                if fallback.is_none() {
+                    fallback = self.cell(route).get().map(|(c, _)| c.clone());
+                }
+                continue;
+            }
+            let Some(kind) = super::upstream::kind(&u.kind) else {
+                return Err(Refusal::internal(format!(
+                    "stored upstream {} of unknown kind {}",
+                    route.label(),
+                    u.kind
+                )));
+            };
+            let cell = self.cell(route);
+            let got = cell
+                .get_or_try_init(|| async {
+                    let out = kind
+                        .build(route, ent, &[], SERVICE_CERTIFICATE_REQUEST)
+                        .map_err(Failed::Refused)?;
+                    let answer = self
+                        .upstreams
+                        .send(route, &out, cx.request_id)
+                        .await
+                        .map_err(Failed::NotAnswered)?;
+                    let cert = kind.judge(route, ent, answer).map_err(Failed::Refused)?;
+                    tracing::info!(route = %route.label(), bytes = cert.body.len(), "Widevine service certificate fetched");
+                    Ok((cert.body, Instant::now()))
+                })
+                .await;
+            match got {
+                Ok((cert, _)) => return Ok(Licence::octets(cert.clone())),
+                Err(Failed::Refused(r)) => return Err(r),
+                Err(Failed::NotAnswered(why)) => reasons.push(format!("{}: {why}", u.name)),
+            }
+        }
+        if let Some(cert) = fallback {
+            tracing::warn!(reasons = %reasons.join("; "), "Widevine service certificate served from the cache of a failing route");
+            return Ok(Licence::octets(cert));
+        }
+        Err(
+            Refusal::new(codes::WIDEVINE_UPSTREAM_UNAVAILABLE).log(format!(
+                "no upstream answered the service certificate request: {}",
+                reasons.join("; ")
+            )),
+        )
+    }
+}
 
 /// Parses a challenge, refusing a malformed one with its own code.
 pub type ChallengeCheck = fn(&[u8]) -> Result<(), Refusal>;
@@ -134,6 +262,7 @@ impl BackDoor for PlayReady {
             &self.upstreams,
             &routes,
             &ent,
+            &[],
             body,
             cx.request_id,
             codes::PLAYREADY_UPSTREAM_UNAVAILABLE,
@@ -158,33 +287,66 @@ impl BackDoor for Widevine {
         ent: &Entitlement,
         challenge: Challenge<'_>,
     ) -> Result<Licence, Refusal> {
-        match WidevineChallenge::parse(message(challenge)?)? {
-            WidevineChallenge::ServiceCertificateRequest => {
-                match cx
-                    .site
-                    .and_then(|s| s.settings.widevine_service_cert.as_ref())
-                {
-                    Some(c) => Ok(Licence::octets(c.clone())),
-                    None => Err(Refusal::new(codes::WIDEVINE_NO_SERVICE_CERT)),
-                }
-            }
-            WidevineChallenge::LicenseRequest { key_ids, .. }
-                if ent.keys.source == KeySource::CarriedOnly
-                    && !key_ids.is_empty()
-                    && !key_ids.iter().any(|k| {
-                        ent.keys
-                            .cenc
-                            .iter()
-                            .any(|c| c.kid.map(|x| x.0) == Some(k.0))
-                    }) =>
+        let body = message(challenge)?;
+        let parsed = WidevineChallenge::parse(body)?;
+        if parsed == WidevineChallenge::ServiceCertificateRequest {
+            if let Some(c) = cx
+                .site
+                .and_then(|s| s.settings.widevine_service_cert.as_ref())
             {
-                Err(Refusal::with(
+                return Ok(Licence::octets(c.clone()));
+            }
+        }
+        if let WidevineChallenge::LicenseRequest { key_ids, .. } = &parsed {
+            if ent.keys.source == KeySource::CarriedOnly
+                && !key_ids.is_empty()
+                && !key_ids.iter().any(|k| {
+                    ent.keys
+                        .cenc
+                        .iter()
+                        .any(|c| c.kid.map(|x| x.0) == Some(k.0))
+                })
+            {
+                return Err(Refusal::with(
                     codes::KEY_NOT_FOUND,
                     "The challenge names no key the credential carries",
-                ))
+                ));
             }
-            _ => Err(no_upstream(codes::WIDEVINE_NO_UPSTREAM, "Widevine")),
         }
+        let routes = if ent.site_id.is_empty() {
+            Arc::new(Vec::new())
+        } else {
+            self.upstreams
+                .routes(&ent.site_id, keyward_store::Drm::Widevine)
+                .await?
+        };
+        if parsed == WidevineChallenge::ServiceCertificateRequest {
+            if routes.is_empty() {
+                return Err(Refusal::new(codes::WIDEVINE_NO_SERVICE_CERT));
+            }
+            return self.certificate(cx, ent, &routes).await;
+        }
+        if routes.is_empty() {
+            return Err(no_upstream(codes::WIDEVINE_NO_UPSTREAM, "Widevine"));
+        }
+        check_expiry(ent)?;
+        let stored = if ent.keys.source == KeySource::CarriedThenStore && !ent.content_id.is_empty()
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
+        let refs: Vec<&Route> = routes.iter().map(AsRef::as_ref).collect();
+        super::upstream::broker(
+            &self.upstreams,
+            &refs,
+            ent,
+            &stored,
+            body,
+            cx.request_id,
+            codes::WIDEVINE_UPSTREAM_UNAVAILABLE,
+        )
+        .await
     }
 }
 

@@ -302,6 +302,7 @@ impl FairPlay {
             &self.upstreams,
             &taking,
             ent,
+            &[],
             &req.spc,
             cx.request_id,
             codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,

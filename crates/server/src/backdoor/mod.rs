@@ -100,8 +100,8 @@ pub struct BackDoors {
 
 impl BackDoors {
     /// Every back door keyward has; FairPlay with the sites' credentials and
-    /// the configured D function.
-    pub fn standard(fairplay: fairplay::FairPlay) -> Self {
+    /// the configured D function, Widevine with the sites' upstreams.
+    pub fn standard(fairplay: fairplay::FairPlay, widevine: brokered::Widevine) -> Self {
         use brokered::NoUpstream;
         // PlayReady brokers through the same upstreams as FairPlay.
         let playready = brokered::PlayReady {
@@ -109,7 +109,7 @@ impl BackDoors {
         };
         let doors: Vec<(Target, Box<dyn BackDoor>)> = vec![
             (Target::Drm(DrmType::ClearKey), Box::new(clearkey::ClearKey)),
-            (Target::Drm(DrmType::Widevine), Box::new(brokered::Widevine)),
+            (Target::Drm(DrmType::Widevine), Box::new(widevine)),
             (Target::Drm(DrmType::PlayReady), Box::new(playready)),
             (Target::Drm(DrmType::FairPlay), Box::new(fairplay)),
             (

@@ -84,9 +84,10 @@ impl FrontDoor for RightsDoor {
             .check_expiry(Timestamp::now().unix())
             .map_err(|e| refusal(&e).class(Class::Unauthorized))?;
         let (kid, key, site) = match (payload.carried_key(), &payload.key_name) {
-            // A FairPlay licence needs the customer's site (its FairPlay
-            // credentials) even when the token carries the key.
-            (Some((kid, key)), _) if drm == TokenDrm::FairPlay => {
+            // A FairPlay or Widevine licence needs the customer's site (its
+            // FairPlay credentials, its upstreams) even when the token
+            // carries the key.
+            (Some((kid, key)), _) if drm == TokenDrm::FairPlay || drm == TokenDrm::Widevine => {
                 (kid, key, customer_site(state, &payload.customer).await?)
             }
             (Some((kid, key)), _) => (kid, key, None),
@@ -220,6 +221,24 @@ pub fn translate_refusal(r: Refusal, drm: DrmType) -> Refusal {
                 codes::WIDEVINE_DISABLED,
                 "no Widevine upstream is configured: the token and challenge are valid, but keyward cannot issue Widevine licences itself",
             );
+        }
+        if is(c::WIDEVINE_DEVICE_REVOKED) {
+            return refuse(
+                codes::WIDEVINE_LICENSE,
+                format!("the Widevine service refused the device: {}", r.message),
+            )
+            .class(Class::Forbidden);
+        }
+        // The upstream refused, answered nothing readable, or nobody answered:
+        // an admin error in this dialect, with the upstream's class (502, 503).
+        if is(c::WIDEVINE_UPSTREAM_REFUSED)
+            || is(c::WIDEVINE_UPSTREAM_PARSE)
+            || is(c::WIDEVINE_UPSTREAM_UNAVAILABLE)
+        {
+            let class = r.class;
+            return refuse(codes::ADMIN, r.message.clone())
+                .class(class)
+                .log(format!("back door refusal {}", code.wire));
         }
     }
     if r.code.dialects.contains(registry::Dialects::EXPRESSPLAY) {

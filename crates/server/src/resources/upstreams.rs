@@ -8,9 +8,10 @@
 //! route a total timeout, a concurrency bound and a circuit breaker, and the
 //! failover rule: the next route is tried on a connection error, a timeout, a
 //! 5xx without a body, an open breaker or a full route — never after a
-//! definite answer (which the caller judges). Secrets (header values) are sent,
-//! never logged — except private ones (named `keyward-…`), which a kind reads
-//! (a signing key) and which are never sent.
+//! definite answer (which the caller judges). Secrets are header values, sent
+//! and never logged — except private ones, which a kind reads itself (a
+//! signing key) and which never leave keyward: those named `keyward-…`, and
+//! those a request withholds ([`Outgoing::withhold`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -153,6 +154,8 @@ pub struct Outgoing {
     /// Appended to the route's URL as its query (after `&` when the URL has
     /// one already).
     pub query: Option<String>,
+    /// Secrets the kind used itself (a signing key): never sent as headers.
+    pub withhold: &'static [&'static str],
 }
 
 impl Outgoing {
@@ -315,7 +318,10 @@ impl Upstreams {
             }
         }
         for (k, v) in &route.upstream.secrets {
-            if !is_private_secret(k) && !kinds_own(k) {
+            if !is_private_secret(k)
+                && !kinds_own(k)
+                && !out.withhold.iter().any(|w| w.eq_ignore_ascii_case(k))
+            {
                 req = req.header(k.as_str(), v.expose());
             }
         }

@@ -10,7 +10,7 @@
 //! the upstream's refusal (7324).
 
 use base64::Engine as _;
-use keyward_store::{Drm, Upstream};
+use keyward_store::{ContentKeyRecord, Drm, Upstream};
 use serde::Deserialize;
 
 use super::Kind;
@@ -180,6 +180,7 @@ impl Kind for FairPlayKsm {
         &self,
         route: &Route,
         _ent: &Entitlement,
+        _stored: &[ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal> {
         Ok(spc_out(settings(route).envelope, challenge, None))

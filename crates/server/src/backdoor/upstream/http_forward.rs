@@ -318,6 +318,7 @@ impl Kind for HttpForward {
         &self,
         route: &Route,
         ent: &Entitlement,
+        _stored: &[keyward_store::ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal> {
         let mut out = challenge_out(ent.drm, challenge);

@@ -11,8 +11,9 @@
 pub mod fairplay_ksm;
 pub mod http_forward;
 pub mod playready;
+pub mod widevine_cloud;
 
-use keyward_store::{Drm, Upstream};
+use keyward_store::{ContentKeyRecord, Drm, Upstream};
 
 use super::Licence;
 use crate::codes::{self, Code};
@@ -36,7 +37,10 @@ pub trait Kind: Send + Sync {
         extra: &serde_json::Map<String, serde_json::Value>,
         secret_names: &[&str],
     ) -> Result<(), String>;
-    /// The request for one route.
+    /// The request for one route. `stored` is the site's key store's keys for
+    /// the entitled content (empty when the entitlement releases only the
+    /// keys it carries, or names no content): a kind that sends keys
+    /// upstream takes them from the entitlement's carried keys and these.
     ///
     /// # Errors
     /// A refusal when the entitlement cannot be expressed for this upstream.
@@ -44,6 +48,7 @@ pub trait Kind: Send + Sync {
         &self,
         route: &Route,
         ent: &Entitlement,
+        stored: &[ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal>;
     /// The licence in a route's answer, or the upstream's refusal.
@@ -60,6 +65,7 @@ pub trait Kind: Send + Sync {
 pub fn kinds() -> &'static [&'static dyn Kind] {
     &[
         &fairplay_ksm::FairPlayKsm,
+        &widevine_cloud::WidevineCloud,
         &playready::PlayReady,
         &http_forward::HttpForward,
     ]
@@ -115,7 +121,8 @@ pub fn validate(
 }
 
 /// Forwards a challenge to `routes` (in order, with failover) and returns the
-/// licence of the first that answers; `unavailable` when none does.
+/// licence of the first that answers; `unavailable` when none does. `stored`:
+/// the key store's keys for the entitled content (see [`Kind::build`]).
 ///
 /// # Errors
 /// The kind's refusals; `unavailable`.
@@ -123,6 +130,7 @@ pub async fn broker(
     upstreams: &Upstreams,
     routes: &[&Route],
     ent: &Entitlement,
+    stored: &[ContentKeyRecord],
     challenge: &[u8],
     request_id: &str,
     unavailable: Code,
@@ -133,7 +141,7 @@ pub async fn broker(
             request_id,
             unavailable,
             |route| match kind(&route.upstream.kind) {
-                Some(k) => k.build(route, ent, challenge),
+                Some(k) => k.build(route, ent, stored, challenge),
                 None => Err(Refusal::internal(format!(
                     "stored upstream of unknown kind {}",
                     route.upstream.kind

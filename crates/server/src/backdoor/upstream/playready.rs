@@ -337,6 +337,7 @@ impl Kind for PlayReady {
         &self,
         route: &Route,
         ent: &Entitlement,
+        _stored: &[keyward_store::ContentKeyRecord],
         challenge: &[u8],
     ) -> Result<Outgoing, Refusal> {
         let s = settings(route);
