@@ -295,14 +295,29 @@ impl FairPlay {
             return Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"));
         }
         check_expiry(ent)?;
-        // The upstream applies its own key and durations; the output rules of
-        // the entitlement cannot travel with a raw SPC.
-        self.check_output(ent, TrackType::All)?;
+        // A KSM applies its own key and durations; the output rules of the
+        // entitlement cannot travel with a raw SPC — unless every route's kind
+        // carries them (`doverunner`, in its token).
+        let carries = |r: &&Route| {
+            super::upstream::kind(&r.upstream.kind).is_some_and(|k| k.carries_output_rules())
+        };
+        if !taking.iter().all(carries) {
+            self.check_output(ent, TrackType::All)?;
+        }
+        // Kinds that send keys (`doverunner`) take the store's for the content.
+        let stored = if taking.iter().any(carries)
+            && ent.keys.source == KeySource::CarriedThenStore
+            && !ent.content_id.is_empty()
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
         let ckc = super::upstream::broker(
             &self.upstreams,
             &taking,
             ent,
-            &[],
+            &stored,
             &req.spc,
             cx.request_id,
             codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
