@@ -257,12 +257,19 @@ impl BackDoor for PlayReady {
         }
         check_expiry(ent)?;
         let ent = with_stored_keys(cx, ent, &parsed.key_ids).await?;
+        // The content's keys, for kinds that send every key (`doverunner`).
+        let stored = if ent.keys.source == KeySource::CarriedThenStore && !ent.content_id.is_empty()
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
         let routes: Vec<&Route> = routes.iter().map(AsRef::as_ref).collect();
         super::upstream::broker(
             &self.upstreams,
             &routes,
             &ent,
-            &[],
+            &stored,
             body,
             cx.request_id,
             codes::PLAYREADY_UPSTREAM_UNAVAILABLE,
