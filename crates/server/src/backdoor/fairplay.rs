@@ -10,7 +10,10 @@
 //! site's FairPlay upstream KSMs, if it has any (in order, with failover; see
 //! [`crate::resources::upstreams`]): keyward has decided the entitlement, the
 //! upstream (which holds the private key) opens the SPC and answers the CKC,
-//! which goes back to the player in its envelope. Without credentials or
+//! which goes back to the player in its envelope. A `doverunner` upstream takes SPCs
+//! for any certificate and carries the output rules in its licence token (so
+//! they are not refused here when every route taking the SPC is one), with the
+//! content's stored keys. Without credentials or
 //! upstreams the answer is 7301 ("no FairPlay service").
 //!
 //! Content key for an asset id (the `skd://` URI's text, `skd://` stripped):
