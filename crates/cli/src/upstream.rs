@@ -33,7 +33,9 @@ pub enum UpstreamCommand {
         /// The DRM it serves: fairplay, widevine (playready with its kinds later).
         #[arg(long)]
         drm: String,
-        /// Kind: fairplay-ksm (FairPlay), widevine-cloud (Widevine).
+        /// Kind: fairplay-ksm (FairPlay), widevine-cloud (Widevine), playready
+        /// and http-forward (PlayReady; http-forward also Widevine), doverunner
+        /// (Widevine, PlayReady, FairPlay).
         #[arg(long)]
         kind: String,
         /// A name, unique in the site (A-Z a-z 0-9 . _ -).
@@ -50,7 +52,8 @@ pub enum UpstreamCommand {
         headers: Vec<String>,
         /// A secret whose value is read from a file, `Name=path` (repeatable): a
         /// request header, or a kind's own secret (widevine-cloud: signing_key,
-        /// signing_iv), which is never sent.
+        /// signing_iv; doverunner: keyward-site-key, keyward-access-key), which
+        /// is never sent.
         #[arg(long = "secret-header-file")]
         secret_headers: Vec<String>,
         /// A kind setting, `name=value` (repeatable; the value is JSON when it

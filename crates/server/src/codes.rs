@@ -274,6 +274,15 @@ registry! {
     /// The request carries more than one credential (a repeated header, or a
     /// header and a query parameter that differ).
     CREDENTIAL_AMBIGUOUS = "7511", BadRequest, LICENCE, "The request carries more than one credential: send exactly one";
+    // --- the doverunner upstream kind (76xx) --------------------------------
+    /// The entitlement asks for something a DoveRunner licence token cannot carry.
+    DOVERUNNER_UNSUPPORTED = "7601", Forbidden, LICENCE, "The policy asks for something a DoveRunner licence token cannot carry";
+    /// DoveRunner refused: its `{"errorCode","message"}` (the code and message in ours), or a non-2xx status.
+    DOVERUNNER_REFUSED = "7602", Upstream, LICENCE, "DoveRunner refused the licence request";
+    /// DoveRunner answered that it is unavailable (HTTP 429 or 503 with a body).
+    DOVERUNNER_UNAVAILABLE = "7603", Unavailable, LICENCE, "DoveRunner is unavailable; retry shortly";
+    /// DoveRunner's 2xx answer is no licence (empty; for FairPlay, no CKC).
+    DOVERUNNER_ANSWER = "7604", Upstream, LICENCE, "DoveRunner's answer could not be read";
     // --- PallyCon callback mode (88xx / 87xx) -------------------------------
     /// The customer's callback refused (carries its own code and message).
     CALLBACK_DENIED = "8002", Forbidden, LICENCE, "The callback refused";

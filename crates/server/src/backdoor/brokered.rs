@@ -3,7 +3,8 @@
 //!
 //! Widevine: keyward fully verifies the credential and recognises the
 //! challenge (a malformed one gets its own code). A site with Widevine
-//! upstreams (`widevine-cloud`, `http-forward`, see [`super::upstream`]) gets
+//! upstreams (`widevine-cloud`, `http-forward`, `doverunner`, see
+//! [`super::upstream`]) gets
 //! its licence requests brokered there, in order with failover (7115 when none
 //! answers); without upstreams the answer is the vendor's "no service" code
 //! (7104). The service certificate request (`08 04`) is answered from the
@@ -13,7 +14,7 @@
 //! licences; with neither, 7106.
 //!
 //! PlayReady goes to the site's PlayReady upstreams when it has any (kinds
-//! `playready`, `http-forward`; in order, with failover): the challenge is
+//! `playready`, `http-forward`, `doverunner`; in order, with failover): the challenge is
 //! parsed, the licence's absolute expiry checked, the challenge's key ids the
 //! credential does not carry resolved in the site's key store (for kinds that
 //! send keys or key ids), then [`super::upstream::broker`]; no upstream
@@ -257,12 +258,19 @@ impl BackDoor for PlayReady {
         }
         check_expiry(ent)?;
         let ent = with_stored_keys(cx, ent, &parsed.key_ids).await?;
+        // The content's keys, for kinds that send every key (`doverunner`).
+        let stored = if ent.keys.source == KeySource::CarriedThenStore && !ent.content_id.is_empty()
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
         let routes: Vec<&Route> = routes.iter().map(AsRef::as_ref).collect();
         super::upstream::broker(
             &self.upstreams,
             &routes,
             &ent,
-            &[],
+            &stored,
             body,
             cx.request_id,
             codes::PLAYREADY_UPSTREAM_UNAVAILABLE,

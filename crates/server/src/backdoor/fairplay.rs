@@ -10,7 +10,10 @@
 //! site's FairPlay upstream KSMs, if it has any (in order, with failover; see
 //! [`crate::resources::upstreams`]): keyward has decided the entitlement, the
 //! upstream (which holds the private key) opens the SPC and answers the CKC,
-//! which goes back to the player in its envelope. Without credentials or
+//! which goes back to the player in its envelope. A `doverunner` upstream takes SPCs
+//! for any certificate and carries the output rules in its licence token (so
+//! they are not refused here when every route taking the SPC is one), with the
+//! content's stored keys. Without credentials or
 //! upstreams the answer is 7301 ("no FairPlay service").
 //!
 //! Content key for an asset id (the `skd://` URI's text, `skd://` stripped):
@@ -295,14 +298,29 @@ impl FairPlay {
             return Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"));
         }
         check_expiry(ent)?;
-        // The upstream applies its own key and durations; the output rules of
-        // the entitlement cannot travel with a raw SPC.
-        self.check_output(ent, TrackType::All)?;
+        // A KSM applies its own key and durations; the output rules of the
+        // entitlement cannot travel with a raw SPC — unless every route's kind
+        // carries them (`doverunner`, in its token).
+        let carries = |r: &&Route| {
+            super::upstream::kind(&r.upstream.kind).is_some_and(|k| k.carries_output_rules())
+        };
+        if !taking.iter().all(carries) {
+            self.check_output(ent, TrackType::All)?;
+        }
+        // Kinds that send keys (`doverunner`) take the store's for the content.
+        let stored = if taking.iter().any(carries)
+            && ent.keys.source == KeySource::CarriedThenStore
+            && !ent.content_id.is_empty()
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
         let ckc = super::upstream::broker(
             &self.upstreams,
             &taking,
             ent,
-            &[],
+            &stored,
             &req.spc,
             cx.request_id,
             codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,

@@ -234,6 +234,9 @@ pub fn translate_refusal(r: Refusal, drm: DrmType) -> Refusal {
         if is(c::WIDEVINE_UPSTREAM_REFUSED)
             || is(c::WIDEVINE_UPSTREAM_PARSE)
             || is(c::WIDEVINE_UPSTREAM_UNAVAILABLE)
+            || is(c::DOVERUNNER_REFUSED)
+            || is(c::DOVERUNNER_UNAVAILABLE)
+            || is(c::DOVERUNNER_ANSWER)
         {
             let class = r.class;
             return refuse(codes::ADMIN, r.message.clone())

@@ -8,6 +8,7 @@
 //! The outbound half — routes, the pooled client, timeouts, concurrency,
 //! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
 
+pub mod doverunner;
 pub mod fairplay_ksm;
 pub mod http_forward;
 pub mod playready;
@@ -59,6 +60,12 @@ pub trait Kind: Send + Sync {
         -> Result<Licence, Refusal>;
     /// A harmless request for `keyward upstream test`.
     fn probe(&self, upstream: &Upstream) -> Outgoing;
+    /// Whether the request carries the entitlement's output rules to the
+    /// upstream (a FairPlay back door checks the rules a raw SPC cannot carry
+    /// only for kinds that do not).
+    fn carries_output_rules(&self) -> bool {
+        false
+    }
 }
 
 /// Every kind keyward has.
@@ -68,6 +75,7 @@ pub fn kinds() -> &'static [&'static dyn Kind] {
         &widevine_cloud::WidevineCloud,
         &playready::PlayReady,
         &http_forward::HttpForward,
+        &doverunner::DoveRunner,
     ]
 }
 
