@@ -274,6 +274,22 @@ registry! {
     /// The request carries more than one credential (a repeated header, or a
     /// header and a query parameter that differ).
     CREDENTIAL_AMBIGUOUS = "7511", BadRequest, LICENCE, "The request carries more than one credential: send exactly one";
+    // --- brokered licence services (76xx) -----------------------------------
+    /// A rule of the entitlement the Axinom licence service message cannot express, or a key
+    /// source it cannot take (refused rather than dropped).
+    AXINOM_UNSUPPORTED = "7611", Forbidden, LICENCE, "The policy asks for something the Axinom upstream cannot express";
+    /// The Axinom licence service refused (its X-AxDRM-ErrorMessage in the message), or
+    /// answered no licence.
+    AXINOM_REFUSED = "7612", Upstream, LICENCE, "The Axinom upstream refused the request";
+    /// No Axinom route answered (connection, timeout, 5xx without a body, breaker open).
+    AXINOM_UNAVAILABLE = "7613", Unavailable, LICENCE, "No Axinom upstream answered; retry shortly";
+    /// A rule of the entitlement the DRMtoday upfront token cannot express (refused rather
+    /// than dropped).
+    DRMTODAY_UNSUPPORTED = "7621", Forbidden, LICENCE, "The policy asks for something the DRMtoday upstream cannot express";
+    /// DRMtoday refused (its x-dt-resp-code in the message), or answered no licence.
+    DRMTODAY_REFUSED = "7622", Upstream, LICENCE, "The DRMtoday upstream refused the request";
+    /// No DRMtoday route answered (connection, timeout, 5xx without a body, breaker open).
+    DRMTODAY_UNAVAILABLE = "7623", Unavailable, LICENCE, "No DRMtoday upstream answered; retry shortly";
     // --- PallyCon callback mode (88xx / 87xx) -------------------------------
     /// The customer's callback refused (carries its own code and message).
     CALLBACK_DENIED = "8002", Forbidden, LICENCE, "The callback refused";

@@ -295,14 +295,30 @@ impl FairPlay {
             return Err(no_upstream(codes::FAIRPLAY_NO_UPSTREAM, "FairPlay"));
         }
         check_expiry(ent)?;
-        // The upstream applies its own key and durations; the output rules of
-        // the entitlement cannot travel with a raw SPC.
-        self.check_output(ent, TrackType::All)?;
+        // A KSM applies its own key and durations; the output rules of the
+        // entitlement cannot travel with a raw SPC — unless every route is of
+        // a kind that carries them (and refuses what it cannot carry).
+        let carried = taking.iter().all(|r| {
+            super::upstream::kind(&r.upstream.kind).is_some_and(|k| k.judges_fairplay_output())
+        });
+        if !carried {
+            self.check_output(ent, TrackType::All)?;
+        }
+        // Kinds that name keys to their service get the entitled content's
+        // stored keys (ids), as on the Widevine back door.
+        let stored = if ent.keys.source == KeySource::CarriedThenStore
+            && !ent.content_id.is_empty()
+            && taking.iter().any(|r| r.upstream.kind != "fairplay-ksm")
+        {
+            cx.keys.keys(&ent.site_id, &ent.content_id).await?
+        } else {
+            Arc::new(Vec::new())
+        };
         let ckc = super::upstream::broker(
             &self.upstreams,
             &taking,
             ent,
-            &[],
+            &stored,
             &req.spc,
             cx.request_id,
             codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,

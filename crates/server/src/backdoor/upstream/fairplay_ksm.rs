@@ -51,8 +51,12 @@ fn settings(route: &Route) -> Settings {
         .unwrap_or_default()
 }
 
-/// Does this route take SPCs for this certificate?
+/// Does this route take SPCs for this certificate? Routes of other kinds
+/// (`axinom`, `drmtoday`: the service holds the certificates) take any.
 pub fn takes_cert(route: &Route, hash: &[u8; 20]) -> bool {
+    if route.upstream.kind != FairPlayKsm.name() {
+        return true;
+    }
     let s = settings(route);
     s.cert_hashes.is_empty()
         || s.cert_hashes

@@ -8,6 +8,8 @@
 //! The outbound half — routes, the pooled client, timeouts, concurrency,
 //! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
 
+pub mod axinom;
+pub mod drmtoday;
 pub mod fairplay_ksm;
 pub mod http_forward;
 pub mod playready;
@@ -59,6 +61,19 @@ pub trait Kind: Send + Sync {
         -> Result<Licence, Refusal>;
     /// A harmless request for `keyward upstream test`.
     fn probe(&self, upstream: &Upstream) -> Outgoing;
+    /// The kind's own "no route answered" code, used instead of the back
+    /// door's when every route tried is of this kind (default: none, the
+    /// back door's DRM code).
+    fn unavailable(&self) -> Option<Code> {
+        None
+    }
+    /// FairPlay: the kind carries the entitlement's FairPlay output rules
+    /// itself (and refuses those it cannot), so the back door need not
+    /// refuse them before forwarding (default: it cannot, a raw SPC carries
+    /// no rules).
+    fn judges_fairplay_output(&self) -> bool {
+        false
+    }
 }
 
 /// Every kind keyward has.
@@ -68,6 +83,8 @@ pub fn kinds() -> &'static [&'static dyn Kind] {
         &widevine_cloud::WidevineCloud,
         &playready::PlayReady,
         &http_forward::HttpForward,
+        &axinom::Axinom,
+        &drmtoday::DrmToday,
     ]
 }
 
@@ -135,6 +152,13 @@ pub async fn broker(
     request_id: &str,
     unavailable: Code,
 ) -> Result<Licence, Refusal> {
+    // Routes all of one kind with its own "unavailable" code answer with it.
+    let own = routes
+        .iter()
+        .map(|r| kind(&r.upstream.kind).and_then(|k| k.unavailable()))
+        .reduce(|a, b| if a == b { a } else { None })
+        .flatten();
+    let unavailable = own.unwrap_or(unavailable);
     upstreams
         .call(
             routes,
