@@ -108,8 +108,8 @@ const CONCRETE: [TrackType; 5] = [
     TrackType::Audio,
 ];
 
-/// The key ids keyward releases (the credential's, then the store's), with
-/// their track types; only tracks the policy releases.
+/// The key ids keyward knows (the credential's, then the store's), with
+/// their track types.
 fn key_ids(ent: &Entitlement, stored: &[ContentKeyRecord]) -> Vec<(TrackType, [u8; 16])> {
     let mut out: Vec<(TrackType, [u8; 16])> = Vec::new();
     let carried = ent
@@ -118,12 +118,16 @@ fn key_ids(ent: &Entitlement, stored: &[ContentKeyRecord]) -> Vec<(TrackType, [u
         .iter()
         .chain(ent.keys.hls.iter())
         .filter_map(|k| k.kid.map(|kid| (k.track_type, kid.0)));
-    let from_store = stored
+    // The store's keys in key id order (the message does not depend on the
+    // store's order).
+    let mut from_store: Vec<(TrackType, [u8; 16])> = stored
         .iter()
         .filter(|_| ent.keys.source == KeySource::CarriedThenStore)
-        .map(|r| (r.track_type, r.kid.0));
+        .map(|r| (r.track_type, r.kid.0))
+        .collect();
+    from_store.sort_by_key(|(_, kid)| *kid);
     for (t, kid) in carried.chain(from_store) {
-        if ent.keys.tracks.permits(t) && !out.iter().any(|(_, k)| *k == kid) {
+        if !out.iter().any(|(_, k)| *k == kid) {
             out.push((t, kid));
         }
     }
@@ -364,7 +368,21 @@ pub fn entitlement_message(
             "The policy limits concurrent streams to {n}"
         )));
     }
-    let ids = key_ids(ent, stored);
+    let known = key_ids(ent, stored);
+    let ids: Vec<(TrackType, [u8; 16])> = known
+        .iter()
+        .copied()
+        .filter(|(t, _)| ent.keys.tracks.permits(*t))
+        .collect();
+    if ids.is_empty() && !known.is_empty() {
+        return Err(Refusal::with(
+            codes::TRACK_NOT_ALLOWED,
+            format!(
+                "allowed_track_types {} releases none of the content's keys",
+                ent.keys.tracks
+            ),
+        ));
+    }
     if ids.is_empty() {
         return Err(Refusal::with(
             codes::KEY_NOT_FOUND,
