@@ -274,7 +274,8 @@ registry! {
     /// The request carries more than one credential (a repeated header, or a
     /// header and a query parameter that differ).
     CREDENTIAL_AMBIGUOUS = "7511", BadRequest, LICENCE, "The request carries more than one credential: send exactly one";
-    // --- the doverunner upstream kind (76xx) --------------------------------
+    // --- brokered licence services (76xx) -----------------------------------
+    // The doverunner kind.
     /// The entitlement asks for something a DoveRunner licence token cannot carry.
     DOVERUNNER_UNSUPPORTED = "7601", Forbidden, LICENCE, "The policy asks for something a DoveRunner licence token cannot carry";
     /// DoveRunner refused: its `{"errorCode","message"}` (the code and message in ours), or a non-2xx status.
@@ -283,6 +284,22 @@ registry! {
     DOVERUNNER_UNAVAILABLE = "7603", Unavailable, LICENCE, "DoveRunner is unavailable; retry shortly";
     /// DoveRunner's 2xx answer is no licence (empty; for FairPlay, no CKC).
     DOVERUNNER_ANSWER = "7604", Upstream, LICENCE, "DoveRunner's answer could not be read";
+    // The axinom and drmtoday kinds.
+    /// A rule of the entitlement the Axinom licence service message cannot express, or a key
+    /// source it cannot take (refused rather than dropped).
+    AXINOM_UNSUPPORTED = "7611", Forbidden, LICENCE, "The policy asks for something the Axinom upstream cannot express";
+    /// The Axinom licence service refused (its X-AxDRM-ErrorMessage in the message), or
+    /// answered no licence.
+    AXINOM_REFUSED = "7612", Upstream, LICENCE, "The Axinom upstream refused the request";
+    /// No Axinom route answered (connection, timeout, 5xx without a body, breaker open).
+    AXINOM_UNAVAILABLE = "7613", Unavailable, LICENCE, "No Axinom upstream answered; retry shortly";
+    /// A rule of the entitlement the DRMtoday upfront token cannot express (refused rather
+    /// than dropped).
+    DRMTODAY_UNSUPPORTED = "7621", Forbidden, LICENCE, "The policy asks for something the DRMtoday upstream cannot express";
+    /// DRMtoday refused (its x-dt-resp-code in the message), or answered no licence.
+    DRMTODAY_REFUSED = "7622", Upstream, LICENCE, "The DRMtoday upstream refused the request";
+    /// No DRMtoday route answered (connection, timeout, 5xx without a body, breaker open).
+    DRMTODAY_UNAVAILABLE = "7623", Unavailable, LICENCE, "No DRMtoday upstream answered; retry shortly";
     // --- PallyCon callback mode (88xx / 87xx) -------------------------------
     /// The customer's callback refused (carries its own code and message).
     CALLBACK_DENIED = "8002", Forbidden, LICENCE, "The callback refused";

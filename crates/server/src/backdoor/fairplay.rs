@@ -299,18 +299,20 @@ impl FairPlay {
         }
         check_expiry(ent)?;
         // A KSM applies its own key and durations; the output rules of the
-        // entitlement cannot travel with a raw SPC — unless every route's kind
-        // carries them (`doverunner`, in its token).
+        // entitlement cannot travel with a raw SPC — unless every route is of
+        // a kind that carries them (`doverunner`, `axinom`, `drmtoday`: in
+        // their token or message, refusing what they cannot carry).
         let carries = |r: &&Route| {
             super::upstream::kind(&r.upstream.kind).is_some_and(|k| k.carries_output_rules())
         };
         if !taking.iter().all(carries) {
             self.check_output(ent, TrackType::All)?;
         }
-        // Kinds that send keys (`doverunner`) take the store's for the content.
-        let stored = if taking.iter().any(carries)
-            && ent.keys.source == KeySource::CarriedThenStore
+        // Kinds that name keys to their service get the entitled content's
+        // stored keys, as on the Widevine back door.
+        let stored = if ent.keys.source == KeySource::CarriedThenStore
             && !ent.content_id.is_empty()
+            && taking.iter().any(|r| r.upstream.kind != "fairplay-ksm")
         {
             cx.keys.keys(&ent.site_id, &ent.content_id).await?
         } else {

@@ -186,6 +186,23 @@ pub struct Answered {
     pub body: Vec<u8>,
     /// Its media type, if any.
     pub content_type: Option<String>,
+    /// Its headers (names lowercase; values that are not visible ASCII are
+    /// left out; at most [`MAX_ANSWER_HEADERS`]), for kinds whose protocol
+    /// answers in headers. Never relayed to the player.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The most answer headers kept in [`Answered::headers`].
+pub const MAX_ANSWER_HEADERS: usize = 64;
+
+impl Answered {
+    /// The first value of a header (name ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The routes of every site, and the client that calls them.
@@ -337,11 +354,18 @@ impl Upstreams {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let headers = resp
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .take(MAX_ANSWER_HEADERS)
+                .collect();
             let body = read_bounded(resp).await.map_err(|_| "answer unreadable")?;
             Ok::<_, &'static str>(Answered {
                 status,
                 body,
                 content_type,
+                headers,
             })
         })
         .await

@@ -52,9 +52,10 @@ fn settings(route: &Route) -> Settings {
 }
 
 /// Does this route take SPCs for this certificate? Routes of other kinds
-/// (`doverunner`) take any: the service holds its site's certificate.
+/// (`doverunner`, `axinom`, `drmtoday`: the service holds its certificates)
+/// take any.
 pub fn takes_cert(route: &Route, hash: &[u8; 20]) -> bool {
-    if route.upstream.kind != "fairplay-ksm" {
+    if route.upstream.kind != FairPlayKsm.name() {
         return true;
     }
     let s = settings(route);

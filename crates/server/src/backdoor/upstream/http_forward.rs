@@ -201,17 +201,72 @@ pub fn hs256(key: &[u8], claims: &Value) -> Result<String, String> {
             "the {JWT_KEY_SECRET} secret is shorter than {MIN_JWT_KEY} bytes"
         ));
     }
+    sign(
+        HsAlg::Hs256,
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        claims,
+        key,
+    )
+}
+
+/// An HMAC JWS algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum HsAlg {
+    /// HMAC-SHA-256.
+    #[default]
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// HMAC-SHA-384.
+    #[serde(rename = "HS384")]
+    Hs384,
+    /// HMAC-SHA-512.
+    #[serde(rename = "HS512")]
+    Hs512,
+}
+
+impl HsAlg {
+    /// Its `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HsAlg::Hs256 => "HS256",
+            HsAlg::Hs384 => "HS384",
+            HsAlg::Hs512 => "HS512",
+        }
+    }
+}
+
+/// A compact JWS of any JOSE header (which must name `alg`) and claims,
+/// signed with HMAC; no key-length rule (the caller's).
+///
+/// # Errors
+/// An empty key.
+pub fn sign(alg: HsAlg, header: &Value, claims: &Value, key: &[u8]) -> Result<String, String> {
+    if key.is_empty() {
+        return Err("the signing key is empty".into());
+    }
     let input = format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
-    mac.update(input.as_bytes());
-    Ok(format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    ))
+    let tag = match alg {
+        HsAlg::Hs256 => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        HsAlg::Hs384 => {
+            let mut mac = Hmac::<sha2::Sha384>::new_from_slice(key).map_err(|e| e.to_string())?;
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        HsAlg::Hs512 => {
+            let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key).map_err(|e| e.to_string())?;
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag)))
 }
 
 /// The JWT header of an upstream, when it signs one: (name, value).

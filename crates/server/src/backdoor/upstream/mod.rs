@@ -8,7 +8,9 @@
 //! The outbound half — routes, the pooled client, timeouts, concurrency,
 //! breakers, failover — is `resources::upstreams`; [`broker`] joins the two.
 
+pub mod axinom;
 pub mod doverunner;
+pub mod drmtoday;
 pub mod fairplay_ksm;
 pub mod http_forward;
 pub mod playready;
@@ -60,9 +62,15 @@ pub trait Kind: Send + Sync {
         -> Result<Licence, Refusal>;
     /// A harmless request for `keyward upstream test`.
     fn probe(&self, upstream: &Upstream) -> Outgoing;
+    /// The kind's own "no route answered" code, used instead of the back
+    /// door's when every route tried is of this kind (default: none, the
+    /// back door's DRM code).
+    fn unavailable(&self) -> Option<Code> {
+        None
+    }
     /// Whether the request carries the entitlement's output rules to the
-    /// upstream (a FairPlay back door checks the rules a raw SPC cannot carry
-    /// only for kinds that do not).
+    /// upstream, refusing those it cannot (a FairPlay back door checks the
+    /// rules a raw SPC cannot carry only for kinds that do not).
     fn carries_output_rules(&self) -> bool {
         false
     }
@@ -76,6 +84,8 @@ pub fn kinds() -> &'static [&'static dyn Kind] {
         &playready::PlayReady,
         &http_forward::HttpForward,
         &doverunner::DoveRunner,
+        &axinom::Axinom,
+        &drmtoday::DrmToday,
     ]
 }
 
@@ -143,6 +153,13 @@ pub async fn broker(
     request_id: &str,
     unavailable: Code,
 ) -> Result<Licence, Refusal> {
+    // Routes all of one kind with its own "unavailable" code answer with it.
+    let own = routes
+        .iter()
+        .map(|r| kind(&r.upstream.kind).and_then(|k| k.unavailable()))
+        .reduce(|a, b| if a == b { a } else { None })
+        .flatten();
+    let unavailable = own.unwrap_or(unavailable);
     upstreams
         .call(
             routes,
