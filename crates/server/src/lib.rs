@@ -275,6 +275,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // The FairPlay D function co-processes start with the server: a command
     // that cannot start stops it here, with its name.
     state.dask().start().await.map_err(StartError::FairPlay)?;
+    // Signal handlers first, so a SIGTERM right after "listening" drains.
+    let stop = shutdown();
     // Everything the server needs is in place: "listening" means ready.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
@@ -285,7 +287,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // the listener passes it on, and closes slow, idle and (at the drain
     // deadline) remaining connections itself.
     let edge = crate::listener::Edge::new(state.config());
-    edge.serve(listener, router(state), shutdown()).await?;
+    edge.serve(listener, router(state), stop).await?;
     // Every request is done and the router (with its state) is gone: write
     // the queued audit events, then the last single-use decisions, then close.
     audit_drain.wait(std::time::Duration::from_secs(10)).await;
@@ -294,24 +296,31 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The shutdown signal. The handlers are installed when this is called (not
+/// when the future is first polled), so a SIGTERM right after "listening"
+/// drains instead of killing the process.
+fn shutdown() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down: draining in-flight requests");
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }
