@@ -35,6 +35,8 @@ pub struct LicenceRequest<'a> {
     pub request_id: &'a str,
     /// How a FairPlay CKC is shaped.
     pub ckc_format: keyward_drm::fairplay::CkcFormat,
+    /// The player's `pallycon-client-meta` header (bounded, printable).
+    pub client_meta: Option<&'a str>,
 }
 
 /// Runs the pipeline.
@@ -76,6 +78,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         site: claim.site.as_deref(),
         ckc_format: req.ckc_format,
         request_id: req.request_id,
+        client_meta: req.client_meta,
     };
     let out = match state.backdoors().get(target) {
         Ok(door) => door.licence(&cx, ent, req.challenge).await,

@@ -70,7 +70,7 @@ impl AppState {
         let audit = crate::audit::AuditSink::start(stores.audit.clone());
         let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
         let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
-        let upstreams = Arc::new(Upstreams::new(stores.upstreams.clone(), ttl));
+        let upstreams = Arc::new(Upstreams::new(stores.upstreams.clone(), ttl, audit.clone()));
         let backdoors = BackDoors::standard(
             crate::backdoor::fairplay::FairPlay {
                 credentials: fairplay.clone(),

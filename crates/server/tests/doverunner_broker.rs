@@ -433,6 +433,23 @@ async fn a_pallycon_widevine_token_becomes_the_same_policy_for_doverunner() {
         .unwrap()
         .clone();
     assert_eq!(carried["iv"], hex::encode([0x66; 16]));
+
+    // The client SDKs' device info goes to DoveRunner as the player sent it;
+    // without it, no such header.
+    let meta = "eyJkZXZpY2VfaW5mbyI6eyJkZXZpY2VfbW9kZWwiOiJQaXhlbCA4In19";
+    let a = app
+        .send(
+            Request::post(WV)
+                .header("pallycon-customdata-v2", &t)
+                .header("pallycon-client-meta", meta)
+                .body(axum::body::Body::from(challenge.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(m.last("ok").headers["pallycon-client-meta"], meta);
+    app.post(WV, Some(&t), challenge.clone()).await;
+    assert!(m.last("ok").headers.get("pallycon-client-meta").is_none());
 }
 
 #[tokio::test]

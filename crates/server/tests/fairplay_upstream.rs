@@ -280,6 +280,39 @@ async fn failover_on_5xx_timeout_and_reset_but_never_after_a_refusal() {
         (calls(&m, "down"), calls(&m, "slow"), calls(&m, "raw2")),
         (1, 1, 1)
     );
+    // The audit trail has every attempt of that licence: route, result, latency.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let site = keyward_store::SiteId::parse(HTTP_SITE).unwrap();
+    let mut trail: Vec<_> = keyward_store::AuditStore::recent(app.store.as_ref(), Some(&site), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e.kind == "upstream" && e.request_id.as_deref() == Some("req-42"))
+        .collect();
+    trail.sort_by_key(|e| e.at_unix_ms);
+    let seen: Vec<(String, String)> = trail
+        .iter()
+        .map(|e| {
+            (
+                e.detail["route"].as_str().unwrap().to_owned(),
+                e.result.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("down", "5xx without a body"),
+            ("slow", "timed out"),
+            ("reset", "connection failed"),
+            ("good", "ok"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(trail[3].detail["status"], 200);
+    assert_eq!(trail[3].drm.as_deref(), Some("FairPlay"));
+    assert!(trail[1].detail["ms"].as_u64().unwrap() >= 290);
 
     // A definite refusal is the answer: the next upstream is not asked.
     let (base2, m2) = mock().await;

@@ -272,7 +272,7 @@ impl BackDoor for PlayReady {
             &ent,
             &stored,
             body,
-            cx.request_id,
+            cx,
             codes::PLAYREADY_UPSTREAM_UNAVAILABLE,
         )
         .await
@@ -351,7 +351,7 @@ impl BackDoor for Widevine {
             ent,
             &stored,
             body,
-            cx.request_id,
+            cx,
             codes::WIDEVINE_UPSTREAM_UNAVAILABLE,
         )
         .await

@@ -324,7 +324,7 @@ impl FairPlay {
             ent,
             &stored,
             &req.spc,
-            cx.request_id,
+            cx,
             codes::FAIRPLAY_UPSTREAM_UNAVAILABLE,
         )
         .await?

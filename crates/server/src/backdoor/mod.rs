@@ -70,6 +70,8 @@ pub struct Context<'a> {
     pub ckc_format: keyward_drm::fairplay::CkcFormat,
     /// The request id (sent to upstreams, logs).
     pub request_id: &'a str,
+    /// The player's `pallycon-client-meta` header, for upstreams that take it.
+    pub client_meta: Option<&'a str>,
 }
 
 /// Issues (or brokers) one kind of licence.

@@ -236,6 +236,7 @@ async fn rights(state: AppState, req: Request, drm: &'static [DrmType]) -> Respo
             client: &client,
             request_id: &rid,
             ckc_format: keyward_drm::fairplay::CkcFormat::Auto,
+            client_meta: None,
         };
         pipeline::licence(&state, req)
             .await

@@ -87,6 +87,12 @@ async fn run(
     query: Option<&str>,
 ) -> Answer {
     let ckc_format = ckc_format(query)?;
+    // Device info from the PallyCon/DoveRunner client SDKs, passed to
+    // upstreams that take it: printable, at most 4 KiB, else ignored.
+    let client_meta = headers
+        .get("pallycon-client-meta")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 4096 && !v.is_empty());
     let client = client_info(peer, headers);
     let rid = headers
         .get(super::REQUEST_ID)
@@ -99,6 +105,7 @@ async fn run(
         client: &client,
         request_id: rid,
         ckc_format,
+        client_meta,
     };
     pipeline::licence(state, req)
         .await

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::breaker::{Breaker, Gate};
+use crate::audit::AuditSink;
 use crate::cache::TtlCache;
 use crate::codes;
 use crate::refusal::Refusal;
@@ -211,13 +212,16 @@ pub struct Upstreams {
     routes: TtlCache<(String, Drm), Vec<Arc<Route>>>,
     live: Mutex<HashMap<(String, String), Arc<Live>>>,
     http: std::sync::OnceLock<Option<reqwest::Client>>,
+    /// Every call is recorded (route, status, latency; kind `upstream`).
+    audit: AuditSink,
 }
 
 impl Upstreams {
     /// An empty cache over the store.
-    pub fn new(store: Arc<dyn UpstreamStore>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn UpstreamStore>, ttl: Duration, audit: AuditSink) -> Self {
         Self {
             store,
+            audit,
             routes: TtlCache::new(ttl, 10_000),
             live: Mutex::new(HashMap::new()),
             http: std::sync::OnceLock::new(),
@@ -387,6 +391,26 @@ impl Upstreams {
             Ok(a) => tracing::info!(route = %label, status = a.status, ms, "upstream answered"),
             Err(why) => tracing::warn!(route = %label, reason = why, ms, "upstream failed"),
         }
+        // The audit trail: which route a licence took, what it answered, how
+        // long it took (also the failed attempts before a failover).
+        let mut ev = keyward_store::AuditEvent::new(
+            "upstream",
+            match &outcome {
+                Ok(a) if (200..300).contains(&a.status) => "ok".to_owned(),
+                Ok(a) => format!("http_{}", a.status),
+                Err(why) => (*why).to_owned(),
+            },
+        );
+        ev.site_id = Some(route.upstream.site_id.clone());
+        ev.drm = Some(route.upstream.drm.as_str().to_owned());
+        ev.request_id = Some(crate::json::bounded(request_id, 128).into_owned());
+        ev.detail = serde_json::json!({
+            "route": route.upstream.name,
+            "kind": route.upstream.kind,
+            "status": outcome.as_ref().ok().map(|a| a.status),
+            "ms": u64::try_from(ms).unwrap_or(u64::MAX),
+        });
+        self.audit.submit(ev).await;
         outcome
     }
 
@@ -442,7 +466,8 @@ pub async fn probe(u: Upstream, out: Outgoing) -> Result<String, String> {
         upstream: u,
     };
     let store = Arc::new(keyward_store::MemoryStore::new());
-    let ups = Upstreams::new(store, Duration::from_secs(1));
+    let audit = AuditSink::start(store.clone());
+    let ups = Upstreams::new(store, Duration::from_secs(1), audit);
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().to_string();
     match ups.send(&route, &out, &id).await {

@@ -576,6 +576,11 @@ pub fn read_answer(route: &Route, drm: DrmType, a: Answered) -> Result<Licence, 
 const CERTIFICATE_REQUEST: &[u8] = &[0x08, 0x04];
 
 impl Kind for DoveRunner {
+    /// DoveRunner reads the client SDKs' device info.
+    fn passes_client_meta(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "doverunner"
     }

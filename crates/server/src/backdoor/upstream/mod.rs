@@ -68,6 +68,11 @@ pub trait Kind: Send + Sync {
     fn unavailable(&self) -> Option<Code> {
         None
     }
+    /// Whether the player's `pallycon-client-meta` header (device info the
+    /// PallyCon/DoveRunner client SDKs send) goes to the upstream.
+    fn passes_client_meta(&self) -> bool {
+        false
+    }
     /// Whether the request carries the entitlement's output rules to the
     /// upstream, refusing those it cannot (a FairPlay back door checks the
     /// rules a raw SPC cannot carry only for kinds that do not).
@@ -150,9 +155,10 @@ pub async fn broker(
     ent: &Entitlement,
     stored: &[ContentKeyRecord],
     challenge: &[u8],
-    request_id: &str,
+    cx: &super::Context<'_>,
     unavailable: Code,
 ) -> Result<Licence, Refusal> {
+    let request_id = cx.request_id;
     // Routes all of one kind with its own "unavailable" code answer with it.
     let own = routes
         .iter()
@@ -166,7 +172,14 @@ pub async fn broker(
             request_id,
             unavailable,
             |route| match kind(&route.upstream.kind) {
-                Some(k) => k.build(route, ent, stored, challenge),
+                Some(k) => {
+                    let mut out = k.build(route, ent, stored, challenge)?;
+                    if let (true, Some(meta)) = (k.passes_client_meta(), cx.client_meta) {
+                        out.headers
+                            .push(("pallycon-client-meta".to_owned(), meta.to_owned()));
+                    }
+                    Ok(out)
+                }
                 None => Err(Refusal::internal(format!(
                     "stored upstream of unknown kind {}",
                     route.upstream.kind
