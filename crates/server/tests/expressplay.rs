@@ -718,6 +718,24 @@ async fn invalid_tokens_are_4010() {
 }
 
 #[tokio::test]
+async fn a_widevine_token_with_extensions_is_refused_not_stripped() {
+    let app = ep_app().await;
+    let url = mint_ok(&app, "wv", &format!("{}&wvExtension=abcd,AQID", base())).await;
+    let a = app
+        .post(
+            &format!(
+                "/hms/wv/rights/?ExpressPlayToken={}&errorFormat=json",
+                token_of(&url)
+            ),
+            None,
+            widevine_license_request(KID),
+        )
+        .await;
+    assert_eq!(a.json()["errorCode"], -7009, "{}", a.text());
+    assert!(a.text().contains("wvExtension"), "{}", a.text());
+}
+
+#[tokio::test]
 async fn expired_token_is_2002() {
     let app = ep_app().await;
     let url = mint_ok(&app, "ck", &base()).await;

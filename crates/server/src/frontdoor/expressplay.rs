@@ -78,6 +78,15 @@ impl FrontDoor for RightsDoor {
             )
             .into());
         }
+        // Widevine licence extensions (`wvExtension`) have no field in any
+        // upstream protocol keyward speaks: refused, never silently dropped.
+        if drm == TokenDrm::Widevine && !payload.wv_extensions.is_empty() {
+            return Err(refuse(
+                codes::WV_EXTENSION,
+                "the token carries wvExtension licence extensions, which no Widevine upstream keyward brokers to can carry: mint the token without them",
+            )
+            .into());
+        }
         // An expired token is an authentication failure here (401); a bad
         // expirationTime at minting is a bad argument (400).
         payload
