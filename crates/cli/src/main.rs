@@ -133,8 +133,13 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
         .buffered_lines_limit(128 * 1024)
         .lossy(true)
         .finish(std::io::stderr());
+    // Colour only for a person at a terminal (and never with NO_COLOR): log
+    // files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     if json {
         b.json().init();

@@ -205,3 +205,70 @@ fn a_second_serve_on_the_same_data_shows_store_locked() {
     let _ = first.wait();
     assert!(err.contains("store_locked"), "{err}");
 }
+
+#[test]
+fn one_access_line_per_licence_request_and_no_colour_in_a_pipe() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut srv = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path().join("d"))
+        .env("KEYWARD_KEK", KEK)
+        .env("KEYWARD_LOG_FORMAT", "json")
+        .env_remove("KEYWARD_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = srv.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(l) = line else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let wait_for = |needle: &str, log: &mut Vec<String>| {
+        let t0 = std::time::Instant::now();
+        while !log.iter().any(|l: &String| l.contains(needle)) {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(15), "{log:?}");
+            if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                log.push(l);
+            }
+        }
+    };
+    wait_for("keyward listening", &mut log);
+    // A licence request without a token.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(
+        format!(
+            "POST /ri/clearkey/licenseManager.do HTTP/1.1\r\nHost: {addr}\r\nx-request-id: access-1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("7010"), "{answer}");
+    wait_for("access-1", &mut log);
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let line = log.iter().find(|l| l.contains("access-1")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["target"], "keyward::licence", "{line}");
+    assert_eq!(v["fields"]["outcome"], "refused", "{line}");
+    assert_eq!(v["fields"]["code"], "7010", "{line}");
+    assert!(v["fields"]["us"].as_u64().is_some(), "{line}");
+    assert!(
+        log.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in a pipe: {log:?}"
+    );
+}

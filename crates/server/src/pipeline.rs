@@ -41,9 +41,13 @@ pub struct LicenceRequest<'a> {
 
 /// Runs the pipeline.
 pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licence, Denied> {
-    let cred = req
-        .credential
-        .ok_or_else(|| Denied::from(frontdoor::missing()))?;
+    let started = std::time::Instant::now();
+    let rid = req.request_id;
+    let Some(cred) = req.credential else {
+        let d = Denied::from(frontdoor::missing());
+        access(rid, None, Err(&d.refusal), started);
+        return Err(d);
+    };
     let (door, raw) = frontdoor::door(&cred);
     let mut claim = match door.verify(state, raw, &req.expect).await {
         Ok(c) => c,
@@ -51,6 +55,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             if let Some(a) = &d.audit {
                 record(state, a, d.refusal.code.wire, req.request_id).await;
             }
+            access(rid, None, Err(&d.refusal), started);
             return Err(d);
         }
     };
@@ -59,6 +64,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         if let Some(a) = &audit {
             record(state, a, refusal.code.wire, req.request_id).await;
         }
+        access(rid, Some(&claim.entitlement), Err(&refusal), started);
         return Err(Denied {
             refusal,
             site: claim.site,
@@ -66,9 +72,6 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         });
     }
     let ent = &claim.entitlement;
-    // One line per granted licence (target `keyward::licence`; an operator
-    // silences it with KEYWARD_LOG=info,keyward::licence=warn).
-    tracing::info!(target: "keyward::licence", site = %ent.site_id, cid = %ent.content_id, drm = %ent.drm, user = %ent.subject, "entitled");
     let target = match req.challenge {
         Challenge::HlsKey(_) => Target::HlsKey,
         _ => Target::Drm(ent.drm),
@@ -95,11 +98,38 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         };
         record(state, &a, result, req.request_id).await;
     }
+    access(rid, Some(ent), out.as_ref().map(|_| ()), started);
     out.map_err(|refusal| Denied {
         refusal,
         site: claim.site,
         audit: None,
     })
+}
+
+/// The access log: one line per licence request (target `keyward::licence`,
+/// info; JSON with `KEYWARD_LOG_FORMAT=json`; an operator silences it with
+/// `KEYWARD_LOG=info,keyward::licence=warn`): request id, site, DRM, content,
+/// user, outcome, code, latency. A request refused before its credential
+/// verified names nothing from it.
+fn access(
+    rid: &str,
+    ent: Option<&Entitlement>,
+    result: Result<(), &crate::refusal::Refusal>,
+    started: std::time::Instant,
+) {
+    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let (outcome, code) = match result {
+        Ok(()) => ("granted", "ok"),
+        Err(r) => ("refused", r.code.wire),
+    };
+    match ent {
+        Some(e) => {
+            tracing::info!(target: "keyward::licence", request_id = %rid, site = %e.site_id, drm = %e.drm, cid = %e.content_id, user = %e.subject, outcome, code, us, "licence")
+        }
+        None => {
+            tracing::info!(target: "keyward::licence", request_id = %rid, outcome, code, us, "licence")
+        }
+    }
 }
 
 /// Where an entitlement's outcomes are counted, if anywhere.
