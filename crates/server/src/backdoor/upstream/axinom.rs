@@ -42,7 +42,7 @@ use crate::entitlement::{
     Cgms, Entitlement, FairPlayOutput, Hdcp, KeySource, PlayReadyOutput, WidevineOutput,
 };
 use crate::refusal::Refusal;
-use crate::resources::upstreams::{is_private_secret, Answered, Outgoing, Route};
+use crate::resources::upstreams::{Answered, Outgoing, Route};
 
 /// The kind.
 pub struct Axinom;
@@ -531,15 +531,7 @@ impl Kind for Axinom {
                 "secrets: kind axinom signs with the secret {COMMUNICATION_KEY} (the communication key, base64 as Axinom gives it; never sent)"
             ));
         }
-        if let Some(n) = secret_names
-            .iter()
-            .find(|n| is_private_secret(n) && **n != COMMUNICATION_KEY)
-        {
-            return Err(format!(
-                "secrets: {} is a private secret, which kind axinom does not use",
-                crate::json::bounded(n, 64)
-            ));
-        }
+        super::refuse_unused_private_secrets("axinom", secret_names, &[COMMUNICATION_KEY])?;
         Ok(())
     }
 

@@ -58,7 +58,7 @@ use crate::entitlement::{
     Cgms, Entitlement, FairPlayOutput, Hdcp, KeySource, PlayReadyOutput, WidevineOutput,
 };
 use crate::refusal::Refusal;
-use crate::resources::upstreams::{is_private_secret, Answered, Outgoing, Route};
+use crate::resources::upstreams::{Answered, Outgoing, Route};
 
 /// The kind.
 pub struct DoveRunner;
@@ -611,15 +611,11 @@ impl Kind for DoveRunner {
                 ));
             }
         }
-        if let Some(n) = secret_names
-            .iter()
-            .find(|n| is_private_secret(n) && **n != SITE_KEY_SECRET && **n != ACCESS_KEY_SECRET)
-        {
-            return Err(format!(
-                "secrets: {} is a private secret, which kind doverunner does not use",
-                crate::json::bounded(n, 64)
-            ));
-        }
+        super::refuse_unused_private_secrets(
+            "doverunner",
+            secret_names,
+            &[SITE_KEY_SECRET, ACCESS_KEY_SECRET],
+        )?;
         if let Some(n) = secret_names
             .iter()
             .find(|n| n.eq_ignore_ascii_case(TOKEN_HEADER))

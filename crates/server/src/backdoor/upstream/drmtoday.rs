@@ -40,7 +40,7 @@ use crate::backdoor::Licence;
 use crate::codes::{self, Code};
 use crate::entitlement::{Cgms, Entitlement, Hdcp};
 use crate::refusal::Refusal;
-use crate::resources::upstreams::{is_private_secret, Answered, Outgoing, Route};
+use crate::resources::upstreams::{Answered, Outgoing, Route};
 
 /// The kind.
 pub struct DrmToday;
@@ -449,15 +449,7 @@ impl Kind for DrmToday {
                 "secrets: kind drmtoday signs with the secret {SHARED_SECRET} (the upfront token's shared secret; never sent)"
             ));
         }
-        if let Some(n) = secret_names
-            .iter()
-            .find(|n| is_private_secret(n) && **n != SHARED_SECRET)
-        {
-            return Err(format!(
-                "secrets: {} is a private secret, which kind drmtoday does not use",
-                crate::json::bounded(n, 64)
-            ));
-        }
+        super::refuse_unused_private_secrets("drmtoday", secret_names, &[SHARED_SECRET])?;
         Ok(())
     }
 

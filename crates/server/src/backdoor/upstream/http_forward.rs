@@ -357,15 +357,7 @@ impl Kind for HttpForward {
                 "settings.jwt_header: the JWT goes in {header}, which a secret also names"
             ));
         }
-        if let Some(n) = secret_names
-            .iter()
-            .find(|n| crate::resources::upstreams::is_private_secret(n) && **n != JWT_KEY_SECRET)
-        {
-            return Err(format!(
-                "secrets: {} is a private secret, which kind http-forward does not use",
-                crate::json::bounded(n, 64)
-            ));
-        }
+        super::refuse_unused_private_secrets("http-forward", secret_names, &[JWT_KEY_SECRET])?;
         Ok(())
     }
 

@@ -81,6 +81,28 @@ pub trait Kind: Send + Sync {
     }
 }
 
+/// Refuses a private secret (`keyward-…`, never sent as a header) that the
+/// kind does not read itself: it would be stored and never used.
+///
+/// # Errors
+/// The message naming the secret and the kind.
+pub fn refuse_unused_private_secrets(
+    kind: &str,
+    secret_names: &[&str],
+    used: &[&str],
+) -> Result<(), String> {
+    match secret_names
+        .iter()
+        .find(|n| crate::resources::upstreams::is_private_secret(n) && !used.contains(n))
+    {
+        Some(n) => Err(format!(
+            "secrets: {} is a private secret, which kind {kind} does not use",
+            crate::json::bounded(n, 64)
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Every kind keyward has.
 pub fn kinds() -> &'static [&'static dyn Kind] {
     &[

@@ -39,7 +39,7 @@ use crate::backdoor::{check_track, Licence};
 use crate::codes;
 use crate::entitlement::{CarriedKey, Entitlement, KeySource};
 use crate::refusal::{Refusal, Relayed};
-use crate::resources::upstreams::{is_private_secret, Answered, Outgoing, Route};
+use crate::resources::upstreams::{Answered, Outgoing, Route};
 
 /// The kind.
 pub struct PlayReady;
@@ -322,12 +322,7 @@ impl Kind for PlayReady {
                 ));
             }
         }
-        if let Some(n) = secret_names.iter().find(|n| is_private_secret(n)) {
-            return Err(format!(
-                "secrets: {} is a private secret, which kind playready does not use",
-                crate::json::bounded(n, 64)
-            ));
-        }
+        super::refuse_unused_private_secrets("playready", secret_names, &[])?;
         Ok(())
     }
 
