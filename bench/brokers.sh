@@ -209,15 +209,6 @@ grep -q '"status":"OK"' "$WORK/mock-answer.json" || die "the mock refused the en
 # ---------------------------------------------------------------- measuring
 declare -A RPS P50 P99 NON2XX SOCKERR BAD SHORT SRV_CORES MOCK_CORES GEN_CORES OTHER_CORES LABEL
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-  local total=0 p v
-  for p in $(group_pids "$1"); do
-    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 ORDER=()
 
 # wrk_cmd TOKENS BODY CTYPE EXPECT PATH PACE CMD…: runs CMD with the environment of brokers.lua
@@ -345,8 +336,6 @@ echo "CPU is time used during the measured run divided by its length (2.00 = bot
 echo "process (group) under test — for the mock-direct rows the mock itself. ClearKey never reaches the mock."
 echo
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { if awk "BEGIN { exit !($1) }"; then echo "meets"; else echo "MISSES"; fi; }
 ADDED=$(awk -v a="${P99[kw_half]}" -v b="${P99[mock_half]}" 'BEGIN { printf "%.2f", a - b }')
 R_CK=$(ratio "${RPS[kw]}" "${RPS[clearkey]}")
 R_N1=$(ratio "${RPS[kw]}" "${RPS[node1]}")

@@ -190,15 +190,6 @@ check_fairplay sdk-test
 # ---------------------------------------------------------------- measuring
 declare -A RPS P50 P99 NON2XX SOCKERR BAD SHORT SRV_CORES GEN_CORES OTHER_CORES LABEL
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-  local total=0 p v
-  for p in $(group_pids "$1"); do
-    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 ORDER=()
 
 # run_wrk KEY LABEL PATH SCRIPT TOKENS CONNS DURATION [PACE_MS] — records the figures for KEY
@@ -293,8 +284,6 @@ echo "the co-processes (keyward's session). \"not 200 / short\": answers fairpla
 echo "as not HTTP 200, or 200 with a body under a CKC header."
 echo
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { if awk "BEGIN { exit !($1) }"; then echo "meets"; else echo "MISSES"; fi; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 echo "| ratio / figure | value | goal | |"
 echo "|---|---:|---|---|"

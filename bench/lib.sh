@@ -142,3 +142,19 @@ wait_for_idle() {
     sleep 4; waited=$((waited + 5)); BUSY=$(cpu_busy_pct)
   done
 }
+
+# CPU clock ticks used so far by every process of a session (user + system).
+cpu_ticks() {
+  local total=0 p v
+  for p in $(group_pids "$1"); do
+    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+# Busy clock ticks of the whole machine so far (everything but idle and iowait).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# "meets" or "MISSES" for an awk condition, e.g. `verdict "$R >= 0.5"`.
+verdict() { if awk "BEGIN { exit !($1) }"; then echo "meets"; else echo "MISSES"; fi; }
+# a / b with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -214,15 +214,6 @@ done >"$WORK/ep.txt"
 # ---------------------------------------------------------------- measuring
 declare -A RPS P50 P99 NON2XX SOCKERR REUSED RSS_LOAD HWM SRV_CORES GEN_CORES OTHER_CORES
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-  local total=0 p v
-  for p in $(group_pids "$1"); do
-    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 ORDER=()
 
 # run_wrk key url script — the environment of wrk comes from the arrays
@@ -391,7 +382,6 @@ echo "other processes, in cores: $other_list."
 echo
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
-verdict() { if awk "BEGIN { exit !($1) }"; then echo "meets"; else echo "MISSES"; fi; }
 PC_MEAN=$(awk -v a="${RPS[pc_licence]}" -v b="${RPS[pc_licence2]}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 r_st=$(pct "${RPS[st_licence]}" "$PC_MEAN")
 echo "| ratio | value |"

@@ -163,16 +163,7 @@ echo
 declare -A RPS P50 P99 NON2XX SOCKERR RSS_LOAD HWM SRV_CORES GEN_CORES OTHER_CORES
 CLK_TCK=$(getconf CLK_TCK)
 # utime+stime ticks of every process in a server's session
-cpu_ticks() {
-  local total=0 p v
-  for p in $(group_pids "$1"); do
-    v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
 # busy ticks of the whole machine (all but idle and iowait)
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 ORDER=()
 
 # run_wrk key url script conns [pace_ms] — sets RPS/P50/P99… for key
@@ -285,7 +276,6 @@ echo
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 times() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { if awk "BEGIN { exit !($1) }"; then echo "meets"; else echo "MISSES"; fi; }
 
 r_floor=$(pct "${RPS[kw_licence]}" "${RPS[kw_health]}")
 r_n1=$(times "${RPS[kw_licence]}" "${RPS[n1_licence]}")
