@@ -915,6 +915,7 @@ async fn seed(store: &MemoryStore) {
                     key: ContentKey::from_slice(&key).unwrap(),
                     iv: None,
                     label: label.map(Into::into),
+                    period: None,
                 },
                 false,
             )

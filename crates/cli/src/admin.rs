@@ -144,6 +144,9 @@ pub enum KeyCommand {
         /// Label.
         #[arg(long)]
         label: Option<String>,
+        /// Key period (crypto period index) of rotated content.
+        #[arg(long)]
+        period: Option<u64>,
         /// Replace an existing key for the same content and track.
         #[arg(long)]
         replace: bool,
@@ -561,6 +564,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
             iv,
             track_type,
             label,
+            period,
             replace,
         } => {
             let id = match SiteId::parse(&site_id) {
@@ -594,6 +598,7 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
                         key,
                         iv,
                         label,
+                        period,
                     };
                     match s.put_key(nk, replace).await {
                         Ok(rec) => {

@@ -5,6 +5,7 @@ mod admin;
 mod clients;
 mod customers;
 mod fairplay;
+mod packager;
 mod rfc3339;
 mod token;
 mod upstream;
@@ -66,6 +67,10 @@ enum Command {
     /// Manage licence upstreams (a site's FairPlay KSMs, …) in the data directory.
     #[command(subcommand)]
     Upstream(upstream::UpstreamCommand),
+    /// Manage packager credentials (Widevine key-API signers, API keys for the
+    /// PlayReady packaging API, CPIX and SPEKE) and key seeds in the data directory.
+    #[command(subcommand)]
+    Packager(packager::PackagerCommand),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
@@ -160,6 +165,7 @@ fn main() -> ExitCode {
         Command::Client(c) => clients::run(c),
         Command::Customer(c) => customers::run(c),
         Command::Upstream(c) => upstream::run(c),
+        Command::Packager(c) => packager::run(c),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,

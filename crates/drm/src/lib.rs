@@ -17,6 +17,7 @@ pub mod clearkey;
 pub mod error;
 pub mod fairplay;
 pub mod keys;
+pub mod packaging;
 pub mod playready;
 pub mod pssh;
 pub mod widevine;

@@ -44,10 +44,10 @@ const MAX_DEPTH: usize = 32;
 const WRMHEADER_NS: &str = "http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader";
 
 /// One closed XML element as the walker reports it.
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) text: String,
 }
 
 impl Element {
@@ -67,7 +67,7 @@ fn local(name: &[u8]) -> Result<String, &'static str> {
 
 /// Walks `xml`, calling `on_close(ancestor names, element)` for each element when it closes
 /// (document order of end tags). Errors are static reasons; callers pick the error code.
-fn walk(
+pub(crate) fn walk(
     xml: &str,
     mut on_close: impl FnMut(&[&str], &Element) -> Result<(), &'static str>,
 ) -> Result<(), &'static str> {

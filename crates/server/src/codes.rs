@@ -363,6 +363,14 @@ registry! {
     UPSTREAM_NOT_FOUND = "upstream_not_found", NotFound, NATIVE, "No upstream with that name for this site";
     /// Admin: the site already has an upstream of that name.
     UPSTREAM_EXISTS = "upstream_exists", Conflict, NATIVE, "The site already has an upstream with this name";
+    /// Admin: no packager credential of that name.
+    PACKAGER_NOT_FOUND = "packager_not_found", NotFound, NATIVE, "No packager credential with that name";
+    /// Admin: a packager credential of that name exists (names are unique across sites).
+    PACKAGER_EXISTS = "packager_exists", Conflict, NATIVE, "A packager credential with this name already exists";
+    /// Key server: no packager credential, or not a valid one.
+    PACKAGER_UNAUTHORIZED = "packager_unauthorized", Unauthorized, NATIVE, "Packager credential missing or not valid";
+    /// Key server: the credential may not ask for this content id.
+    PACKAGER_FORBIDDEN = "packager_forbidden", Forbidden, NATIVE, "This packager credential may not ask for keys of this content id";
     /// Admin: no such API key.
     API_KEY_NOT_FOUND = "api_key_not_found", NotFound, API, "No API key with that id for this client";
     /// Invalid site id.

@@ -29,6 +29,7 @@ mod frontdoor;
 mod gatekeeper;
 mod http;
 mod json;
+mod keyserver;
 mod listener;
 mod mint;
 mod net;
@@ -218,6 +219,7 @@ pub async fn prepare_demo(store: &dyn Store) -> Result<DemoMinter, StartError> {
             key,
             iv: None,
             label: Some("demo clip".into()),
+            period: None,
         };
         match store.put_key(nk, false).await {
             Ok(_) => {}

@@ -253,6 +253,8 @@ impl Refusal {
             StoreError::FairPlayCredentialExists => Some(codes::FAIRPLAY_CREDENTIAL_EXISTS),
             StoreError::UpstreamNotFound => Some(codes::UPSTREAM_NOT_FOUND),
             StoreError::UpstreamExists => Some(codes::UPSTREAM_EXISTS),
+            StoreError::PackagerNotFound => Some(codes::PACKAGER_NOT_FOUND),
+            StoreError::PackagerExists => Some(codes::PACKAGER_EXISTS),
             _ => None,
         };
         if let Some(code) = fixed {

@@ -127,6 +127,7 @@ async fn gateway(url: &str, cb: CallbackSettings) -> (Router, Arc<dyn Store>, te
                 .unwrap(),
                 iv: None,
                 label: None,
+                period: None,
             },
             false,
         )

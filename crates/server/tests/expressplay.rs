@@ -103,6 +103,7 @@ async fn ep_app() -> TestApp {
                 key: ContentKey::from_slice(&LABELLED_KEY).unwrap(),
                 iv: None,
                 label: Some("ep-label".into()),
+                period: None,
             },
             false,
         )

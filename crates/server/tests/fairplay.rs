@@ -108,6 +108,7 @@ async fn fps_app(dask: DaskSource, tune: impl FnOnce(&mut Config)) -> TestApp {
                 key: ContentKey::from_slice(&KEY_ONE).unwrap(),
                 iv: Some(IV_ONE),
                 label: None,
+                period: None,
             },
             false,
         )

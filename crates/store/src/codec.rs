@@ -23,6 +23,7 @@ use crate::fairplay::{
 };
 use crate::kek::{Kek, WrapContext};
 use crate::keys::{ContentKey, ContentKeyRecord, KeyInfo, Kid, TrackType};
+use crate::packagers::{KeySeed, Packager, PackagerInfo, PackagerKind, PackagerSecret};
 use crate::sites::{Drm, ErrorStyle, Site, SiteId, SiteSecret, SiteSettings};
 use crate::upstreams::{Upstream, UpstreamInfo, UpstreamSecret};
 
@@ -215,6 +216,13 @@ pub(crate) struct KeyRow {
     pub(crate) label: Option<String>,
     /// `created_at`, unix seconds.
     pub(crate) created_at: i64,
+    /// `period`: NULL without rotation.
+    pub(crate) period: Option<i64>,
+}
+
+/// A key period as the SQL backends store it.
+pub(crate) fn period_column(period: Option<u64>) -> Option<i64> {
+    period.map(|p| i64::try_from(p).unwrap_or(i64::MAX))
 }
 
 /// A content key wrapped for its row (bound to its site and kid).
@@ -244,6 +252,13 @@ impl KeyRow {
             iv: self.iv.as_ref().map(hex::encode),
             label: self.label.clone(),
             created_at: self.created_at,
+            period: match self.period {
+                None => None,
+                Some(p) => Some(
+                    u64::try_from(p)
+                        .map_err(|_| StoreError::backend("stored period is negative"))?,
+                ),
+            },
         })
     }
 
@@ -275,6 +290,7 @@ impl KeyRow {
                 .transpose()?,
             label: info.label,
             created_at: info.created_at,
+            period: info.period,
         })
     }
 }
@@ -611,6 +627,7 @@ mod tests {
             iv: None,
             label: None,
             created_at: 0,
+            period: None,
         };
         assert_eq!(
             row.info().unwrap_err().detail(),
@@ -634,11 +651,13 @@ mod tests {
             iv: Some(vec![5; 16]),
             label: Some("l".into()),
             created_at: 3,
+            period: Some(4),
         };
         let rec = row([9; 16], &wrapped).decode(&k).unwrap();
         assert_eq!(rec.key, key);
         assert_eq!(rec.track_type, TrackType::Uhd1);
         assert_eq!(rec.iv, Some([5; 16]));
+        assert_eq!(rec.period, Some(4));
         assert_eq!(rec.info().iv.as_deref(), Some("05".repeat(16).as_str()));
         let moved = row([8; 16], &wrapped).decode(&k).unwrap_err();
         assert_eq!(moved.code(), "unwrap_failed");
@@ -806,4 +825,99 @@ mod tests {
             Some("stored settings is not a JSON object")
         );
     }
+}
+
+/// A packager credential's secret wrapped for its row (bound to the name, the
+/// site and the kind).
+pub(crate) fn wrap_packager_secret(
+    kek: &Kek,
+    name: &str,
+    site_id: &SiteId,
+    secret: &PackagerSecret,
+) -> Result<Vec<u8>> {
+    kek.wrap(
+        &WrapContext::PackagerSecret {
+            name,
+            site_id: site_id.as_str(),
+            kind: secret.kind().as_str(),
+        },
+        &secret.to_bytes(),
+    )
+}
+
+/// The `packagers` table's columns, as any SQL backend stores them.
+#[derive(Debug)]
+pub(crate) struct PackagerRow {
+    /// `name`.
+    pub(crate) name: String,
+    /// `site_id`.
+    pub(crate) site_id: String,
+    /// `kind`: the wire name.
+    pub(crate) kind: String,
+    /// `cid_prefix`.
+    pub(crate) cid_prefix: Option<String>,
+    /// `secret_wrapped` (absent when a listing did not select it).
+    pub(crate) secret_wrapped: Option<Vec<u8>>,
+    /// `created_at`, unix seconds.
+    pub(crate) created_at: i64,
+}
+
+impl PackagerRow {
+    /// The credential's metadata, without touching the secret column.
+    pub(crate) fn info(&self) -> Result<PackagerInfo> {
+        Ok(PackagerInfo {
+            name: self.name.clone(),
+            site_id: site_id_from_column(&self.site_id)?,
+            kind: PackagerKind::parse(&self.kind)
+                .map_err(|_| StoreError::backend("stored packager kind is unknown"))?,
+            cid_prefix: self.cid_prefix.clone(),
+            created_at: self.created_at,
+        })
+    }
+
+    /// The whole credential, the secret unwrapped (`unwrap_failed` if it was
+    /// altered or moved from another row).
+    pub(crate) fn decode(self, kek: &Kek) -> Result<Packager> {
+        let info = self.info()?;
+        let wrapped = self
+            .secret_wrapped
+            .as_deref()
+            .ok_or_else(|| StoreError::backend("secret_wrapped was not selected"))?;
+        let bytes = kek.unwrap(
+            &WrapContext::PackagerSecret {
+                name: &info.name,
+                site_id: info.site_id.as_str(),
+                kind: info.kind.as_str(),
+            },
+            wrapped,
+        )?;
+        Ok(Packager {
+            secret: PackagerSecret::from_bytes(info.kind, &bytes)?,
+            name: info.name,
+            site_id: info.site_id,
+            cid_prefix: info.cid_prefix,
+            created_at: info.created_at,
+        })
+    }
+}
+
+/// A site's key seed wrapped for its row.
+pub(crate) fn wrap_key_seed(kek: &Kek, site_id: &SiteId, seed: &KeySeed) -> Result<Vec<u8>> {
+    kek.wrap(
+        &WrapContext::KeySeed {
+            site_id: site_id.as_str(),
+        },
+        seed.expose(),
+    )
+}
+
+/// A site's key seed from its wrapped column.
+pub(crate) fn unwrap_key_seed(kek: &Kek, site_id: &SiteId, wrapped: &[u8]) -> Result<KeySeed> {
+    let bytes = kek.unwrap(
+        &WrapContext::KeySeed {
+            site_id: site_id.as_str(),
+        },
+        wrapped,
+    )?;
+    KeySeed::from_slice(&bytes).map_err(|_| StoreError::backend("stored key seed is too short"))
 }

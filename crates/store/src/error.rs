@@ -52,6 +52,12 @@ pub enum StoreError {
     /// The site already holds a licence upstream with that name (for any DRM).
     #[error("upstream already exists")]
     UpstreamExists,
+    /// No packager credential of that name.
+    #[error("packager credential not found")]
+    PackagerNotFound,
+    /// A packager credential of that name exists (names are unique across sites).
+    #[error("packager credential already exists")]
+    PackagerExists,
     /// A site id is not exactly 4 ASCII uppercase letters.
     #[error("site id must be exactly 4 ASCII uppercase letters")]
     InvalidSiteId,
@@ -144,6 +150,8 @@ impl StoreError {
             StoreError::FairPlayCredentialExists => "fairplay_credential_exists",
             StoreError::UpstreamNotFound => "upstream_not_found",
             StoreError::UpstreamExists => "upstream_exists",
+            StoreError::PackagerNotFound => "packager_not_found",
+            StoreError::PackagerExists => "packager_exists",
             StoreError::InvalidSiteId => "invalid_site_id",
             StoreError::InvalidSecretLength { .. } => "invalid_secret_length",
             StoreError::InvalidKeyLength { .. } => "invalid_key_length",

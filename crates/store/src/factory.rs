@@ -19,6 +19,7 @@ use crate::kek::Kek;
 use crate::keys::KeyStore;
 use crate::lifecycle::Lifecycle;
 use crate::memory::MemoryStore;
+use crate::packagers::PackagerStore;
 use crate::replay::ReplayStore;
 use crate::sites::SiteStore;
 use crate::sqlite::SqliteStore;
@@ -61,6 +62,8 @@ pub struct Stores {
     pub fairplay: Arc<dyn FairPlayStore>,
     /// Licence upstreams per site and DRM.
     pub upstreams: Arc<dyn UpstreamStore>,
+    /// Packager credentials and key seeds.
+    pub packagers: Arc<dyn PackagerStore>,
     /// Single-use / n-use token decisions.
     pub replay: Arc<dyn ReplayStore>,
     /// Concurrent-stream slots (not enforced by the server yet).
@@ -86,6 +89,7 @@ impl Stores {
             customers: backend.clone(),
             fairplay: backend.clone(),
             upstreams: backend.clone(),
+            packagers: backend.clone(),
             replay: backend.clone(),
             streams: backend.clone(),
             audit: backend.clone(),
@@ -123,6 +127,7 @@ impl From<Arc<dyn Store>> for Stores {
             customers: all.clone(),
             fairplay: all.clone(),
             upstreams: all.clone(),
+            packagers: all.clone(),
             replay: all.clone(),
             streams: all.clone(),
             audit: all.clone(),

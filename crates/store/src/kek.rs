@@ -242,6 +242,20 @@ pub(crate) enum WrapContext<'a> {
         /// The upstream's name.
         name: &'a str,
     },
+    /// A packager credential's secret, bound to its name, site and kind.
+    PackagerSecret {
+        /// Credential name (unique across sites).
+        name: &'a str,
+        /// Owning site.
+        site_id: &'a str,
+        /// Kind wire name.
+        kind: &'a str,
+    },
+    /// A site's PlayReady key seed.
+    KeySeed {
+        /// Site id.
+        site_id: &'a str,
+    },
     /// A Studio client's token secret.
     ClientSecret {
         /// Client name.
@@ -273,6 +287,14 @@ impl WrapContext<'_> {
             WrapContext::UpstreamSecrets { site_id, name } => {
                 format!("keyward/v1/upstream_secrets|{site_id}|{name}").into_bytes()
             }
+            WrapContext::PackagerSecret {
+                name,
+                site_id,
+                kind,
+            } => format!("keyward/v1/packager|{name}|{site_id}|{kind}").into_bytes(),
+            WrapContext::KeySeed { site_id } => {
+                format!("keyward/v1/key_seed|{site_id}").into_bytes()
+            }
             WrapContext::ClientSecret { client, seq } => {
                 format!("keyward/v1/client_secret|{client}|{seq}").into_bytes()
             }
@@ -288,6 +310,8 @@ impl WrapContext<'_> {
             WrapContext::FpsKey { .. } => "FairPlay private key",
             WrapContext::FpsAsk { .. } => "FairPlay ASk",
             WrapContext::UpstreamSecrets { .. } => "upstream secrets",
+            WrapContext::PackagerSecret { .. } => "packager secret",
+            WrapContext::KeySeed { .. } => "key seed",
             WrapContext::ClientSecret { .. } => "client token secret",
         }
     }

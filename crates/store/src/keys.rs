@@ -59,6 +59,8 @@ pub struct NewContentKey {
     pub iv: Option<[u8; 16]>,
     /// Optional free-text label, at most [`MAX_LABEL_LEN`] bytes.
     pub label: Option<String>,
+    /// Key period (crypto period index) of rotated content; `None` without rotation.
+    pub period: Option<u64>,
 }
 
 impl NewContentKey {
@@ -77,10 +79,11 @@ impl NewContentKey {
             key: generate_content_key()?,
             iv: None,
             label,
+            period: None,
         })
     }
 
-    /// Checks the content id and label.
+    /// Checks the content id, label and period.
     pub fn validate(&self) -> Result<()> {
         validate_cid(&self.cid)?;
         if let Some(label) = &self.label {
@@ -91,7 +94,22 @@ impl NewContentKey {
                 });
             }
         }
-        Ok(())
+        validate_period(self.period)
+    }
+}
+
+/// The largest key period a store keeps (the SQL backends store it as a signed
+/// 64-bit integer).
+pub const MAX_PERIOD: u64 = i64::MAX as u64;
+
+/// Checks a key period (`invalid_input` above [`MAX_PERIOD`]).
+pub fn validate_period(period: Option<u64>) -> Result<()> {
+    match period {
+        Some(p) if p > MAX_PERIOD => Err(StoreError::InvalidInput {
+            field: "period",
+            reason: "larger than 2^63 - 1",
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -114,6 +132,8 @@ pub struct ContentKeyRecord {
     pub label: Option<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
+    /// Key period of rotated content; `None` without rotation.
+    pub period: Option<u64>,
 }
 
 impl ContentKeyRecord {
@@ -127,6 +147,7 @@ impl ContentKeyRecord {
             iv: self.iv.map(hex::encode),
             label: self.label.clone(),
             created_at: self.created_at,
+            period: self.period,
         }
     }
 }
@@ -148,15 +169,18 @@ pub struct KeyInfo {
     pub label: Option<String>,
     /// Creation time, unix seconds.
     pub created_at: i64,
+    /// Key period of rotated content; absent without rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
 }
 
 /// Storage of content keys. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore)
 /// and [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    /// Imports a key. Without `replace`, a key with the same (site, cid, track type) or
-    /// the same (site, kid) is a `key_conflict`; with `replace`, such keys are removed
-    /// first. `site_not_found` if the site does not exist.
+    /// Imports a key. Without `replace`, a key with the same (site, cid, track type,
+    /// period) or the same (site, kid) is a `key_conflict`; with `replace`, such keys
+    /// are removed first. `site_not_found` if the site does not exist.
     async fn put_key(&self, key: NewContentKey, replace: bool) -> Result<ContentKeyRecord>;
 
     /// Generates a random kid and key for (site, cid, track type) and stores them
@@ -172,8 +196,24 @@ pub trait KeyStore: Send + Sync {
         self.put_key(key, false).await
     }
 
-    /// Every key of a content (all track types), ordered by track type then kid. Empty
-    /// if there are none.
+    /// The key at `candidate`'s coordinates (site, cid, track type, period), storing
+    /// `candidate` there first when there is none. Concurrent callers for the same
+    /// coordinates all get the one stored key; `created` says whether this call
+    /// stored it. `key_conflict` when the candidate's kid is taken by a key at other
+    /// coordinates (draw another kid and retry); `site_not_found`.
+    async fn ensure_key(&self, candidate: NewContentKey) -> Result<(ContentKeyRecord, bool)>;
+
+    /// The key with `candidate`'s kid, storing `candidate` first when the site has
+    /// no key with that kid: for packagers that choose their kids (SPEKE, CPIX
+    /// with honoured kids). Such a *pinned* key does not take the (cid, track
+    /// type, period) coordinates of [`KeyStore::ensure_key`], so a packager may
+    /// re-key a content. `key_conflict` when the kid exists for another content id;
+    /// `site_not_found`.
+    async fn ensure_pinned_key(&self, candidate: NewContentKey)
+        -> Result<(ContentKeyRecord, bool)>;
+
+    /// Every key of a content (all track types and periods), ordered by track type,
+    /// period, then kid. Empty if there are none.
     async fn keys_for_content(&self, site_id: &SiteId, cid: &str) -> Result<Vec<ContentKeyRecord>>;
 
     /// The key with this kid in this site (`key_not_found` otherwise).
@@ -268,6 +308,7 @@ mod tests {
             iv: None,
             label: None,
             created_at: 0,
+            period: None,
         };
         let shown = format!("{record:?} {new:?}");
         assert!(!shown.contains(&key_hex));

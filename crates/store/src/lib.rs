@@ -41,6 +41,7 @@ pub mod kek;
 pub mod keys;
 pub mod lifecycle;
 pub mod memory;
+pub mod packagers;
 pub mod replay;
 pub mod sites;
 pub mod sqlite;
@@ -65,6 +66,9 @@ pub use keys::{
 pub use keyward_types::{DrmType, ParseError};
 pub use lifecycle::Lifecycle;
 pub use memory::MemoryStore;
+pub use packagers::{
+    KeySeed, NewPackager, Packager, PackagerInfo, PackagerKind, PackagerSecret, PackagerStore,
+};
 pub use replay::{Redemption, ReplayStore};
 pub use sites::{
     CallbackFallback, CallbackSettings, Drm, ErrorStyle, NewSite, Site, SiteId, SiteSecret,
@@ -86,6 +90,7 @@ pub trait Store:
     + ClientStore
     + FairPlayStore
     + UpstreamStore
+    + PackagerStore
     + StatsStore
     + StreamStore
     + Lifecycle
@@ -101,6 +106,7 @@ impl<T> Store for T where
         + ClientStore
         + FairPlayStore
         + UpstreamStore
+        + PackagerStore
         + StatsStore
         + StreamStore
         + Lifecycle

@@ -21,6 +21,10 @@ use crate::fairplay::{
 };
 use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey};
 use crate::lifecycle::Lifecycle;
+use crate::packagers::{
+    validate_packager_name, KeySeed, NewPackager, Packager, PackagerInfo, PackagerStore,
+    MAX_PACKAGERS_PER_SITE,
+};
 use crate::replay::decisions::DecisionSet;
 use crate::replay::{validate_redeem, Redemption, ReplayStore};
 use crate::sites::{Drm, NewSite, Site, SiteId, SiteSecret, SiteSettings, SiteStore};
@@ -53,6 +57,12 @@ pub struct MemoryStore {
     fairplay: Mutex<MemoryFairPlay>,
     /// Licence upstreams per site and DRM, each list in position order.
     upstreams: Mutex<BTreeMap<SiteId, BTreeMap<Drm, Vec<Upstream>>>>,
+    /// Keys whose kid a packager chose (outside the coordinates' uniqueness).
+    pinned: Mutex<std::collections::BTreeSet<(SiteId, Kid)>>,
+    /// Packager credentials, by name.
+    packagers: Mutex<BTreeMap<String, Packager>>,
+    /// Key seeds, by site.
+    key_seeds: Mutex<BTreeMap<SiteId, KeySeed>>,
 }
 
 /// Locks, recovering from poisoning: every critical section leaves the maps consistent.
@@ -74,6 +84,9 @@ impl MemoryStore {
             clients: Mutex::default(),
             fairplay: Mutex::default(),
             upstreams: Mutex::default(),
+            pinned: Mutex::default(),
+            packagers: Mutex::default(),
+            key_seeds: Mutex::default(),
         }
     }
 }
@@ -143,8 +156,11 @@ impl SiteStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         lock(&self.keys).retain(|(site, _), _| site != site_id);
+        lock(&self.pinned).retain(|(site, _)| site != site_id);
         lock(&self.fairplay).by_site.remove(site_id);
         lock(&self.upstreams).remove(site_id);
+        lock(&self.packagers).retain(|_, p| p.site_id != *site_id);
+        lock(&self.key_seeds).remove(site_id);
         Ok(())
     }
 }
@@ -158,14 +174,55 @@ impl KeyStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         let mut keys = lock(&self.keys);
+        let mut pinned = lock(&self.pinned);
         let clashes = |(site, kid): &(SiteId, Kid), record: &ContentKeyRecord| {
             *site == new.site_id
                 && (*kid == new.kid
-                    || (record.cid == new.cid && record.track_type == new.track_type))
+                    || (!pinned.contains(&(site.clone(), *kid))
+                        && record.cid == new.cid
+                        && record.track_type == new.track_type
+                        && record.period == new.period))
         };
         if replace {
             keys.retain(|id, record| !clashes(id, record));
+            pinned.retain(|id| keys.contains_key(id));
         } else if keys.iter().any(|(id, record)| clashes(id, record)) {
+            return Err(StoreError::KeyConflict);
+        }
+        pinned.remove(&(new.site_id.clone(), new.kid));
+        let record = ContentKeyRecord {
+            site_id: new.site_id.clone(),
+            cid: new.cid,
+            track_type: new.track_type,
+            kid: new.kid,
+            key: new.key,
+            iv: new.iv,
+            label: new.label,
+            created_at: unix_now(),
+            period: new.period,
+        };
+        keys.insert((new.site_id, new.kid), record.clone());
+        Ok(record)
+    }
+
+    async fn ensure_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
+        new.validate()?;
+        let sites = lock(&self.sites);
+        if !sites.contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut keys = lock(&self.keys);
+        let pinned = lock(&self.pinned);
+        if let Some(found) = keys.values().find(|r| {
+            !pinned.contains(&(r.site_id.clone(), r.kid))
+                && r.site_id == new.site_id
+                && r.cid == new.cid
+                && r.track_type == new.track_type
+                && r.period == new.period
+        }) {
+            return Ok((found.clone(), false));
+        }
+        if keys.contains_key(&(new.site_id.clone(), new.kid)) {
             return Err(StoreError::KeyConflict);
         }
         let record = ContentKeyRecord {
@@ -177,9 +234,40 @@ impl KeyStore for MemoryStore {
             iv: new.iv,
             label: new.label,
             created_at: unix_now(),
+            period: new.period,
         };
         keys.insert((new.site_id, new.kid), record.clone());
-        Ok(record)
+        Ok((record, true))
+    }
+
+    async fn ensure_pinned_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
+        new.validate()?;
+        let sites = lock(&self.sites);
+        if !sites.contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut keys = lock(&self.keys);
+        let id = (new.site_id.clone(), new.kid);
+        if let Some(found) = keys.get(&id) {
+            if found.cid != new.cid {
+                return Err(StoreError::KeyConflict);
+            }
+            return Ok((found.clone(), false));
+        }
+        let record = ContentKeyRecord {
+            site_id: new.site_id.clone(),
+            cid: new.cid,
+            track_type: new.track_type,
+            kid: new.kid,
+            key: new.key,
+            iv: new.iv,
+            label: new.label,
+            created_at: unix_now(),
+            period: new.period,
+        };
+        lock(&self.pinned).insert(id.clone());
+        keys.insert(id, record.clone());
+        Ok((record, true))
     }
 
     async fn keys_for_content(&self, site_id: &SiteId, cid: &str) -> Result<Vec<ContentKeyRecord>> {
@@ -189,7 +277,9 @@ impl KeyStore for MemoryStore {
             .filter(|r| r.site_id == *site_id && r.cid == cid)
             .cloned()
             .collect();
-        found.sort_by(|a, b| (a.track_type.as_str(), a.kid).cmp(&(b.track_type.as_str(), b.kid)));
+        found.sort_by(|a, b| {
+            (a.track_type.as_str(), a.period, a.kid).cmp(&(b.track_type.as_str(), b.period, b.kid))
+        });
         Ok(found)
     }
 
@@ -210,12 +300,18 @@ impl KeyStore for MemoryStore {
             .map(ContentKeyRecord::info)
             .collect();
         found.sort_by(|a, b| {
-            (&a.cid, a.track_type.as_str(), a.kid).cmp(&(&b.cid, b.track_type.as_str(), b.kid))
+            (&a.cid, a.track_type.as_str(), a.period, a.kid).cmp(&(
+                &b.cid,
+                b.track_type.as_str(),
+                b.period,
+                b.kid,
+            ))
         });
         Ok(found)
     }
 
     async fn delete_key(&self, site_id: &SiteId, kid: &Kid) -> Result<()> {
+        lock(&self.pinned).remove(&(site_id.clone(), *kid));
         lock(&self.keys)
             .remove(&(site_id.clone(), *kid))
             .map(|_| ())
@@ -855,5 +951,93 @@ impl Lifecycle for MemoryStore {
     /// Nothing to flush; marks the store closed for [`Lifecycle::health`].
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
+    }
+}
+
+#[async_trait]
+impl PackagerStore for MemoryStore {
+    async fn add_packager(&self, new: NewPackager) -> Result<PackagerInfo> {
+        new.validate()?;
+        let sites = lock(&self.sites);
+        if !sites.contains_key(&new.site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut packagers = lock(&self.packagers);
+        if packagers.contains_key(&new.name) {
+            return Err(StoreError::PackagerExists);
+        }
+        if packagers
+            .values()
+            .filter(|p| p.site_id == new.site_id)
+            .count()
+            >= MAX_PACKAGERS_PER_SITE
+        {
+            return Err(StoreError::InvalidInput {
+                field: "name",
+                reason: "the site already has 64 packager credentials",
+            });
+        }
+        let packager = Packager {
+            name: new.name.clone(),
+            site_id: new.site_id,
+            cid_prefix: new.cid_prefix,
+            secret: new.secret,
+            created_at: unix_now(),
+        };
+        let info = packager.info();
+        packagers.insert(new.name, packager);
+        Ok(info)
+    }
+
+    async fn packager(&self, name: &str) -> Result<Packager> {
+        validate_packager_name(name).map_err(|_| StoreError::PackagerNotFound)?;
+        lock(&self.packagers)
+            .get(name)
+            .cloned()
+            .ok_or(StoreError::PackagerNotFound)
+    }
+
+    async fn list_packagers(&self, site_id: Option<&SiteId>) -> Result<Vec<PackagerInfo>> {
+        Ok(lock(&self.packagers)
+            .values()
+            .filter(|p| site_id.is_none_or(|s| p.site_id == *s))
+            .map(Packager::info)
+            .collect())
+    }
+
+    async fn site_packagers(&self, site_id: &SiteId) -> Result<Vec<Packager>> {
+        Ok(lock(&self.packagers)
+            .values()
+            .filter(|p| p.site_id == *site_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_packager(&self, name: &str) -> Result<()> {
+        lock(&self.packagers)
+            .remove(name)
+            .map(|_| ())
+            .ok_or(StoreError::PackagerNotFound)
+    }
+
+    async fn set_key_seed(&self, site_id: &SiteId, seed: Option<KeySeed>) -> Result<()> {
+        let sites = lock(&self.sites);
+        if !sites.contains_key(site_id) {
+            return Err(StoreError::SiteNotFound);
+        }
+        let mut seeds = lock(&self.key_seeds);
+        match seed {
+            Some(seed) => {
+                seeds.insert(site_id.clone(), seed);
+            }
+            None => {
+                seeds.remove(site_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn key_seed(&self, site_id: &SiteId) -> Result<Option<KeySeed>> {
+        Ok(lock(&self.key_seeds).get(site_id).cloned())
     }
 }

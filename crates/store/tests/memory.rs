@@ -69,3 +69,18 @@ async fn memory_from_the_factory() {
         .unwrap();
     common::per_concern_handles(stores).await;
 }
+
+#[tokio::test]
+async fn memory_key_coordinates() {
+    common::key_coordinates(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_concurrent_ensure_key() {
+    common::concurrent_ensure_key(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_packagers() {
+    common::packagers(&MemoryStore::new()).await;
+}

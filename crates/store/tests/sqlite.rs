@@ -1193,3 +1193,80 @@ async fn upstreams_survive_reopen() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn sqlite_key_coordinates() {
+    let dir = tempfile::tempdir().unwrap();
+    common::key_coordinates(&open(dir.path()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_ensure_key() {
+    let dir = tempfile::tempdir().unwrap();
+    common::concurrent_ensure_key(Arc::new(open(dir.path()).await)).await;
+}
+
+#[tokio::test]
+async fn sqlite_packagers() {
+    let dir = tempfile::tempdir().unwrap();
+    common::packagers(&open(dir.path()).await).await;
+}
+
+/// Migration 8 rebuilds `content_keys`: a database at version 7 with keys
+/// opens at version 8 with the same keys (still unwrapping: site and kid are
+/// unchanged), no period, and the new coordinates index.
+#[tokio::test]
+async fn migration_8_keeps_existing_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        store.create_site(common::new_site("MIGR")).await.unwrap();
+        for (i, track) in [TrackType::Sd, TrackType::Audio].into_iter().enumerate() {
+            let n = u8::try_from(i).unwrap() + 1;
+            store
+                .put_key(common::new_key("MIGR", "film", track, n, n), false)
+                .await
+                .unwrap();
+        }
+        // Take the database back to version 7's shape, on one connection.
+        let pool = raw(&store).await;
+        store.close().await;
+        let mut conn = pool.acquire().await.unwrap();
+        for sql in [
+            "CREATE TABLE old_keys (site_id TEXT NOT NULL REFERENCES sites (site_id) ON DELETE CASCADE, \
+             kid BLOB NOT NULL CHECK (length(kid) = 16), cid TEXT NOT NULL, track_type TEXT NOT NULL, \
+             key_wrapped BLOB NOT NULL, iv BLOB CHECK (iv IS NULL OR length(iv) = 16), label TEXT, \
+             created_at INTEGER NOT NULL, PRIMARY KEY (site_id, kid), UNIQUE (site_id, cid, track_type))",
+            "INSERT INTO old_keys SELECT site_id, kid, cid, track_type, key_wrapped, iv, label, created_at \
+             FROM content_keys",
+            "DROP TABLE content_keys",
+            "ALTER TABLE old_keys RENAME TO content_keys",
+            "DROP TABLE packagers",
+            "DROP TABLE key_seeds",
+            "DELETE FROM _sqlx_migrations WHERE version = 8",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        pool.close().await;
+    }
+    let store = open(dir.path()).await;
+    let keys = store
+        .keys_for_content(&common::site_id("MIGR"), "film")
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].track_type, TrackType::Audio);
+    assert_eq!(keys[0].key.expose(), &[2u8; 16]);
+    assert_eq!(keys[1].key.expose(), &[1u8; 16]);
+    assert!(keys.iter().all(|k| k.period.is_none()));
+    let pool = raw(&store).await;
+    let index: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'content_keys_coordinates'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(index, 1);
+    assert_eq!(count(&pool, "packagers").await, 0);
+}

@@ -235,6 +235,8 @@ struct PutKey {
     iv: Option<String>,
     track_type: Option<TrackType>,
     label: Option<String>,
+    /// Key period of rotated content.
+    period: Option<u64>,
     #[serde(default)]
     replace: bool,
 }
@@ -287,14 +289,14 @@ pub async fn put_key(
                         key: ContentKey::from_slice(&hex16("key", &key)?)?,
                         iv: req.iv.as_deref().map(|v| hex16("iv", v)).transpose()?,
                         label: req.label,
+                        period: req.period,
                     };
                     s.stores().keys.put_key(nk, req.replace).await?
                 }
                 (None, None) => {
-                    s.stores()
-                        .keys
-                        .generate_key(&sid, &req.cid, track, req.label)
-                        .await?
+                    let mut nk = NewContentKey::generate(sid, req.cid, track, req.label)?;
+                    nk.period = req.period;
+                    s.stores().keys.put_key(nk, false).await?
                 }
                 _ => {
                     return Err(Refusal::with(
@@ -630,6 +632,215 @@ pub async fn remove_upstream(
                 .await
                 .map_err(Refusal::from_admin_store)?;
             s.invalidate(&id);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddPackager {
+    name: String,
+    kind: keyward_store::PackagerKind,
+    cid_prefix: Option<String>,
+    /// Widevine signer: AES-256 key, 64 hex digits.
+    aes_key: Option<String>,
+    /// Widevine signer: IV, 32 hex digits.
+    aes_iv: Option<String>,
+}
+
+fn hex_n<const N: usize>(field: &str, s: &str) -> Result<[u8; N], Refusal> {
+    let v = hex::decode(s)
+        .map_err(|_| Refusal::with(codes::INVALID_INPUT, format!("{field} is not hex")))?;
+    <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
+        Refusal::with(
+            codes::INVALID_INPUT,
+            format!("{field} must be {N} bytes ({} hex digits)", N * 2),
+        )
+    })
+}
+
+/// `GET /v1/admin/sites/{site}/packagers`: the site's packager credentials (no secrets).
+pub async fn list_packagers(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let sid = site_id(&id)?;
+            s.stores()
+                .sites
+                .site(&sid)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            let infos = s
+                .stores()
+                .packagers
+                .list_packagers(Some(&sid))
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            json(StatusCode::OK, &infos)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `POST /v1/admin/sites/{site}/packagers`: add a credential
+/// `{name, kind: "widevine"|"api-key", cid_prefix?, aes_key?, aes_iv?}`. An
+/// API key is generated and shown once, in `api_key`.
+pub async fn add_packager(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let req: AddPackager = json_body(body)?;
+            let secret = match (req.kind, req.aes_key, req.aes_iv) {
+                (keyward_store::PackagerKind::Widevine, Some(k), Some(iv)) => {
+                    keyward_store::PackagerSecret::Widevine {
+                        aes_key: zeroize::Zeroizing::new(hex_n::<32>("aes_key", &k)?),
+                        aes_iv: hex_n::<16>("aes_iv", &iv)?,
+                    }
+                }
+                (keyward_store::PackagerKind::Widevine, _, _) => return Err(Refusal::with(
+                    codes::INVALID_INPUT,
+                    "A widevine signer needs aes_key (64 hex digits) and aes_iv (32 hex digits)",
+                )),
+                (keyward_store::PackagerKind::ApiKey, None, None) => {
+                    keyward_store::PackagerSecret::generate_api_key()?
+                }
+                (keyward_store::PackagerKind::ApiKey, _, _) => return Err(Refusal::with(
+                    codes::INVALID_INPUT,
+                    "An api-key credential takes no aes_key or aes_iv: keyward generates its key",
+                )),
+            };
+            let api_key = secret.api_key_text(&req.name);
+            let info = s
+                .stores()
+                .packagers
+                .add_packager(keyward_store::NewPackager {
+                    name: req.name,
+                    site_id: site_id(&id)?,
+                    cid_prefix: req.cid_prefix,
+                    secret,
+                })
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            let mut v =
+                serde_json::to_value(&info).map_err(|e| Refusal::internal(e.to_string()))?;
+            if let Some(k) = api_key {
+                v["api_key"] = serde_json::Value::String(k);
+            }
+            json(StatusCode::CREATED, &v)
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `GET /v1/admin/packagers/{name}`.
+pub async fn get_packager(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(name) = name.map_err(|e| path_error(&e))?;
+            let p = s
+                .stores()
+                .packagers
+                .packager(&name)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            json(StatusCode::OK, &p.info())
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/packagers/{name}`: revoke a credential.
+pub async fn remove_packager(
+    State(s): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(name) = name.map_err(|e| path_error(&e))?;
+            s.stores()
+                .packagers
+                .remove_packager(&name)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetKeySeed {
+    /// The seed, base64 (at least 30 bytes; the first 30 are used).
+    key_seed: String,
+}
+
+/// `PUT /v1/admin/sites/{site}/key-seed` `{"key_seed": "<base64>"}`: new keys of
+/// the site are derived from it (PlayReady key seed). Never shown back.
+pub async fn set_key_seed(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            let req: SetKeySeed = json_body(body)?;
+            let bytes = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(req.key_seed.trim())
+                    .map_err(|_| Refusal::with(codes::INVALID_INPUT, "key_seed is not base64"))?,
+            );
+            let seed =
+                keyward_store::KeySeed::from_slice(&bytes).map_err(Refusal::from_admin_store)?;
+            s.stores()
+                .packagers
+                .set_key_seed(&site_id(&id)?, Some(seed))
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        .await,
+        &headers,
+    )
+}
+
+/// `DELETE /v1/admin/sites/{site}/key-seed`: new keys are random again.
+pub async fn clear_key_seed(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    native(
+        async {
+            let Path(id) = id.map_err(|e| path_error(&e))?;
+            s.stores()
+                .packagers
+                .set_key_seed(&site_id(&id)?, None)
+                .await
+                .map_err(Refusal::from_admin_store)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,

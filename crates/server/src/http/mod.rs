@@ -9,6 +9,7 @@ pub mod demo;
 pub mod expressplay;
 pub mod license;
 pub mod meta;
+pub mod packager;
 pub mod studio;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -271,7 +272,27 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits_cfg.body_bytes));
 
+    // Key server for packagers: each route answers in its protocol's dialect.
+    let packager_routes = Router::new()
+        .route("/cenc/getcontentkey/{signer}", post(packager::widevine))
+        .route("/v1/packager/widevine/{signer}", post(packager::widevine))
+        .route("/v1/packager/playready", post(packager::playready))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(64 * 1024));
+
     let admin = Router::new()
+        .route(
+            "/v1/admin/sites/{site}/packagers",
+            get(admin::list_packagers).post(admin::add_packager),
+        )
+        .route(
+            "/v1/admin/packagers/{name}",
+            get(admin::get_packager).delete(admin::remove_packager),
+        )
+        .route(
+            "/v1/admin/sites/{site}/key-seed",
+            put(admin::set_key_seed).delete(admin::clear_key_seed),
+        )
         .route(
             "/v1/admin/sites",
             get(admin::list_sites).post(admin::create_site),
@@ -351,6 +372,7 @@ pub fn router(state: AppState) -> Router {
         .merge(studio_api)
         .method_not_allowed_fallback(method_not_allowed)
         .merge(licence)
+        .merge(packager_routes)
         .merge(admin)
         .merge(admin_clients)
         .merge(expressplay::routes(&state));

@@ -46,6 +46,11 @@ impl KeyCache {
         Ok(keys)
     }
 
+    /// Drops one content's cached keys (a key was just made for it).
+    pub fn invalidate_content(&self, site_id: &str, cid: &str) {
+        self.keys.retain(|(s, c), _| !(s == site_id && c == cid));
+    }
+
     /// Drops a site's cached keys.
     pub fn invalidate(&self, site_id: &str) {
         self.keys.retain(|(s, _), _| s != site_id);

@@ -220,6 +220,7 @@ async fn add_key(
                 key: ContentKey::from_slice(&key).unwrap(),
                 iv: None,
                 label: None,
+                period: None,
             },
             false,
         )

@@ -7,13 +7,14 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row as _;
 
 use super::{backend, db_error_kind, SqliteStore};
-use crate::codec::{wrap_content_key, KeyRow};
+use crate::codec::{period_column, wrap_content_key, KeyRow};
 use crate::error::{Result, StoreError};
 use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewContentKey};
 use crate::sites::SiteId;
 use crate::unix_now;
 
-const KEY_COLUMNS: &str = "site_id, kid, cid, track_type, key_wrapped, iv, label, created_at";
+const KEY_COLUMNS: &str =
+    "site_id, kid, cid, track_type, key_wrapped, iv, label, created_at, period";
 
 /// A row's columns; `with_key` when `key_wrapped` was selected.
 fn key_row(row: &SqliteRow, with_key: bool) -> Result<KeyRow> {
@@ -30,6 +31,7 @@ fn key_row(row: &SqliteRow, with_key: bool) -> Result<KeyRow> {
         iv: row.try_get("iv").map_err(backend)?,
         label: row.try_get("label").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
+        period: row.try_get("period").map_err(backend)?,
     })
 }
 
@@ -46,8 +48,8 @@ impl KeyStore for SqliteStore {
             "INSERT"
         };
         let sql = format!(
-            "{verb} INTO content_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             RETURNING {KEY_COLUMNS}"
+            "{verb} INTO content_keys ({KEY_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {KEY_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(new.site_id.as_str())
@@ -58,6 +60,7 @@ impl KeyStore for SqliteStore {
             .bind(new.iv.as_ref().map(|iv| &iv[..]))
             .bind(new.label.as_deref())
             .bind(unix_now())
+            .bind(period_column(new.period))
             .fetch_one(&self.pool)
             .await
             .map_err(|e| match db_error_kind(&e) {
@@ -68,11 +71,92 @@ impl KeyStore for SqliteStore {
         key_row(&row, true)?.decode(&self.kek)
     }
 
+    async fn ensure_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
+        new.validate()?;
+        let wrapped = wrap_content_key(&self.kek, &new.site_id, &new.kid, &new.key)?;
+        // One INSERT that does nothing on any clash, then (if it did nothing) one
+        // read of the coordinates: SQLite serialises writers, so every concurrent
+        // caller reads the row the first one inserted.
+        let sql = format!(
+            "INSERT INTO content_keys ({KEY_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING \
+             RETURNING {KEY_COLUMNS}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(new.site_id.as_str())
+            .bind(&new.kid.as_bytes()[..])
+            .bind(&new.cid)
+            .bind(new.track_type.as_str())
+            .bind(wrapped)
+            .bind(new.iv.as_ref().map(|iv| &iv[..]))
+            .bind(new.label.as_deref())
+            .bind(unix_now())
+            .bind(period_column(new.period))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| match db_error_kind(&e) {
+                Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
+                _ => backend(e),
+            })?;
+        if let Some(row) = inserted {
+            return Ok((key_row(&row, true)?.decode(&self.kek)?, true));
+        }
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
+             AND track_type = ?3 AND ifnull(period, -1) = ?4 AND pinned = 0"
+        );
+        let row = sqlx::query(&sql)
+            .bind(new.site_id.as_str())
+            .bind(&new.cid)
+            .bind(new.track_type.as_str())
+            .bind(period_column(new.period).unwrap_or(-1))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            // Nothing at the coordinates: the insert clashed on the kid.
+            .ok_or(StoreError::KeyConflict)?;
+        Ok((key_row(&row, true)?.decode(&self.kek)?, false))
+    }
+
+    async fn ensure_pinned_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
+        new.validate()?;
+        let wrapped = wrap_content_key(&self.kek, &new.site_id, &new.kid, &new.key)?;
+        let sql = format!(
+            "INSERT INTO content_keys ({KEY_COLUMNS}, pinned) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1) ON CONFLICT DO NOTHING \
+             RETURNING {KEY_COLUMNS}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(new.site_id.as_str())
+            .bind(&new.kid.as_bytes()[..])
+            .bind(&new.cid)
+            .bind(new.track_type.as_str())
+            .bind(wrapped)
+            .bind(new.iv.as_ref().map(|iv| &iv[..]))
+            .bind(new.label.as_deref())
+            .bind(unix_now())
+            .bind(period_column(new.period))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| match db_error_kind(&e) {
+                Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
+                _ => backend(e),
+            })?;
+        if let Some(row) = inserted {
+            return Ok((key_row(&row, true)?.decode(&self.kek)?, true));
+        }
+        let existing = self.key_by_kid(&new.site_id, &new.kid).await?;
+        if existing.cid != new.cid {
+            return Err(StoreError::KeyConflict);
+        }
+        Ok((existing, false))
+    }
+
     async fn keys_for_content(&self, site_id: &SiteId, cid: &str) -> Result<Vec<ContentKeyRecord>> {
         validate_cid(cid)?;
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
-             ORDER BY track_type, kid"
+             ORDER BY track_type, ifnull(period, -1), kid"
         );
         let rows = sqlx::query(&sql)
             .bind(site_id.as_str())
@@ -103,8 +187,9 @@ impl KeyStore for SqliteStore {
         }
         // The key column is not even selected.
         let rows = sqlx::query(
-            "SELECT site_id, kid, cid, track_type, iv, label, created_at FROM content_keys \
-             WHERE site_id = ?1 AND (?2 IS NULL OR cid = ?2) ORDER BY cid, track_type, kid",
+            "SELECT site_id, kid, cid, track_type, iv, label, created_at, period \
+             FROM content_keys WHERE site_id = ?1 AND (?2 IS NULL OR cid = ?2) \
+             ORDER BY cid, track_type, ifnull(period, -1), kid",
         )
         .bind(site_id.as_str())
         .bind(cid)

@@ -21,6 +21,7 @@ mod clients;
 mod customers;
 mod fairplay;
 mod keys;
+mod packagers;
 mod replay;
 mod sites;
 mod upstreams;
@@ -90,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "upstreams",
         include_str!("../../migrations/0007_upstreams.sql"),
+    ),
+    (
+        8,
+        "key periods, packager credentials and key seeds",
+        include_str!("../../migrations/0008_packaging.sql"),
     ),
 ];
 

@@ -17,7 +17,9 @@ use keyward_store::{
     Store, StoreError, Stores, StreamGrant, StreamStore, TrackType, Upstream, UpstreamInfo,
     UpstreamSecret, UpstreamStore,
 };
+use keyward_store::{KeySeed, NewPackager, PackagerKind, PackagerSecret};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 pub fn site_id(s: &str) -> SiteId {
     SiteId::parse(s).unwrap()
@@ -36,6 +38,7 @@ pub fn new_key(site: &str, cid: &str, track: TrackType, kid: u8, key: u8) -> New
         key: ContentKey::from_slice(&[key; 16]).unwrap(),
         iv: None,
         label: Some(format!("{cid}/{track}")),
+        period: None,
     }
 }
 
@@ -1684,4 +1687,304 @@ pub async fn per_concern_handles(stores: Stores) {
     );
     stores.close().await;
     assert!(stores.health().await.is_err());
+}
+
+/// Keys at (site, cid, track type, period) coordinates: made once, returned
+/// unchanged, periods apart, kid clashes refused.
+pub async fn key_coordinates(store: &dyn Store) {
+    store.create_site(new_site("KSRV")).await.unwrap();
+    let mut first = new_key("KSRV", "movie", TrackType::Hd, 1, 11);
+    first.period = None;
+    let (made, created) = store.ensure_key(first.clone()).await.unwrap();
+    assert!(created);
+    assert_eq!(made.kid, Kid([1; 16]));
+    assert_eq!(made.period, None);
+
+    // Same coordinates, another candidate: the stored key comes back.
+    let other = new_key("KSRV", "movie", TrackType::Hd, 2, 22);
+    let (again, created) = store.ensure_key(other).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.kid, Kid([1; 16]));
+    assert_eq!(again.key.expose(), &[11u8; 16]);
+
+    // Periods are their own coordinates; period 0 is not "no period".
+    for (period, kid) in [(0u64, 3u8), (1, 4), (u64::try_from(i64::MAX).unwrap(), 5)] {
+        let mut k = new_key("KSRV", "movie", TrackType::Hd, kid, kid);
+        k.period = Some(period);
+        let (rec, created) = store.ensure_key(k).await.unwrap();
+        assert!(created, "period {period}");
+        assert_eq!(rec.period, Some(period));
+    }
+    let mut too_big = new_key("KSRV", "movie", TrackType::Hd, 9, 9);
+    too_big.period = Some(u64::MAX);
+    assert_eq!(
+        store.ensure_key(too_big).await.unwrap_err().code(),
+        "invalid_input"
+    );
+
+    // A candidate whose kid is taken elsewhere: key_conflict, nothing written.
+    let mut clash = new_key("KSRV", "movie", TrackType::Audio, 1, 99);
+    clash.period = Some(7);
+    assert_eq!(
+        store.ensure_key(clash).await.unwrap_err().code(),
+        "key_conflict"
+    );
+    let all = store
+        .keys_for_content(&site_id("KSRV"), "movie")
+        .await
+        .unwrap();
+    let periods: Vec<Option<u64>> = all.iter().map(|r| r.period).collect();
+    assert_eq!(periods, vec![None, Some(0), Some(1), Some(i64::MAX as u64)]);
+    let listed = store
+        .list_keys(&site_id("KSRV"), Some("movie"))
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|i| i.period).collect::<Vec<_>>(), periods);
+    assert_eq!(
+        serde_json::to_value(&listed[1]).unwrap()["period"],
+        serde_json::json!(0)
+    );
+    assert!(serde_json::to_value(&listed[0])
+        .unwrap()
+        .get("period")
+        .is_none());
+
+    // put_key without replace clashes on the same period only.
+    let mut p1 = new_key("KSRV", "movie", TrackType::Hd, 6, 6);
+    p1.period = Some(1);
+    assert_eq!(
+        store.put_key(p1.clone(), false).await.unwrap_err().code(),
+        "key_conflict"
+    );
+    p1.period = Some(2);
+    store.put_key(p1, false).await.unwrap();
+
+    let mut unknown = new_key("NONE", "movie", TrackType::Hd, 8, 8);
+    unknown.period = None;
+    assert_eq!(
+        store.ensure_key(unknown).await.unwrap_err().code(),
+        "site_not_found"
+    );
+
+    // Pinned keys (the packager chose the kid): unique by kid only, beside the
+    // keyward-chosen key at the same coordinates.
+    let pinned = new_key("KSRV", "movie", TrackType::Hd, 0x20, 0x20);
+    let (rec, created) = store.ensure_pinned_key(pinned.clone()).await.unwrap();
+    assert!(created);
+    assert_eq!(rec.kid, Kid([0x20; 16]));
+    let mut again = pinned.clone();
+    again.key = ContentKey::from_slice(&[0x77; 16]).unwrap();
+    let (rec, created) = store.ensure_pinned_key(again).await.unwrap();
+    assert!(!created, "the stored key comes back, not the new candidate");
+    assert_eq!(rec.key.expose(), &[0x20; 16]);
+    let second = new_key("KSRV", "movie", TrackType::Hd, 0x21, 0x21);
+    assert!(
+        store.ensure_pinned_key(second).await.unwrap().1,
+        "a packager may re-key"
+    );
+    // The coordinates' own key is still the first one.
+    let (coord, created) = store
+        .ensure_key(new_key("KSRV", "movie", TrackType::Hd, 0x22, 0x22))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(coord.kid, Kid([1; 16]));
+    // A pinned kid of another content: conflict.
+    let other = new_key("KSRV", "other", TrackType::Hd, 0x20, 0x20);
+    assert_eq!(
+        store.ensure_pinned_key(other).await.unwrap_err().code(),
+        "key_conflict"
+    );
+    // A keyward-chosen key at fresh coordinates works beside pinned ones.
+    let (fresh, created) = store
+        .ensure_key(new_key("KSRV", "fresh", TrackType::Hd, 0x23, 0x23))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(fresh.kid, Kid([0x23; 16]));
+    assert_eq!(
+        store
+            .ensure_pinned_key(new_key("NONE", "x", TrackType::Hd, 0x30, 0x30))
+            .await
+            .unwrap_err()
+            .code(),
+        "site_not_found"
+    );
+}
+
+/// Many concurrent first requests for one coordinate agree on one key.
+pub async fn concurrent_ensure_key(store: Arc<dyn Store>) {
+    store.create_site(new_site("KCON")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64u8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut k = new_key("KCON", "live", TrackType::Sd, i, i);
+            k.period = Some(42);
+            store.ensure_key(k).await.unwrap()
+        }));
+    }
+    let mut kids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let (rec, made) = t.await.unwrap();
+        kids.insert(rec.kid);
+        created += usize::from(made);
+    }
+    assert_eq!(kids.len(), 1, "every caller got the same key");
+    assert_eq!(created, 1, "exactly one caller stored it");
+    assert_eq!(
+        store
+            .keys_for_content(&site_id("KCON"), "live")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn widevine_secret(n: u8) -> PackagerSecret {
+    PackagerSecret::Widevine {
+        aes_key: Zeroizing::new([n; 32]),
+        aes_iv: [n ^ 0xff; 16],
+    }
+}
+
+/// Packager credentials and key seeds.
+pub async fn packagers(store: &dyn Store) {
+    store.create_site(new_site("PKGA")).await.unwrap();
+    store.create_site(new_site("PKGB")).await.unwrap();
+    let wv = store
+        .add_packager(NewPackager {
+            name: "widevine_test".into(),
+            site_id: site_id("PKGA"),
+            cid_prefix: None,
+            secret: widevine_secret(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(wv.kind, PackagerKind::Widevine);
+    let api = PackagerSecret::generate_api_key().unwrap();
+    let info = store
+        .add_packager(NewPackager {
+            name: "encoder-1".into(),
+            site_id: site_id("PKGB"),
+            cid_prefix: Some("live/".into()),
+            secret: api.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.cid_prefix.as_deref(), Some("live/"));
+    // Names are unique across sites.
+    let dup = store
+        .add_packager(NewPackager {
+            name: "widevine_test".into(),
+            site_id: site_id("PKGB"),
+            cid_prefix: None,
+            secret: widevine_secret(2),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code(), "packager_exists");
+    let missing_site = store
+        .add_packager(NewPackager {
+            name: "x".into(),
+            site_id: site_id("NOPE"),
+            cid_prefix: None,
+            secret: widevine_secret(2),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing_site.code(), "site_not_found");
+    let bad_name = store
+        .add_packager(NewPackager {
+            name: "has space".into(),
+            site_id: site_id("PKGA"),
+            cid_prefix: None,
+            secret: widevine_secret(2),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_name.code(), "invalid_input");
+
+    let got = store.packager("widevine_test").await.unwrap();
+    match &got.secret {
+        PackagerSecret::Widevine { aes_key, aes_iv } => {
+            assert_eq!(**aes_key, [1u8; 32]);
+            assert_eq!(*aes_iv, [0xfe; 16]);
+        }
+        PackagerSecret::ApiKey(_) => panic!("kind changed"),
+    }
+    let got = store.packager("encoder-1").await.unwrap();
+    let PackagerSecret::ApiKey(secret) = &api else {
+        panic!()
+    };
+    assert!(got.secret.api_key_matches(&secret[..]));
+    assert_eq!(
+        store.packager("nobody").await.unwrap_err().code(),
+        "packager_not_found"
+    );
+    assert_eq!(
+        store.packager("bad name").await.unwrap_err().code(),
+        "packager_not_found"
+    );
+
+    let all = store.list_packagers(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["encoder-1", "widevine_test"]
+    );
+    let a = store.list_packagers(Some(&site_id("PKGA"))).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        store.site_packagers(&site_id("PKGB")).await.unwrap().len(),
+        1
+    );
+
+    store.remove_packager("widevine_test").await.unwrap();
+    assert_eq!(
+        store
+            .remove_packager("widevine_test")
+            .await
+            .unwrap_err()
+            .code(),
+        "packager_not_found"
+    );
+    assert_eq!(store.list_packagers(None).await.unwrap().len(), 1);
+
+    // Key seeds.
+    assert!(store.key_seed(&site_id("PKGA")).await.unwrap().is_none());
+    let seed = KeySeed::from_slice(b"XVBovsmzhP9gRIZxWfFta3VVRPzVEWmJsazEJ46I").unwrap();
+    store
+        .set_key_seed(&site_id("PKGA"), Some(seed))
+        .await
+        .unwrap();
+    let back = store.key_seed(&site_id("PKGA")).await.unwrap().unwrap();
+    assert_eq!(
+        &back.expose()[..],
+        &b"XVBovsmzhP9gRIZxWfFta3VVRPzVEWmJsazEJ46I"[..30]
+    );
+    store.set_key_seed(&site_id("PKGA"), None).await.unwrap();
+    assert!(store.key_seed(&site_id("PKGA")).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .set_key_seed(&site_id("NOPE"), None)
+            .await
+            .unwrap_err()
+            .code(),
+        "site_not_found"
+    );
+
+    // Deleting a site takes its credentials and seed with it.
+    store
+        .set_key_seed(
+            &site_id("PKGB"),
+            Some(KeySeed::from_slice(&[3u8; 30]).unwrap()),
+        )
+        .await
+        .unwrap();
+    store.delete_site(&site_id("PKGB")).await.unwrap();
+    assert!(store.list_packagers(None).await.unwrap().is_empty());
+    store.create_site(new_site("PKGB")).await.unwrap();
+    assert!(store.key_seed(&site_id("PKGB")).await.unwrap().is_none());
 }
