@@ -100,12 +100,12 @@ export function tamperToken(token) {
 }
 
 /** `keyward serve` on a free port; resolves once GET /readyz answers 200. */
-export async function startKeyward({ dataDir = freshDataDir(), port, demo = false } = {}) {
+export async function startKeyward({ dataDir = freshDataDir(), port, demo = false, env = {} } = {}) {
   requireBinary();
   port ??= await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
   if (demo) args.push('--demo');
-  const child = spawn(KEYWARD_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(KEYWARD_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   let output = '';
   const keep = (chunk) => {
     output += chunk.toString();
