@@ -1,6 +1,28 @@
 //! `keyward`: the one binary — the license gateway (`serve`), token tools
 //! (`token issue|inspect`), and site / key administration on the embedded store.
 
+/// `println!` for the whole binary: a reader that went away (`keyward key list |
+/// head -1`) ends the process quietly instead of panicking on the broken pipe, as
+/// std's `println!` does.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+}
+
+/// Called when writing to stdout fails: a closed pipe exits 0 without a word (the
+/// reader has what it wanted); anything else is reported on stderr, exit 1.
+pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("keyward: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
 mod admin;
 mod clients;
 mod customers;
