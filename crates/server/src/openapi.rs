@@ -327,6 +327,10 @@ pub fn document() -> Value {
                     "site_id": {"type": "string"}, "drm": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
                     "url": {"type": "string"}, "settings": {"type": "object"}, "secret_names": {"type": "array", "items": {"type": "string"}},
                     "position": {"type": "integer"}, "created_at": {"type": "integer"}}},
+                "Packager": {"type": "object", "description": "A packager credential as listed: never its secret.", "properties": {
+                    "name": {"type": "string"}, "site_id": {"type": "string"}, "kind": {"type": "string", "enum": ["widevine", "api-key"]},
+                    "cid_prefix": {"type": "string"}, "created_at": {"type": "integer"},
+                    "api_key": {"type": "string", "description": "Only in the answer that created an api-key credential: NAME.SECRET, shown once"}}},
                 "FairPlayCredential": {"type": "object", "description": "A FairPlay credential as listed: never the private key or the ASk.", "properties": {
                     "site_id": {"type": "string"}, "cert_hash": {"type": "string", "description": "SHA-1 of the DER certificate (what SPCs name)"},
                     "subject": {"type": ["string", "null"]}, "serial": {"type": ["string", "null"]},
@@ -336,10 +340,81 @@ pub fn document() -> Value {
     if let (Some(paths), Value::Object(m)) = (doc["paths"].as_object_mut(), more) {
         paths.extend(m);
     }
+    if let (Some(paths), Value::Object(m)) = (doc["paths"].as_object_mut(), packaging_paths(&admin_err)) {
+        paths.extend(m);
+    }
     if let (Some(s), Value::Object(m)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
         s.extend(m);
     }
     doc
+}
+
+/// The key server's paths and their admin API.
+fn packaging_paths(admin_err: &Value) -> Value {
+    let with = |base: &Value, extra: Value| -> Value {
+        let mut b = base.clone();
+        if let (Some(m), Value::Object(o)) = (b.as_object_mut(), extra) {
+            m.extend(o);
+        }
+        b
+    };
+    let site_param = json!({"name": "site", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Z]{4}$"}});
+    let api_key_note = "API key NAME.SECRET as Authorization: Bearer, Authorization: Basic (NAME:SECRET), X-Api-Key, ?api_key= or a PallyCon-style ?enc-token= (docs/packagers.md)";
+    json!({
+        "/cenc/getcontentkey/{signer}": {"post": {
+            "summary": "Widevine key API (shaka-packager --enable_widevine_encryption): keys and Widevine PSSH data per track (and crypto period)",
+            "description": "Signed envelope {request, signature, signer}; the answer is always HTTP 200 {\"response\": base64(JSON)} whose status is OK or a protocol status (SIGNATURE_FAILED, ACCESS_DENIED, MALFORMED_REQUEST, CONTENT_ID_MISSING, TRACK_TYPE_MISSING, TRACK_TYPE_UNKNOWN, INVALID_WIDEVINE_PSSH, INTERNAL_ERROR) with status_message.",
+            "parameters": [{"name": "signer", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["request", "signer"], "properties": {
+                "request": {"type": "string", "format": "byte"}, "signature": {"type": "string", "format": "byte"}, "signer": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "Key-API answer", "content": {"application/json": {"schema": {"type": "object", "properties": {"response": {"type": "string", "format": "byte"}}}}}}}
+        }},
+        "/v1/packager/widevine/{signer}": {"post": {
+            "summary": "The Widevine key API on keyward's native prefix (same as /cenc/getcontentkey/{signer})",
+            "parameters": [{"name": "signer", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Key-API answer"}}
+        }},
+        "/v1/packager/playready": {"post": {
+            "summary": "PlayReady AcquirePackagingData (shaka-packager --enable_playready_encryption): the program's key and PlayReady Object",
+            "description": api_key_note,
+            "parameters": [{"name": "header_version", "in": "query", "required": false, "schema": {"type": "string", "enum": ["4.0", "4.3"]}}],
+            "requestBody": {"required": true, "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "responses": {
+                "200": {"description": "SOAP answer with KeyId, KeyData and Data (PRO)", "content": {"text/xml": {"schema": {"type": "string"}}}},
+                "400": {"description": "SOAP fault soap:Client (malformed request)"},
+                "401": {"description": "SOAP fault soap:Client (packager_unauthorized)"},
+                "403": {"description": "SOAP fault soap:Client (packager_forbidden)"}
+            }
+        }},
+        "/v1/admin/sites/{site}/packagers": {
+            "parameters": [site_param],
+            "get": {"summary": "List the site's packager credentials (no secrets)", "security": [{"admin": []}],
+                "responses": with(admin_err, json!({"200": {"description": "Credentials", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Packager"}}}}}}))},
+            "post": {"summary": "Add a packager credential: a Widevine signer (aes_key, aes_iv) or an API key (generated, shown once in api_key)", "security": [{"admin": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                    "required": ["name", "kind"], "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "Unique across sites"},
+                    "kind": {"type": "string", "enum": ["widevine", "api-key"]},
+                    "cid_prefix": {"type": "string", "description": "Only content ids starting with it"},
+                    "aes_key": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                    "aes_iv": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}}}}}},
+                "responses": with(admin_err, json!({"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Packager"}}}}}))}
+        },
+        "/v1/admin/packagers/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "get": {"summary": "One packager credential (no secret)", "security": [{"admin": []}],
+                "responses": with(admin_err, json!({"200": {"description": "Credential", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Packager"}}}}}))},
+            "delete": {"summary": "Revoke a packager credential", "security": [{"admin": []}], "responses": with(admin_err, json!({"204": {"description": "Revoked"}}))}
+        },
+        "/v1/admin/sites/{site}/key-seed": {
+            "parameters": [site_param],
+            "put": {"summary": "Set the site's PlayReady key seed: new keys are derived from it and their kid (never shown back)", "security": [{"admin": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["key_seed"],
+                    "properties": {"key_seed": {"type": "string", "format": "byte", "description": "At least 30 bytes; the first 30 are used"}}}}}},
+                "responses": with(admin_err, json!({"204": {"description": "Set"}}))},
+            "delete": {"summary": "Remove the site's key seed: new keys are random", "security": [{"admin": []}], "responses": with(admin_err, json!({"204": {"description": "Removed"}}))}
+        }
+    })
 }
 
 #[cfg(test)]
