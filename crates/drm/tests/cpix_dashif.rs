@@ -746,3 +746,77 @@ fn debug_output_never_shows_keys() {
     assert!(!shown.contains("gPxt0PMwrHM4TdjwdQmhhQ"));
     assert!(!shown.contains(&hex::encode(unb64("gPxt0PMwrHM4TdjwdQmhhQ=="))));
 }
+
+// ---- robustness ----
+
+mod never_panic {
+    use super::cpix_support::{dashif, private_key, speke};
+    use keyward_drm::cpix::{Document, ReadOptions, Request, SignaturePolicy};
+    use proptest::prelude::*;
+
+    fn inputs() -> Vec<Vec<u8>> {
+        vec![
+            dashif("EncryptedContentKeys.xml"),
+            dashif("KeyRotationMultiKeyMulitPeriod.xml"),
+            dashif("UsageRulesBasedOnLabels.xml"),
+            dashif("Invalid_BadContentKeysSignature.xml"),
+            speke("general/1_generic_spekev2_dash_widevine_preset_video_1_audio_1_no_rotation.xml"),
+        ]
+    }
+
+    /// Every outcome is `Ok` or a coded error whose message is short (no input echoed).
+    fn check<T>(r: Result<T, keyward_drm::cpix::CpixError>) {
+        if let Err(e) = r {
+            assert!(e.code().starts_with("cpix_"));
+            assert!(e.to_string().len() < 400, "{e}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_documents_never_panic(
+            which in 0usize..5,
+            edits in proptest::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(
+                    b"<>&;\"'=/ :#xa-0\xff\x00".to_vec())),
+                1..6),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut bytes = inputs().swap_remove(which);
+            for (at, b) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            if truncate {
+                let n = cut.index(bytes.len());
+                bytes.truncate(n);
+            }
+            check(Request::parse(&bytes));
+            if let Ok(req) = Request::parse(&bytes) {
+                let _ = req.key_slots();
+                check(req.check_speke_v2());
+            }
+            check(Document::read(&bytes, None));
+            let trusted = vec![super::cert("Cert1")];
+            check(Document::read_with(&bytes, &ReadOptions {
+                recipient: None,
+                signatures: SignaturePolicy::Verify { trusted_signers: &trusted },
+            }));
+        }
+    }
+
+    #[test]
+    fn mutated_encrypted_document_with_recipient() {
+        // A few deterministic corruptions of the encrypted document, read with its key.
+        let key = private_key("Cert1");
+        let base = dashif("EncryptedContentKeys.xml");
+        for at in (100..base.len()).step_by(base.len() / 23) {
+            let mut bytes = base.clone();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            check(Document::read(&bytes, Some(&key)));
+        }
+    }
+}
