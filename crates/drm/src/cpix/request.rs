@@ -3,9 +3,7 @@
 use keyward_types::{Kid, TrackType};
 
 use super::error::{malformed, CpixError};
-use super::model::{
-    read_cpix, KnownSystem, Period, RawCpix, RawSecret, Recipient, UsageRule, MAX_LIST_LEN,
-};
+use super::model::{read_cpix, KnownSystem, Period, RawCpix, RawSecret, Recipient, UsageRule};
 use super::xml;
 use crate::pssh::SystemId;
 
@@ -432,18 +430,12 @@ impl Request {
                 "an ALL rule cannot be combined with rules for other track types",
             ));
         }
-        if let Some(k) = self
+        let uncovered = self
             .content_keys
             .iter()
-            .find(|k| !self.usage_rules.iter().any(|r| r.kid == k.kid))
-        {
-            let _ = k;
+            .any(|k| !self.usage_rules.iter().any(|r| r.kid == k.kid));
+        if uncovered {
             return Err(contract("a ContentKey has no ContentKeyUsageRule"));
-        }
-        if self.content_keys.len() > MAX_LIST_LEN {
-            return Err(CpixError::TooComplex {
-                reason: "more than 1024 entries in a list",
-            });
         }
         Ok(())
     }

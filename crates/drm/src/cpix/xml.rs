@@ -375,8 +375,7 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), CpixError> {
     if text.is_empty() {
         return Ok(());
     }
-    if let Some(c) = text.chars().find(|c| !xml_char(*c)) {
-        let _ = c;
+    if text.chars().any(|c| !xml_char(c)) {
         return Err(malformed("a character XML does not allow"));
     }
     match stack.last_mut() {
@@ -451,8 +450,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Document, CpixError> {
                 }
             }
             Event::DocType(_) => return Err(malformed("DTDs are not allowed in CPIX documents")),
-            Event::Start(start) | Event::Empty(start) if root.is_some() && stack.is_empty() => {
-                let _ = start;
+            Event::Start(_) | Event::Empty(_) if root.is_some() && stack.is_empty() => {
                 return Err(malformed("more than one root element"));
             }
             Event::Start(start) => {
