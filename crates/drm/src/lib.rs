@@ -14,6 +14,7 @@
 //! stable numeric [`DrmError::code`] (PallyCon's license-server code where one exists).
 
 pub mod clearkey;
+pub mod cpix;
 pub mod error;
 pub mod fairplay;
 pub mod keys;
