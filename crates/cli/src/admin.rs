@@ -186,9 +186,10 @@ pub enum KeyCommand {
         #[arg(long)]
         cid: Option<String>,
     },
-    /// Print one key, material included.
+    /// Print one key, material included; or, with --cpix, write the keys of a content
+    /// (or of every content) as CPIX documents encrypted for a recipient certificate.
     #[command(
-        after_help = "Example:\n  keyward key export --site-id TUTO --kid abba271e8bcf552bbd2e86a434a9a5d9"
+        after_help = "Examples:\n  keyward key export --site-id TUTO --kid abba271e8bcf552bbd2e86a434a9a5d9\n  keyward key export --site-id TUTO --cpix --cid movie-1 --recipient-cert partner.cer --out movie-1.cpix.xml\n  keyward key export --site-id TUTO --cpix --recipient-cert partner.cer --out-dir exported/"
     )]
     Export {
         #[command(flatten)]
@@ -196,9 +197,49 @@ pub enum KeyCommand {
         /// Site id.
         #[arg(long)]
         site_id: String,
-        /// KID.
+        /// KID (without --cpix).
+        #[arg(long, required_unless_present = "cpix", conflicts_with = "cpix")]
+        kid: Option<String>,
+        /// Write CPIX 2.3 documents (keys encrypted for --recipient-cert).
         #[arg(long)]
-        kid: String,
+        cpix: bool,
+        /// With --cpix: only this content id (one document).
+        #[arg(long, requires = "cpix")]
+        cid: Option<String>,
+        /// With --cpix: a recipient's X.509 certificate (PEM or DER; RSA >= 2048 bits;
+        /// repeatable: one document readable by each).
+        #[arg(long = "recipient-cert", requires = "cpix")]
+        recipient_certs: Vec<std::path::PathBuf>,
+        /// With --cpix --cid: write the document here instead of stdout.
+        #[arg(long, requires = "cid")]
+        out: Option<std::path::PathBuf>,
+        /// With --cpix and no --cid: write one document per content id here
+        /// (`<hex of the content id>.cpix.xml`).
+        #[arg(long, requires = "cpix", conflicts_with = "cid")]
+        out_dir: Option<std::path::PathBuf>,
+    },
+    /// Import the keys of a CPIX document (clear, or encrypted for --recipient-key).
+    #[command(
+        after_help = "Example:\n  keyward key import --site-id TUTO --cpix movie-1.cpix.xml --recipient-key partner.key.pem"
+    )]
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Site id.
+        #[arg(long)]
+        site_id: String,
+        /// The CPIX document.
+        #[arg(long)]
+        cpix: std::path::PathBuf,
+        /// The content id to store the keys under [default: the document's contentId, else its id].
+        #[arg(long)]
+        cid: Option<String>,
+        /// The recipient's private key (PEM, PKCS#8 or PKCS#1) when the keys are encrypted.
+        #[arg(long)]
+        recipient_key: Option<std::path::PathBuf>,
+        /// Replace keys that exist with the same kid or coordinates.
+        #[arg(long)]
+        replace: bool,
     },
     /// Delete a key.
     #[command(
@@ -666,9 +707,29 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
         KeyCommand::Export {
             store,
             site_id,
+            cpix: true,
+            cid,
+            recipient_certs,
+            out,
+            out_dir,
+            ..
+        } => crate::cpix::export(&store, &site_id, cid, &recipient_certs, out, out_dir),
+        KeyCommand::Import {
+            store,
+            site_id,
+            cpix,
+            cid,
+            recipient_key,
+            replace,
+        } => crate::cpix::import(&store, &site_id, &cpix, cid, recipient_key, replace),
+        KeyCommand::Export {
+            store,
+            site_id,
             kid,
+            ..
         } => with_store(&store, move |s| {
             Box::pin(async move {
+                let kid = kid.unwrap_or_default();
                 let (id, kid) = match (SiteId::parse(&site_id), Kid::from_hex(&kid)) {
                     (Ok(i), Ok(k)) => (i, k),
                     (Err(e), _) | (_, Err(e)) => return store_fail(&e.into()),

@@ -25,6 +25,7 @@ pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
 
 mod admin;
 mod clients;
+mod cpix;
 mod customers;
 mod fairplay;
 mod packager;

@@ -371,6 +371,48 @@ registry! {
     PACKAGER_UNAUTHORIZED = "packager_unauthorized", Unauthorized, NATIVE, "Packager credential missing or not valid";
     /// Key server: the credential may not ask for this content id.
     PACKAGER_FORBIDDEN = "packager_forbidden", Forbidden, NATIVE, "This packager credential may not ask for keys of this content id";
+    /// Key server: The CPIX document is larger than 1 MiB.
+    CPIX_TOO_LARGE = "cpix_too_large", TooLarge, NATIVE, "The CPIX document is larger than 1 MiB";
+    /// Key server: The CPIX document is nested too deeply or has too many elements.
+    CPIX_TOO_COMPLEX = "cpix_too_complex", BadRequest, NATIVE, "The CPIX document is nested too deeply or has too many elements";
+    /// Key server: The CPIX document is not well-formed CPIX.
+    CPIX_MALFORMED = "cpix_malformed", BadRequest, NATIVE, "The CPIX document is not well-formed CPIX";
+    /// Key server: keyward reads CPIX 2.x documents.
+    CPIX_UNSUPPORTED_VERSION = "cpix_unsupported_version", BadRequest, NATIVE, "keyward reads CPIX 2.x documents";
+    /// Key server: An element names a kid that is not in the ContentKeyList.
+    CPIX_UNKNOWN_KID = "cpix_unknown_kid", BadRequest, NATIVE, "An element names a kid that is not in the ContentKeyList";
+    /// Key server: A kid appears more than once.
+    CPIX_DUPLICATE_KID = "cpix_duplicate_kid", BadRequest, NATIVE, "A kid appears more than once";
+    /// Key server: A KeyPeriodFilter names a period the ContentKeyPeriodList does not define.
+    CPIX_UNKNOWN_PERIOD = "cpix_unknown_period", BadRequest, NATIVE, "A KeyPeriodFilter names a period the ContentKeyPeriodList does not define";
+    /// Key server: The request does not follow the SPEKE v2 profile.
+    CPIX_SPEKE_CONTRACT = "cpix_speke_contract", BadRequest, NATIVE, "The request does not follow the SPEKE v2 profile";
+    /// Key server: keyward found no key for a requested kid.
+    CPIX_UNRESOLVED_KEY = "cpix_unresolved_key", Internal, NATIVE, "keyward found no key for a requested kid";
+    /// Key server: keyward cannot build the signalling for a DRM system.
+    CPIX_SIGNALLING = "cpix_signalling", Internal, NATIVE, "keyward cannot build the signalling for a DRM system";
+    /// Key server: A recipient certificate cannot be used.
+    CPIX_BAD_CERTIFICATE = "cpix_bad_certificate", BadRequest, NATIVE, "A recipient certificate cannot be used";
+    /// Key server: A recipient certificate is refused as weak (RSA under 2048 bits, or MD5 / SHA-1 signed).
+    CPIX_WEAK_CERTIFICATE = "cpix_weak_certificate", BadRequest, NATIVE, "A recipient certificate is refused as weak (RSA under 2048 bits, or MD5 / SHA-1 signed)";
+    /// Key server: The document uses an algorithm keyward does not support.
+    CPIX_UNSUPPORTED_ALGORITHM = "cpix_unsupported_algorithm", BadRequest, NATIVE, "The document uses an algorithm keyward does not support";
+    /// Key server: The content keys are encrypted for a recipient keyward has no key of.
+    CPIX_NO_RECIPIENT_KEY = "cpix_no_recipient_key", BadRequest, NATIVE, "The content keys are encrypted for a recipient keyward has no key of";
+    /// Key server: A wrapped document or MAC key does not open with the recipient key.
+    CPIX_KEY_UNWRAP = "cpix_key_unwrap", BadRequest, NATIVE, "A wrapped document or MAC key does not open with the recipient key";
+    /// Key server: A content key's ValueMAC does not match: the document was altered.
+    CPIX_BAD_MAC = "cpix_bad_mac", BadRequest, NATIVE, "A content key's ValueMAC does not match: the document was altered";
+    /// Key server: An encrypted value cannot be decrypted.
+    CPIX_DECRYPT = "cpix_decrypt", BadRequest, NATIVE, "An encrypted value cannot be decrypted";
+    /// Key server: XML signatures are not accepted here.
+    CPIX_SIGNATURE_UNSUPPORTED = "cpix_signature_unsupported", BadRequest, NATIVE, "XML signatures are not accepted here";
+    /// Key server: An XML signature does not verify.
+    CPIX_BAD_SIGNATURE = "cpix_bad_signature", BadRequest, NATIVE, "An XML signature does not verify";
+    /// Key server: An XML signature is made by a certificate that is not trusted.
+    CPIX_UNTRUSTED_SIGNER = "cpix_untrusted_signer", BadRequest, NATIVE, "An XML signature is made by a certificate that is not trusted";
+    /// Key server: The system random source failed.
+    CPIX_RANDOM = "cpix_random", Internal, NATIVE, "The system random source failed";
     /// Admin: no such API key.
     API_KEY_NOT_FOUND = "api_key_not_found", NotFound, API, "No API key with that id for this client";
     /// Invalid site id.
@@ -569,6 +611,14 @@ pub fn markdown() -> String {
     out
 }
 
+/// The registered code of a CPIX / SPEKE failure.
+pub fn cpix(code: &str) -> Code {
+    ALL.iter()
+        .find(|c| c.wire == code && c.wire.starts_with("cpix_"))
+        .copied()
+        .unwrap_or(CPIX_MALFORMED)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -663,6 +713,35 @@ mod tests {
             for b in &ALL[i + 1..] {
                 assert_ne!(a.wire, b.wire, "registered twice");
             }
+        }
+    }
+
+    #[test]
+    fn every_cpix_library_code_is_registered() {
+        for code in [
+            "cpix_too_large",
+            "cpix_too_complex",
+            "cpix_malformed",
+            "cpix_unsupported_version",
+            "cpix_unknown_kid",
+            "cpix_duplicate_kid",
+            "cpix_unknown_period",
+            "cpix_speke_contract",
+            "cpix_unresolved_key",
+            "cpix_signalling",
+            "cpix_bad_certificate",
+            "cpix_weak_certificate",
+            "cpix_unsupported_algorithm",
+            "cpix_no_recipient_key",
+            "cpix_key_unwrap",
+            "cpix_bad_mac",
+            "cpix_decrypt",
+            "cpix_signature_unsupported",
+            "cpix_bad_signature",
+            "cpix_untrusted_signer",
+            "cpix_random",
+        ] {
+            assert_eq!(cpix(code).wire, code, "{code} is not registered");
         }
     }
 

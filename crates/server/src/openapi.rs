@@ -340,7 +340,9 @@ pub fn document() -> Value {
     if let (Some(paths), Value::Object(m)) = (doc["paths"].as_object_mut(), more) {
         paths.extend(m);
     }
-    if let (Some(paths), Value::Object(m)) = (doc["paths"].as_object_mut(), packaging_paths(&admin_err)) {
+    if let (Some(paths), Value::Object(m)) =
+        (doc["paths"].as_object_mut(), packaging_paths(&admin_err))
+    {
         paths.extend(m);
     }
     if let (Some(s), Value::Object(m)) = (doc["components"]["schemas"].as_object_mut(), schemas) {

@@ -103,6 +103,9 @@ pub fn dialect_for(path: &str) -> Dialect {
         Dialect::PallyCon
     } else if path.starts_with("/hms/") {
         Dialect::ExpressPlay
+    } else if path.starts_with("/v2/cpix/") {
+        // PallyCon's KMS v2 CPIX path: the key server's native answers.
+        Dialect::Native
     } else if path.starts_with("/v2/") || path.starts_with("/v1/admin/clients") {
         Dialect::Studio
     } else {

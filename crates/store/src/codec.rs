@@ -218,6 +218,8 @@ pub(crate) struct KeyRow {
     pub(crate) created_at: i64,
     /// `period`: NULL without rotation.
     pub(crate) period: Option<i64>,
+    /// `pinned`: 1 when a packager chose the kid.
+    pub(crate) pinned: bool,
 }
 
 /// A key period as the SQL backends store it.
@@ -259,6 +261,7 @@ impl KeyRow {
                         .map_err(|_| StoreError::backend("stored period is negative"))?,
                 ),
             },
+            pinned: self.pinned,
         })
     }
 
@@ -291,6 +294,7 @@ impl KeyRow {
             label: info.label,
             created_at: info.created_at,
             period: info.period,
+            pinned: info.pinned,
         })
     }
 }
@@ -628,6 +632,7 @@ mod tests {
             label: None,
             created_at: 0,
             period: None,
+            pinned: false,
         };
         assert_eq!(
             row.info().unwrap_err().detail(),
@@ -652,12 +657,14 @@ mod tests {
             label: Some("l".into()),
             created_at: 3,
             period: Some(4),
+            pinned: true,
         };
         let rec = row([9; 16], &wrapped).decode(&k).unwrap();
         assert_eq!(rec.key, key);
         assert_eq!(rec.track_type, TrackType::Uhd1);
         assert_eq!(rec.iv, Some([5; 16]));
         assert_eq!(rec.period, Some(4));
+        assert!(rec.pinned);
         assert_eq!(rec.info().iv.as_deref(), Some("05".repeat(16).as_str()));
         let moved = row([8; 16], &wrapped).decode(&k).unwrap_err();
         assert_eq!(moved.code(), "unwrap_failed");

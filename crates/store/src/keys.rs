@@ -134,6 +134,9 @@ pub struct ContentKeyRecord {
     pub created_at: i64,
     /// Key period of rotated content; `None` without rotation.
     pub period: Option<u64>,
+    /// Whether a packager chose the kid ([`KeyStore::ensure_pinned_key`]): such a key
+    /// does not hold its (cid, track type, period) coordinates.
+    pub pinned: bool,
 }
 
 impl ContentKeyRecord {
@@ -148,6 +151,7 @@ impl ContentKeyRecord {
             label: self.label.clone(),
             created_at: self.created_at,
             period: self.period,
+            pinned: self.pinned,
         }
     }
 }
@@ -172,6 +176,9 @@ pub struct KeyInfo {
     /// Key period of rotated content; absent without rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<u64>,
+    /// Whether a packager chose the kid (shown only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
 }
 
 /// Storage of content keys. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore)
@@ -309,6 +316,7 @@ mod tests {
             label: None,
             created_at: 0,
             period: None,
+            pinned: false,
         };
         let shown = format!("{record:?} {new:?}");
         assert!(!shown.contains(&key_hex));

@@ -57,8 +57,6 @@ pub struct MemoryStore {
     fairplay: Mutex<MemoryFairPlay>,
     /// Licence upstreams per site and DRM, each list in position order.
     upstreams: Mutex<BTreeMap<SiteId, BTreeMap<Drm, Vec<Upstream>>>>,
-    /// Keys whose kid a packager chose (outside the coordinates' uniqueness).
-    pinned: Mutex<std::collections::BTreeSet<(SiteId, Kid)>>,
     /// Packager credentials, by name.
     packagers: Mutex<BTreeMap<String, Packager>>,
     /// Key seeds, by site.
@@ -84,7 +82,6 @@ impl MemoryStore {
             clients: Mutex::default(),
             fairplay: Mutex::default(),
             upstreams: Mutex::default(),
-            pinned: Mutex::default(),
             packagers: Mutex::default(),
             key_seeds: Mutex::default(),
         }
@@ -156,7 +153,6 @@ impl SiteStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         lock(&self.keys).retain(|(site, _), _| site != site_id);
-        lock(&self.pinned).retain(|(site, _)| site != site_id);
         lock(&self.fairplay).by_site.remove(site_id);
         lock(&self.upstreams).remove(site_id);
         lock(&self.packagers).retain(|_, p| p.site_id != *site_id);
@@ -174,22 +170,19 @@ impl KeyStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         let mut keys = lock(&self.keys);
-        let mut pinned = lock(&self.pinned);
         let clashes = |(site, kid): &(SiteId, Kid), record: &ContentKeyRecord| {
             *site == new.site_id
                 && (*kid == new.kid
-                    || (!pinned.contains(&(site.clone(), *kid))
+                    || (!record.pinned
                         && record.cid == new.cid
                         && record.track_type == new.track_type
                         && record.period == new.period))
         };
         if replace {
             keys.retain(|id, record| !clashes(id, record));
-            pinned.retain(|id| keys.contains_key(id));
         } else if keys.iter().any(|(id, record)| clashes(id, record)) {
             return Err(StoreError::KeyConflict);
         }
-        pinned.remove(&(new.site_id.clone(), new.kid));
         let record = ContentKeyRecord {
             site_id: new.site_id.clone(),
             cid: new.cid,
@@ -200,6 +193,7 @@ impl KeyStore for MemoryStore {
             label: new.label,
             created_at: unix_now(),
             period: new.period,
+            pinned: false,
         };
         keys.insert((new.site_id, new.kid), record.clone());
         Ok(record)
@@ -212,9 +206,8 @@ impl KeyStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         let mut keys = lock(&self.keys);
-        let pinned = lock(&self.pinned);
         if let Some(found) = keys.values().find(|r| {
-            !pinned.contains(&(r.site_id.clone(), r.kid))
+            !r.pinned
                 && r.site_id == new.site_id
                 && r.cid == new.cid
                 && r.track_type == new.track_type
@@ -235,6 +228,7 @@ impl KeyStore for MemoryStore {
             label: new.label,
             created_at: unix_now(),
             period: new.period,
+            pinned: false,
         };
         keys.insert((new.site_id, new.kid), record.clone());
         Ok((record, true))
@@ -264,8 +258,8 @@ impl KeyStore for MemoryStore {
             label: new.label,
             created_at: unix_now(),
             period: new.period,
+            pinned: true,
         };
-        lock(&self.pinned).insert(id.clone());
         keys.insert(id, record.clone());
         Ok((record, true))
     }
@@ -311,7 +305,6 @@ impl KeyStore for MemoryStore {
     }
 
     async fn delete_key(&self, site_id: &SiteId, kid: &Kid) -> Result<()> {
-        lock(&self.pinned).remove(&(site_id.clone(), *kid));
         lock(&self.keys)
             .remove(&(site_id.clone(), *kid))
             .map(|_| ())

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod certs;
 pub mod cors;
+pub mod cpix;
 pub mod credential;
 pub mod demo;
 pub mod expressplay;
@@ -279,6 +280,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/packager/playready", post(packager::playready))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024));
+    // CPIX and SPEKE: documents up to 1 MiB.
+    let cpix_routes = Router::new()
+        .route("/v1/packager/cpix", post(cpix::cpix))
+        .route("/v1/packager/speke", post(cpix::speke))
+        .route("/v1/packager/speke/heartbeat", get(cpix::speke_heartbeat))
+        .route(
+            "/v1/cpix/pallycon/getKey/{token}",
+            post(cpix::pallycon_cpix),
+        )
+        .route(
+            "/v2/cpix/pallycon/getKey/{token}",
+            post(cpix::pallycon_cpix),
+        )
+        .route("/cpix/pallycon/getKey/{token}", post(cpix::pallycon_cpix))
+        .route("/cpix/getKey", post(cpix::pallycon_speke))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(keyward_drm::cpix::MAX_DOCUMENT_LEN));
 
     let admin = Router::new()
         .route(
@@ -373,6 +391,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .merge(licence)
         .merge(packager_routes)
+        .merge(cpix_routes)
         .merge(admin)
         .merge(admin_clients)
         .merge(expressplay::routes(&state));

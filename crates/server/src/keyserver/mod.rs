@@ -58,6 +58,17 @@ pub async fn key_for(
     slot: &Slot,
     via: &str,
 ) -> Result<ContentKeyRecord, Refusal> {
+    // Read first: a coordinate asked for again (every packaging run after the
+    // first, every CPIX request of a live channel) is answered from the key cache
+    // without a write.
+    let cached = state.key_cache().keys(site.as_str(), &slot.cid).await?;
+    let hit = cached.iter().find(|r| match slot.pinned_kid {
+        Some(kid) => r.kid == kid,
+        None => !r.pinned && r.track_type == slot.track && r.period == slot.period,
+    });
+    if let Some(found) = hit {
+        return Ok(found.clone());
+    }
     let keys = &state.stores().keys;
     let make = |kid: Kid| -> Result<NewContentKey, Refusal> {
         let key = match seed {

@@ -13,8 +13,12 @@ use crate::keys::{validate_cid, ContentKeyRecord, KeyInfo, KeyStore, Kid, NewCon
 use crate::sites::SiteId;
 use crate::unix_now;
 
+/// The columns a write sets (`pinned` is set apart: 0 by default).
 const KEY_COLUMNS: &str =
     "site_id, kid, cid, track_type, key_wrapped, iv, label, created_at, period";
+/// The columns a read returns.
+const READ_COLUMNS: &str =
+    "site_id, kid, cid, track_type, key_wrapped, iv, label, created_at, period, pinned";
 
 /// A row's columns; `with_key` when `key_wrapped` was selected.
 fn key_row(row: &SqliteRow, with_key: bool) -> Result<KeyRow> {
@@ -32,6 +36,7 @@ fn key_row(row: &SqliteRow, with_key: bool) -> Result<KeyRow> {
         label: row.try_get("label").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         period: row.try_get("period").map_err(backend)?,
+        pinned: row.try_get::<i64, _>("pinned").map_err(backend)? != 0,
     })
 }
 
@@ -49,7 +54,7 @@ impl KeyStore for SqliteStore {
         };
         let sql = format!(
             "{verb} INTO content_keys ({KEY_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {KEY_COLUMNS}"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {READ_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(new.site_id.as_str())
@@ -80,7 +85,7 @@ impl KeyStore for SqliteStore {
         let sql = format!(
             "INSERT INTO content_keys ({KEY_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING \
-             RETURNING {KEY_COLUMNS}"
+             RETURNING {READ_COLUMNS}"
         );
         let inserted = sqlx::query(&sql)
             .bind(new.site_id.as_str())
@@ -102,7 +107,7 @@ impl KeyStore for SqliteStore {
             return Ok((key_row(&row, true)?.decode(&self.kek)?, true));
         }
         let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
+            "SELECT {READ_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
              AND track_type = ?3 AND ifnull(period, -1) = ?4 AND pinned = 0"
         );
         let row = sqlx::query(&sql)
@@ -124,7 +129,7 @@ impl KeyStore for SqliteStore {
         let sql = format!(
             "INSERT INTO content_keys ({KEY_COLUMNS}, pinned) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1) ON CONFLICT DO NOTHING \
-             RETURNING {KEY_COLUMNS}"
+             RETURNING {READ_COLUMNS}"
         );
         let inserted = sqlx::query(&sql)
             .bind(new.site_id.as_str())
@@ -155,7 +160,7 @@ impl KeyStore for SqliteStore {
     async fn keys_for_content(&self, site_id: &SiteId, cid: &str) -> Result<Vec<ContentKeyRecord>> {
         validate_cid(cid)?;
         let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
+            "SELECT {READ_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
              ORDER BY track_type, ifnull(period, -1), kid"
         );
         let rows = sqlx::query(&sql)
@@ -170,7 +175,8 @@ impl KeyStore for SqliteStore {
     }
 
     async fn key_by_kid(&self, site_id: &SiteId, kid: &Kid) -> Result<ContentKeyRecord> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM content_keys WHERE site_id = ?1 AND kid = ?2");
+        let sql =
+            format!("SELECT {READ_COLUMNS} FROM content_keys WHERE site_id = ?1 AND kid = ?2");
         let row = sqlx::query(&sql)
             .bind(site_id.as_str())
             .bind(&kid.as_bytes()[..])
@@ -187,7 +193,7 @@ impl KeyStore for SqliteStore {
         }
         // The key column is not even selected.
         let rows = sqlx::query(
-            "SELECT site_id, kid, cid, track_type, iv, label, created_at, period \
+            "SELECT site_id, kid, cid, track_type, iv, label, created_at, period, pinned \
              FROM content_keys WHERE site_id = ?1 AND (?2 IS NULL OR cid = ?2) \
              ORDER BY cid, track_type, ifnull(period, -1), kid",
         )

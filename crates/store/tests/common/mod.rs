@@ -1771,6 +1771,7 @@ pub async fn key_coordinates(store: &dyn Store) {
     let pinned = new_key("KSRV", "movie", TrackType::Hd, 0x20, 0x20);
     let (rec, created) = store.ensure_pinned_key(pinned.clone()).await.unwrap();
     assert!(created);
+    assert!(rec.pinned);
     assert_eq!(rec.kid, Kid([0x20; 16]));
     let mut again = pinned.clone();
     again.key = ContentKey::from_slice(&[0x77; 16]).unwrap();
@@ -1788,7 +1789,16 @@ pub async fn key_coordinates(store: &dyn Store) {
         .await
         .unwrap();
     assert!(!created);
+    assert!(!coord.pinned);
     assert_eq!(coord.kid, Kid([1; 16]));
+    let listed = store
+        .list_keys(&site_id("KSRV"), Some("movie"))
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().filter(|k| k.pinned).count(), 2);
+    let json =
+        serde_json::to_value(listed.iter().find(|k| k.kid == Kid([0x20; 16])).unwrap()).unwrap();
+    assert_eq!(json["pinned"], serde_json::json!(true));
     // A pinned kid of another content: conflict.
     let other = new_key("KSRV", "other", TrackType::Hd, 0x20, 0x20);
     assert_eq!(
