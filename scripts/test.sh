@@ -29,6 +29,9 @@ if ! diff -u docs/openapi.json target/openapi.json; then
   exit 1
 fi
 
+step "CPIX answers validate against the CPIX XML schema (lxml in a virtualenv)"
+bash scripts/cpix-xsd.sh
+
 step "release build"
 cargo build --release --locked -p keyward
 

@@ -142,6 +142,11 @@ fn export_import_round_trip() {
         .collect();
     assert_eq!(files.len(), 2);
     for f in &files {
+        if let Some(dir) = std::env::var_os("KEYWARD_CPIX_SAMPLES") {
+            std::fs::create_dir_all(&dir).unwrap();
+            let name = format!("cli-export-{}", f.file_name().unwrap().to_string_lossy());
+            std::fs::copy(f, std::path::Path::new(&dir).join(name)).unwrap();
+        }
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains("PlainValue"), "keys leave encrypted only");
         assert!(!text.contains("a1a1a1"));

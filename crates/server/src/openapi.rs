@@ -388,6 +388,30 @@ fn packaging_paths(admin_err: &Value) -> Value {
                 "403": {"description": "SOAP fault soap:Client (packager_forbidden)"}
             }
         }},
+        "/v1/packager/cpix": {"post": {
+            "summary": "CPIX 2.x: keys and DRM signalling (PSSH, ContentProtectionData, HLS signalling, URIExtXKey, Smooth header) for a CPIX request; encrypted for the request's DeliveryData recipients",
+            "description": api_key_note,
+            "parameters": [
+                {"name": "kids", "in": "query", "required": false, "schema": {"type": "string", "enum": ["packager", "keyward"]}, "description": "Who chooses the kids of new keys (default: the packager's are kept)"},
+                {"name": "playready_header", "in": "query", "required": false, "schema": {"type": "string", "enum": ["4.0", "4.3"]}}],
+            "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}}},
+            "responses": with(admin_err, json!({"200": {"description": "The completed CPIX document", "content": {"application/xml": {"schema": {"type": "string"}}}},
+                "413": {"description": "Document over 1 MiB"}}))
+        }},
+        "/v1/packager/speke": {"post": {
+            "summary": "SPEKE: v2 (CPIX 2.3, AWS Elemental) with X-Speke-Version 2.0, v1 otherwise; the encoder's kids are kept; Speke-User-Agent on every answer",
+            "description": api_key_note,
+            "parameters": [{"name": "X-Speke-Version", "in": "header", "required": false, "schema": {"type": "string"}}],
+            "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}}},
+            "responses": with(admin_err, json!({"200": {"description": "The completed CPIX document", "content": {"application/xml": {"schema": {"type": "string"}}}}}))
+        }},
+        "/v1/packager/speke/heartbeat": {"get": {"summary": "SPEKE v1 heartbeat", "responses": {"200": {"description": "OK"}}}},
+        "/v1/cpix/pallycon/getKey/{token}": {"post": {
+            "summary": "PallyCon KMS CPIX dialect (also /v2/cpix/pallycon/getKey/{token}, /cpix/pallycon/getKey/{token}, and SPEKE at /cpix/getKey?enc-token=): keyward chooses the kids",
+            "parameters": [{"name": "token", "in": "path", "required": true, "schema": {"type": "string"}, "description": "base64 of {\"access_key\": \"NAME.SECRET\", \"site_id\": \"SITE\"}"}],
+            "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}}},
+            "responses": with(admin_err, json!({"200": {"description": "The completed CPIX document", "content": {"application/xml": {"schema": {"type": "string"}}}}}))
+        }},
         "/v1/admin/sites/{site}/packagers": {
             "parameters": [site_param],
             "get": {"summary": "List the site's packager credentials (no secrets)", "security": [{"admin": []}],

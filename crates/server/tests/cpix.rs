@@ -63,6 +63,14 @@ async fn speke(
     app.send(b.body(Body::from(body)).unwrap()).await
 }
 
+/// Keeps an answer for the XSD check (`scripts/cpix-xsd.sh` sets the variable).
+fn sample(name: &str, body: &[u8]) {
+    if let Some(dir) = std::env::var_os("KEYWARD_CPIX_SAMPLES") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), body).unwrap();
+    }
+}
+
 fn kid(uuid: &str) -> Kid {
     Kid::from_hex(uuid).unwrap()
 }
@@ -78,6 +86,7 @@ async fn speke_v2_keeps_the_encoders_kids_and_answers_the_same_keys_again() {
         .header("speke-user-agent")
         .unwrap()
         .starts_with("keyward/"));
+    sample("server-speke-v2.xml", &a.body);
     let doc = Document::read(&a.body, None).unwrap();
     assert_eq!(doc.content_id.as_deref(), Some("test_case_generic"));
     let kids: Vec<Kid> = doc.content_keys.iter().map(|k| k.kid).collect();
@@ -163,6 +172,7 @@ async fn encrypted_delivery_for_the_requests_recipient() {
     );
     let a = speke(&app, &key, body, Some("2.0")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    sample("server-speke-v2-encrypted.xml", &a.body);
     let text = a.text();
     assert!(!text.contains("PlainValue"), "no key in the clear");
     assert_eq!(
@@ -224,6 +234,7 @@ async fn pallycon_kms_dialect_chooses_keywards_own_kids() {
     ] {
         let a = app.post(&path, None, request.clone()).await;
         assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
+        sample("server-pallycon.xml", &a.body);
         let doc = Document::read(&a.body, None).unwrap();
         let kids: Vec<Kid> = doc.content_keys.iter().map(|k| k.kid).collect();
         assert!(!kids.contains(&kid(VIDEO_KID)), "keyward chose the kids");
@@ -240,6 +251,24 @@ async fn pallycon_kms_dialect_chooses_keywards_own_kids() {
         .unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|k| !k.pinned));
+    // Two content keys asking keyward for the same track type: a clear 400, no key.
+    let two_audio = request
+        .replace("pallycon-cid", "pallycon-dup")
+        .replace("intendedTrackType=\"VIDEO\"", "intendedTrackType=\"AUDIO\"");
+    let a = app
+        .post(
+            &format!("/v1/cpix/pallycon/getKey/{token}"),
+            None,
+            two_audio,
+        )
+        .await;
+    a.assert_problem(StatusCode::BAD_REQUEST, "cpix_duplicate_kid");
+    assert!(app
+        .store
+        .list_keys(&SiteId::parse(SITE).unwrap(), Some("pallycon-dup"))
+        .await
+        .unwrap()
+        .is_empty());
     // An enc-token for another site, or garbage: 401 problem+json (JSON = error for PallyCon clients).
     let other = STANDARD.encode(json!({"access_key": key, "site_id": "HTTP"}).to_string());
     for path in [
@@ -353,6 +382,7 @@ async fn native_cpix_fills_clearkey_signalling_and_can_choose_kids() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    sample("server-cpix-clearkey.xml", &a.body);
     let doc = Document::read(&a.body, None).unwrap();
     assert_eq!(doc.content_keys[0].kid, kid(VIDEO_KID));
     let ck = &doc.drm_systems[0];
