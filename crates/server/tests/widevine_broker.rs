@@ -1072,3 +1072,57 @@ async fn admin_api_validates_widevine_cloud_routes() {
         no_secrets(&a);
     }
 }
+
+/// Rotated content (a key per crypto period, as the Widevine key API or CPIX made
+/// them): only the period keys the challenge names go upstream, beside the
+/// content's unrotated keys.
+#[tokio::test]
+async fn rotated_content_sends_the_named_period_keys_only() {
+    use keyward_store::{ContentKey, KeyStore as _, Kid, NewContentKey, TrackType};
+    let (base, m) = mock().await;
+    let app = common::app().await;
+    add(&app, SITE, "google", &base, "ok", json!({})).await;
+    let site = SiteId::parse(SITE).unwrap();
+    let cid = "rotated-1";
+    for (period, n) in [(Some(4u64), 0x44u8), (Some(5), 0x55), (None, 0x66)] {
+        app.store
+            .put_key(
+                NewContentKey {
+                    site_id: site.clone(),
+                    cid: cid.into(),
+                    track_type: if period.is_some() { TrackType::Hd } else { TrackType::Audio },
+                    kid: Kid([n; 16]),
+                    key: ContentKey::from_slice(&[n ^ 0xff; 16]).unwrap(),
+                    iv: None,
+                    label: None,
+                    period,
+                },
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let p = policy(r#"{"policy_version":2,"playback_policy":{"persistent":false}}"#);
+    let challenge = widevine_license_request([0x55; 16]);
+    let a = app
+        .send(
+            Request::post(RI)
+                .header("pallycon-customdata-v2", wv_token(cid, &p))
+                .body(Body::from(challenge))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let msg = m.last("ok").msg;
+    let kids: Vec<String> = msg["content_key_specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut want = vec![b64(&[0x55; 16]), b64(&[0x66; 16])];
+    let mut got = kids.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "period 5 (named) and the unrotated key; not period 4");
+}

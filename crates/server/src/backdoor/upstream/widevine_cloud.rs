@@ -331,6 +331,11 @@ fn tracks(
         .collect();
     if s.key_source == KeysFrom::Keyward && ent.keys.source == KeySource::CarriedThenStore {
         for r in stored {
+            // A rotated content holds a key per period: only the periods the
+            // challenge names go upstream (not every period's key).
+            if r.period.is_some() && !asked.contains(&r.kid) {
+                continue;
+            }
             if !keys.iter().any(|(_, kid, _)| *kid == r.kid.0) {
                 keys.push((r.track_type, r.kid.0, r.key.expose()));
             }
