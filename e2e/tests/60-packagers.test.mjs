@@ -228,6 +228,37 @@ test('e2. PlayReady packaging API: shaka-packager fetches the key and PlayReady 
   }),
 );
 
+test('e4. key rotation: shaka-packager asks keyward for a key per crypto period, shaka-player plays across periods with keyward ClearKey licences', { timeout: 240_000 }, () =>
+  withDiagnostics('e4. key rotation', async (ctx) => {
+    const work = mkdtempSync(join(tmpdir(), 'keyward-e2e-pkg-'));
+    ctx.cleanup(() => rmSync(work, { recursive: true, force: true }));
+    const { kw } = await keywardWithPackagers(ctx);
+    await makeClip(work);
+    const cid = 'pkg-rotated-clip';
+    const out = join(work, 'rot');
+    await must(PACKAGER, [
+      ...streams('rot'),
+      '--enable_widevine_encryption',
+      '--key_server_url', `${kw.origin}/cenc/getcontentkey/${SIGNER}`,
+      '--content_id', Buffer.from(cid).toString('hex'),
+      '--signer', SIGNER, '--aes_signing_key', AES_KEY, '--aes_signing_iv', AES_IV,
+      '--protection_systems', 'Widevine,CommonSystem', '--protection_scheme', 'cenc',
+      '--crypto_period_duration', '2',
+      ...COMMON, '--mpd_output', 'rot/manifest.mpd',
+    ], { cwd: work });
+    const keys = await adminKeys(kw, cid);
+    const periods = new Set(keys.filter((k) => k.period !== undefined).map((k) => k.period));
+    assert.ok(periods.size >= 2, `keys for ${periods.size} crypto periods`);
+    const s = await playsWithKeyward(ctx, kw, out, cid);
+    // Licences were asked for period keys: every kid requested is one keyward made.
+    const asked = new Set(s.licenseRequests.flatMap((r) => JSON.parse(r.body).kids)
+      .map((k) => Buffer.from(k, 'base64url').toString('hex')));
+    const made = new Set(keys.map((k) => k.kid));
+    assert.ok([...asked].every((k) => made.has(k)), 'only keyward kids requested');
+    assert.ok([...asked].some((k) => keys.find((x) => x.kid === k && x.period !== undefined)), 'a period key was licensed');
+  }),
+);
+
 test('e3. a wrong packager credential stops the packaging run with an HTTP 401 and no key is made', { timeout: 120_000 }, () =>
   withDiagnostics('e3. wrong credential', async (ctx) => {
     const work = mkdtempSync(join(tmpdir(), 'keyward-e2e-pkg-'));

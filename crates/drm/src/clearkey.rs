@@ -26,8 +26,11 @@ pub use crate::keys::{ContentKey, Kid};
 /// Largest ClearKey message body accepted, in bytes (64 KiB).
 pub const MAX_BODY_LEN: usize = 64 * 1024;
 
-/// Most key IDs accepted in one message (counted before duplicates are removed).
-pub const MAX_KIDS: usize = 32;
+/// Most key IDs accepted in one message (counted before duplicates are removed): as many
+/// as one `pssh` box may list ([`crate::pssh::MAX_KIDS_PER_BOX`]), because a browser asks
+/// for every kid of the init data — rotated content lists a key per track and crypto
+/// period (shaka-packager asks for 10 periods at a time: 50 kids for 5 tracks).
+pub const MAX_KIDS: usize = 256;
 
 /// The EME `MediaKeySessionType` of a Clear Key session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,19 +280,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_100_kids() {
-        let list = vec!["\"q7onHovPVSu9LoakNKml2Q\""; 100].join(",");
+    fn refuses_300_kids() {
+        let list = vec!["\"q7onHovPVSu9LoakNKml2Q\""; 300].join(",");
         let body = format!(r#"{{"kids":[{list}],"type":"temporary"}}"#);
         let err = ClearKeyMessage::parse(body.as_bytes()).unwrap_err();
         assert_eq!(
             err,
             DrmError::ClearKeyTooManyKids {
-                count: 100,
-                limit: 32
+                count: 300,
+                limit: 256
             }
         );
         assert_eq!(err.code(), 7404);
-        let list = vec!["\"q7onHovPVSu9LoakNKml2Q\""; 32].join(",");
+        let list = vec!["\"q7onHovPVSu9LoakNKml2Q\""; 256].join(",");
         let body = format!(r#"{{"kids":[{list}],"type":"temporary"}}"#);
         assert_eq!(
             ClearKeyMessage::parse(body.as_bytes())

@@ -95,7 +95,13 @@ async fn missing_token_is_7010() {
 async fn malformed_bodies_get_their_codes() {
     let app = app().await;
     let tok = ck_token(CID);
-    let too_many: Vec<[u8; 16]> = (0..100u8).map(|i| [i; 16]).collect();
+    let too_many: Vec<[u8; 16]> = (0..300u16)
+        .map(|i| {
+            let mut k = [0u8; 16];
+            k[..2].copy_from_slice(&i.to_be_bytes());
+            k
+        })
+        .collect();
     let full = ck_request(&[KID_ALL], "temporary");
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"".to_vec(), "7401"),
