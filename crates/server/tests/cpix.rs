@@ -417,3 +417,86 @@ async fn native_cpix_fills_clearkey_signalling_and_can_choose_kids() {
     assert_eq!(heartbeat.status, StatusCode::OK);
     assert_eq!(heartbeat.text(), "OK");
 }
+
+/// A SPEKE v1 request (AWS namespace, live key period, HLS AES-128, FairPlay,
+/// PlayReady and Widevine systems), as MediaPackage v1 sends it: no
+/// X-Speke-Version, the content id in CPIX@id.
+const SPEKE_V1: &str = r#"<cpix:CPIX id="live-abc" xmlns:cpix="urn:dashif:org:cpix" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" xmlns:speke="urn:aws:amazon:com:speke">
+  <cpix:ContentKeyList>
+    <cpix:ContentKey kid="98ee5596-cd3e-a20d-163a-e382420c6eff" explicitIV="OFj2IjCsPJFfMAxmQxLGPw=="></cpix:ContentKey>
+  </cpix:ContentKeyList>
+  <cpix:DRMSystemList>
+    <cpix:DRMSystem kid="98ee5596-cd3e-a20d-163a-e382420c6eff" systemId="81376844-f976-481e-a84e-cc25d39b0b33">
+      <cpix:ContentProtectionData/><cpix:URIExtXKey></cpix:URIExtXKey><speke:KeyFormat></speke:KeyFormat><speke:KeyFormatVersions></speke:KeyFormatVersions>
+    </cpix:DRMSystem>
+    <cpix:DRMSystem kid="98ee5596-cd3e-a20d-163a-e382420c6eff" systemId="94ce86fb-07ff-4f43-adb8-93d2fa968ca2">
+      <cpix:URIExtXKey></cpix:URIExtXKey><speke:KeyFormat></speke:KeyFormat><speke:KeyFormatVersions></speke:KeyFormatVersions>
+    </cpix:DRMSystem>
+    <cpix:DRMSystem kid="98ee5596-cd3e-a20d-163a-e382420c6eff" systemId="9a04f079-9840-4286-ab92-e65be0885f95">
+      <cpix:PSSH/><speke:ProtectionHeader/>
+    </cpix:DRMSystem>
+  </cpix:DRMSystemList>
+  <cpix:ContentKeyPeriodList><cpix:ContentKeyPeriod id="keyPeriod_1" index="11425"/></cpix:ContentKeyPeriodList>
+  <cpix:ContentKeyUsageRuleList>
+    <cpix:ContentKeyUsageRule kid="98ee5596-cd3e-a20d-163a-e382420c6eff"><cpix:KeyPeriodFilter periodId="keyPeriod_1"/></cpix:ContentKeyUsageRule>
+  </cpix:ContentKeyUsageRuleList>
+</cpix:CPIX>"#;
+
+#[tokio::test]
+async fn speke_v1_live_request_gets_the_aws_placements_and_a_period_key() {
+    let app = app().await;
+    let key = api_key(&app, "mediapackage-v1").await;
+    let a = speke(&app, &key, SPEKE_V1.to_owned(), None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert!(a.header("speke-user-agent").is_some());
+    sample("server-speke-v1.xml", &a.body);
+    let doc = Document::read(&a.body, None).unwrap();
+    let k = kid("98ee5596-cd3e-a20d-163a-e382420c6eff");
+    assert_eq!(doc.content_keys[0].kid, k);
+    let rec = app
+        .store
+        .key_by_kid(&SiteId::parse(SITE).unwrap(), &k)
+        .await
+        .unwrap();
+    assert_eq!(rec.cid, "live-abc");
+    assert_eq!(rec.period, Some(11425));
+    assert_eq!(
+        rec.iv,
+        Some(
+            STANDARD
+                .decode("OFj2IjCsPJFfMAxmQxLGPw==")
+                .unwrap()
+                .try_into()
+                .unwrap()
+        )
+    );
+    let fairplay = doc
+        .drm_systems
+        .iter()
+        .find(|d| d.system_id == SystemId::FAIRPLAY)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(fairplay.uri_ext_x_key.clone().unwrap()).unwrap(),
+        format!("skd://{}", hex::encode(k.0))
+    );
+    assert_eq!(
+        fairplay.speke_key_format.as_deref(),
+        Some(&b"com.apple.streamingkeydelivery"[..])
+    );
+    let aes = doc
+        .drm_systems
+        .iter()
+        .find(|d| Kid(d.system_id.0).to_uuid_string() == "81376844-f976-481e-a84e-cc25d39b0b33")
+        .unwrap();
+    let uri = String::from_utf8(aes.uri_ext_x_key.clone().unwrap()).unwrap();
+    assert!(
+        uri.ends_with(&format!("/v1/hls-key/{SITE}/live-abc")),
+        "{uri}"
+    );
+    let pr = doc
+        .drm_systems
+        .iter()
+        .find(|d| d.system_id == SystemId::PLAYREADY)
+        .unwrap();
+    assert!(!pr.speke_protection_header.as_ref().unwrap().is_empty());
+}
