@@ -31,6 +31,8 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::Router;
 use http_body_util::BodyExt as _;
 use keyward_drm::clearkey::ClearKeyMessage;
+use keyward_drm::cpix;
+use keyward_drm::packaging::{playready as packaging_playready, widevine as keyapi};
 use keyward_drm::fairplay::{spc_from_body, Spc};
 use keyward_drm::playready::{PlayReadyChallenge, PlayReadyObject, WrmHeaderInfo};
 use keyward_drm::pssh::{PsshBox, WidevinePsshData};
@@ -71,6 +73,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("drm_pssh_boxes", drm_pssh_boxes),
     ("drm_widevine_challenge", drm_widevine_challenge),
     ("drm_widevine_pssh_data", drm_widevine_pssh_data),
+    ("drm_keyapi_widevine", drm_keyapi_widevine),
+    ("drm_playready_packaging", drm_playready_packaging),
+    ("drm_cpix", drm_cpix),
     ("token_pallycon", token_pallycon),
     ("token_policy", token_policy),
     ("token_customdata", token_customdata),
@@ -224,6 +229,101 @@ pub fn drm_pssh_boxes(data: &[u8]) {
             }
         }
         Err(e) => assert_eq!(e.code(), 7112),
+    }
+}
+
+/// Widevine key-API bodies (`Envelope::parse`, the inner `KeyRequest::parse`, and
+/// the input taken as an inner request directly); an accepted request is answered.
+pub fn drm_keyapi_widevine(data: &[u8]) {
+    let requests = match keyapi::Envelope::parse(data) {
+        Ok(env) => {
+            let _ = env.verify(&[7; 32], &[9; 16]);
+            vec![env.key_request(), keyapi::KeyRequest::parse(data)]
+        }
+        Err(e) => {
+            let _ = e.code();
+            vec![keyapi::KeyRequest::parse(data)]
+        }
+    };
+    for r in requests {
+        match r {
+            Ok(req) => {
+                let periods: Vec<Option<u32>> = match req.rotation {
+                    Some(r) => r.periods().map(Some).collect(),
+                    None => vec![None],
+                };
+                let mut keys = Vec::new();
+                for p in periods {
+                    for t in &req.tracks {
+                        keys.push(keyapi::TrackKey {
+                            track_type: *t,
+                            kid: Kid([3; 16]),
+                            key: ContentKey::new([4; 16]),
+                            iv: None,
+                            period: p,
+                        });
+                    }
+                }
+                let signalling = keyapi::Signalling {
+                    provider: "fuzz".into(),
+                    playready_la_url: Some("https://l.example/ri/licenseManager.do".into()),
+                };
+                let body = keyapi::answer(&req, &keys, &signalling).unwrap();
+                assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
+            }
+            Err(e) => assert_ne!(e.status, keyapi::Status::Ok),
+        }
+    }
+}
+
+/// PlayReady `AcquirePackagingData` requests; an accepted one is answered and the
+/// answer carries the program identifier escaped.
+pub fn drm_playready_packaging(data: &[u8]) {
+    match packaging_playready::PackagingRequest::parse(data) {
+        Ok(req) => {
+            let answer =
+                packaging_playready::answer(&req, &Kid([1; 16]), &ContentKey::new([2; 16]), b"pro");
+            assert!(answer.contains("<KeyId>01010101-0101-0101-0101-010101010101</KeyId>"));
+            assert!(!req.program_identifier.is_empty());
+        }
+        Err(e) => {
+            assert!(e.client);
+            assert_eq!(e.code(), "playready_packaging_request");
+            assert!(packaging_playready::fault(&e).contains("soap:Client"));
+        }
+    }
+}
+
+/// CPIX / SPEKE documents: as a request (`Request::parse`, answered with a key per
+/// slot, clear, then read back), and as a document with keys (`Document::read`).
+pub fn drm_cpix(data: &[u8]) {
+    match cpix::Request::parse(data) {
+        Ok(req) => {
+            let _ = req.check_speke_v2();
+            let resolved: Vec<cpix::ResolvedKey> = req
+                .key_slots()
+                .iter()
+                .map(|s| cpix::ResolvedKey {
+                    requested_kid: s.requested_kid,
+                    kid: s.requested_kid,
+                    key: ContentKey::new([5; 16]),
+                    iv: None,
+                })
+                .collect();
+            let signalling = cpix::Signalling {
+                hls_aes_key_uri: Some("https://k.example/{content_id}/{kid}".into()),
+                ..cpix::Signalling::default()
+            };
+            if let Ok(xml) = cpix::respond(&req, &resolved, &signalling, cpix::Delivery::Clear) {
+                let doc = cpix::Document::read(&xml, None)
+                    .unwrap_or_else(|e| panic!("keyward's own answer does not read back: {e}"));
+                assert_eq!(doc.content_keys.len(), resolved.len());
+            }
+        }
+        Err(e) => assert!(e.code().starts_with("cpix_")),
+    }
+    if let Err(e) = cpix::Document::read(data, None) {
+        assert!(e.code().starts_with("cpix_"));
     }
 }
 

@@ -1090,7 +1090,11 @@ async fn rotated_content_sends_the_named_period_keys_only() {
                 NewContentKey {
                     site_id: site.clone(),
                     cid: cid.into(),
-                    track_type: if period.is_some() { TrackType::Hd } else { TrackType::Audio },
+                    track_type: if period.is_some() {
+                        TrackType::Hd
+                    } else {
+                        TrackType::Audio
+                    },
                     kid: Kid([n; 16]),
                     key: ContentKey::from_slice(&[n ^ 0xff; 16]).unwrap(),
                     iv: None,
@@ -1124,5 +1128,8 @@ async fn rotated_content_sends_the_named_period_keys_only() {
     let mut got = kids.clone();
     want.sort();
     got.sort();
-    assert_eq!(got, want, "period 5 (named) and the unrotated key; not period 4");
+    assert_eq!(
+        got, want,
+        "period 5 (named) and the unrotated key; not period 4"
+    );
 }
