@@ -23,6 +23,8 @@ pub struct AuditSink {
     store: Arc<dyn AuditStore>,
     /// The writer task; it ends once every sender is gone and the queue is written.
     writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Batch write time and event counts (shown by the metrics registry).
+    instruments: crate::metrics::AuditInstruments,
 }
 
 /// Waits for the audit writer to finish (see [`AuditSink::drained`]).
@@ -43,21 +45,34 @@ impl AuditDrain {
 impl AuditSink {
     /// Starts the writer task (when a tokio runtime is running).
     pub fn start(store: Arc<dyn AuditStore>) -> Self {
+        let instruments = crate::metrics::AuditInstruments::default();
         if tokio::runtime::Handle::try_current().is_err() {
             return Self {
                 tx: None,
                 store,
                 writer: Arc::default(),
+                instruments,
             };
         }
         let (tx, mut rx) = mpsc::channel::<AuditEvent>(QUEUE);
         let writer = store.clone();
+        let seen = instruments.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let n = batch.len();
-                if let Err(e) = writer.record_batch(std::mem::take(&mut batch)).await {
-                    tracing::error!(error = %e, events = n, "audit batch could not be written");
+                let started = std::time::Instant::now();
+                let written = writer.record_batch(std::mem::take(&mut batch)).await;
+                seen.flush.observe(started.elapsed().as_secs_f64());
+                let n64 = u64::try_from(n).unwrap_or(u64::MAX);
+                match written {
+                    Ok(_) => {
+                        seen.written.inc_by(n64);
+                    }
+                    Err(e) => {
+                        seen.failed.inc_by(n64);
+                        tracing::error!(error = %e, events = n, "audit batch could not be written");
+                    }
                 }
             }
         });
@@ -65,7 +80,18 @@ impl AuditSink {
             tx: Some(tx),
             store,
             writer: Arc::new(std::sync::Mutex::new(Some(task))),
+            instruments,
         }
+    }
+
+    /// The writer's instruments (for the metrics registry).
+    pub fn instruments(&self) -> &crate::metrics::AuditInstruments {
+        &self.instruments
+    }
+
+    /// Events queued for the writer now.
+    pub fn queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, |tx| QUEUE - tx.capacity())
     }
 
     /// The handle to wait for the writer at shutdown (once; later calls get

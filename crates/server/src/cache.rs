@@ -5,6 +5,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,9 @@ pub(crate) struct TtlCache<K, V> {
     map: RwLock<HashMap<K, (Instant, Arc<V>)>>,
     ttl: Duration,
     cap: usize,
+    /// Look-ups that found a fresh entry, and those that did not (metrics).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl<K: Eq + Hash, V> TtlCache<K, V> {
@@ -23,6 +27,8 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
             map: RwLock::new(HashMap::new()),
             ttl,
             cap,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -32,9 +38,25 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
         K: Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        let map = self.map.read().ok()?;
-        let (at, v) = map.get(key)?;
-        (at.elapsed() < self.ttl).then(|| v.clone())
+        let found = self.map.read().ok().and_then(|map| {
+            let (at, v) = map.get(key)?;
+            (at.elapsed() < self.ttl).then(|| v.clone())
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// (hits, misses) since the cache was made.
+    pub(crate) fn lookups(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Stores `value` under `key`, fresh from now.

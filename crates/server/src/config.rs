@@ -206,6 +206,56 @@ pub struct Config {
     pub gatekeeper: GatekeeperConfig,
     /// FairPlay: the D function provider and output rules (`[fairplay]`).
     pub fairplay: FairPlayConfig,
+    /// Prometheus metrics (`[metrics]`).
+    pub metrics: MetricsConfig,
+}
+
+/// The `[metrics]` settings (`KEYWARD_METRICS_ENABLED`,
+/// `KEYWARD_METRICS_LISTEN`): Prometheus metrics on `GET /metrics`. See
+/// `docs/metrics.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Collect and serve metrics (default true).
+    pub enabled: bool,
+    /// A listener of its own for `/metrics` (e.g. `127.0.0.1:9464`); the main
+    /// listener then has no `/metrics`. Default none: `/metrics` is served on
+    /// the main listener, without authentication.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Whether the main listener serves `/metrics`.
+    pub fn on_main_listener(&self) -> bool {
+        self.enabled && self.listen.is_none()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    enabled: Option<bool>,
+    listen: Option<String>,
+}
+
+fn parse_bool(source: &str, key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(bad(
+            source,
+            key,
+            format!("'{}' is not true or false", crate::json::bounded(v, 32)),
+        )),
+    }
 }
 
 pub use crate::backdoor::fairplay::UnenforceableOutput;
@@ -328,6 +378,7 @@ impl Default for Config {
             cache_ttl_ms: 2000,
             gatekeeper: GatekeeperConfig::default(),
             fairplay: FairPlayConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -366,6 +417,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     session_timeout_ms: Option<u64>,
     fairplay: Option<FileFairPlay>,
+    metrics: Option<FileMetrics>,
 }
 
 #[derive(Deserialize, Default)]
@@ -543,6 +595,14 @@ impl Config {
                 }
                 c.fairplay.check(&src, "fairplay.dask_command")?;
             }
+            if let Some(m) = f.metrics {
+                if let Some(v) = m.enabled {
+                    c.metrics.enabled = v;
+                }
+                if let Some(v) = m.listen {
+                    c.metrics.listen = Some(parse_listen(&src, "metrics.listen", &v)?);
+                }
+            }
             for (k, v) in f.server.unwrap_or_default() {
                 c.server
                     .set(&k, v)
@@ -680,6 +740,12 @@ impl Config {
                 c.server.set(key, n).map_err(|m| bad(src, &var, m))?;
             }
         }
+        if let Some(v) = get("KEYWARD_METRICS_ENABLED") {
+            c.metrics.enabled = parse_bool(src, "KEYWARD_METRICS_ENABLED", v)?;
+        }
+        if let Some(v) = get("KEYWARD_METRICS_LISTEN") {
+            c.metrics.listen = Some(parse_listen(src, "KEYWARD_METRICS_LISTEN", v)?);
+        }
         let src = "command line";
         if let Some(v) = &cli.listen {
             c.listen = parse_listen(src, "--listen", v)?;
@@ -704,6 +770,16 @@ impl Config {
                     "must be at least 16 characters",
                 ));
             }
+        }
+        if c.metrics.enabled && c.metrics.listen == Some(c.listen) {
+            return Err(bad(
+                "configuration",
+                "metrics.listen",
+                format!(
+                    "{} is the main listen address: choose another, or leave metrics.listen out to serve /metrics there",
+                    c.listen
+                ),
+            ));
         }
         if c.limits.body_bytes == 0
             || c.limits.max_concurrency == 0

@@ -31,6 +31,7 @@ mod http;
 mod json;
 mod keyserver;
 mod listener;
+mod metrics;
 mod mint;
 mod net;
 mod openapi;
@@ -141,6 +142,14 @@ pub enum StartError {
         /// Cause.
         err: std::io::Error,
     },
+    /// The metrics listen address could not be bound.
+    #[error("cannot listen on {addr} for metrics: {err} (choose another address with metrics.listen or KEYWARD_METRICS_LISTEN; nothing was created)")]
+    MetricsBind {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        err: std::io::Error,
+    },
     /// Serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -246,6 +255,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr: config.listen,
             err,
         })?;
+    let metrics_listener = match config.metrics.listen.filter(|_| config.metrics.enabled) {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|err| StartError::MetricsBind { addr, err })?,
+        ),
+        None => None,
+    };
     // Private from the start (0700): the KEK and the database live here.
     keyward_store::create_private_dir(&config.data_dir)?;
     let stores = open_stores(
@@ -289,13 +306,54 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // the listener passes it on, and closes slow, idle and (at the drain
     // deadline) remaining connections itself.
     let edge = crate::listener::Edge::new(state.config());
+    let metrics_server = metrics_listener.map(|l| MetricsServer::start(l, &state));
     edge.serve(listener, router(state), stop).await?;
+    if let Some(m) = metrics_server {
+        m.stop().await;
+    }
     // Every request is done and the router (with its state) is gone: write
     // the queued audit events, then the last single-use decisions, then close.
     audit_drain.wait(std::time::Duration::from_secs(10)).await;
     stores.close().await;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// The separate metrics listener (`metrics.listen`): the same connection
+/// handling as the main one, `/metrics` only; stopped after the main listener
+/// has drained (so its last scrape sees the last licences).
+struct MetricsServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    fn start(listener: tokio::net::TcpListener, state: &AppState) -> Self {
+        if let Ok(addr) = listener.local_addr() {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "metrics.listen is not a loopback address: /metrics (site ids, upstream routes) is served without authentication there");
+            }
+            tracing::info!(%addr, "metrics listening");
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let edge = crate::listener::Edge::new(state.config());
+        let app = metrics::router(state.clone());
+        let task = tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = edge.serve(listener, app, stopped).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops accepting, closes its connections and drops its state.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 /// The shutdown signal. The handlers are installed when this is called (not

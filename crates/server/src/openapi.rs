@@ -148,6 +148,7 @@ pub fn document() -> Value {
                 "type": "object", "properties": {"now": {"type": "string", "format": "date-time"}, "epoch": {"type": "integer"}}, "required": ["now", "epoch"]}}}}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "Readiness (store answers)", "responses": {"200": {"description": "ready"}, "503": problem("Store not answering")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4; docs/metrics.md)", "description": "Unauthenticated. Served here unless `metrics.enabled = false` or `metrics.listen` gives it a listener of its own.", "responses": {"200": {"description": "Every series", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/v1/admin/sites": {
                 "get": {"summary": "List sites (no secrets)", "security": [{"admin": []}], "responses": with(&admin_err, json!({"200": {"description": "Sites", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}}}}}}))},
                 "post": {"summary": "Create a site; generated secrets are returned once", "security": [{"admin": []}],

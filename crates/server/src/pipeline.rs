@@ -11,7 +11,8 @@
 //! Each stage answers "no" with a [`Refusal`]; the edge renders it in the
 //! dialect of the route group. Nothing here knows HTTP. Studio-token outcomes
 //! (granted or refused once the client is known) are counted for `/v2/stats`
-//! here, in one place.
+//! here, in one place, and so is every licence's line in the access log and
+//! its metrics (counters by door, DRM, site and code; time per stage).
 
 use keyward_store::AuditEvent;
 
@@ -19,6 +20,7 @@ use crate::backdoor::{self, Challenge, Licence, Target};
 use crate::entitlement::{Entitlement, Origin};
 use crate::frontdoor::{self, AuditContext, Credential, Denied, Expect};
 use crate::gatekeeper::{self, ClientInfo};
+use crate::metrics::{Laps, Stage};
 use crate::state::AppState;
 
 /// One licence request, as the edge extracted it.
@@ -41,30 +43,34 @@ pub struct LicenceRequest<'a> {
 
 /// Runs the pipeline.
 pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licence, Denied> {
-    let started = std::time::Instant::now();
+    let mut laps = Laps::start(door_name(req.credential.as_ref()), req.expect.drms);
     let rid = req.request_id;
     let Some(cred) = req.credential else {
         let d = Denied::from(frontdoor::missing());
-        access(rid, None, Err(&d.refusal), started);
+        access(state, rid, None, Err(&d.refusal), &laps);
         return Err(d);
     };
     let (door, raw) = frontdoor::door(&cred);
-    let mut claim = match door.verify(state, raw, &req.expect).await {
+    let verified = door.verify(state, raw, &req.expect).await;
+    laps.lap(Stage::FrontDoor);
+    let mut claim = match verified {
         Ok(c) => c,
         Err(d) => {
             if let Some(a) = &d.audit {
                 record(state, a, d.refusal.code.wire, req.request_id).await;
             }
-            access(rid, None, Err(&d.refusal), started);
+            access(state, rid, None, Err(&d.refusal), &laps);
             return Err(d);
         }
     };
-    if let Err(refusal) = gatekeeper::admit(state, &mut claim, &req.expect, req.client).await {
+    let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client).await;
+    laps.lap(Stage::Gatekeeper);
+    if let Err(refusal) = admitted {
         let audit = audit_context(&claim.entitlement, req.expect.cid);
         if let Some(a) = &audit {
             record(state, a, refusal.code.wire, req.request_id).await;
         }
-        access(rid, Some(&claim.entitlement), Err(&refusal), started);
+        access(state, rid, Some(&claim.entitlement), Err(&refusal), &laps);
         return Err(Denied {
             refusal,
             site: claim.site,
@@ -83,10 +89,12 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         request_id: req.request_id,
         client_meta: req.client_meta,
     };
+    laps.back_door = back_door_name(target);
     let out = match state.backdoors().get(target) {
         Ok(door) => door.licence(&cx, ent, req.challenge).await,
         Err(r) => Err(r),
     };
+    laps.lap(Stage::BackDoor);
     let out = out.map_err(|r| match ent.origin {
         Origin::ExpressPlay => frontdoor::expressplay::translate_refusal(r, ent.drm),
         _ => r,
@@ -98,7 +106,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         };
         record(state, &a, result, req.request_id).await;
     }
-    access(rid, Some(ent), out.as_ref().map(|_| ()), started);
+    access(state, rid, Some(ent), out.as_ref().map(|_| ()), &laps);
     out.map_err(|refusal| Denied {
         refusal,
         site: claim.site,
@@ -110,14 +118,23 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
 /// info; JSON with `KEYWARD_LOG_FORMAT=json`; an operator silences it with
 /// `KEYWARD_LOG=info,keyward::licence=warn`): request id, site, DRM, content,
 /// user, outcome, code, latency. A request refused before its credential
-/// verified names nothing from it.
+/// verified names nothing from it. The same request is counted and timed in
+/// the metrics (site `unknown` before the credential verified).
 fn access(
+    state: &AppState,
     rid: &str,
     ent: Option<&Entitlement>,
     result: Result<(), &crate::refusal::Refusal>,
-    started: std::time::Instant,
+    laps: &Laps,
 ) {
-    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if let Some(m) = state.metrics() {
+        m.licence(
+            laps,
+            ent.map(|e| (e.site_id.as_str(), e.drm)),
+            result.err().map(|r| r.code.wire),
+        );
+    }
+    let us = u64::try_from(laps.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (outcome, code) = match result {
         Ok(()) => ("granted", "ok"),
         Err(r) => ("refused", r.code.wire),
@@ -129,6 +146,31 @@ fn access(
         None => {
             tracing::info!(target: "keyward::licence", request_id = %rid, outcome, code, us, "licence")
         }
+    }
+}
+
+/// The front door's metrics label.
+fn door_name(cred: Option<&Credential>) -> &'static str {
+    match cred {
+        None => "none",
+        Some(Credential::CustomDataV2(_)) => "pallycon",
+        Some(Credential::CustomDataV1(_)) => "pallycon_v1",
+        Some(Credential::Studio(_)) => "studio",
+        Some(Credential::ExpressPlay(_)) => "expressplay",
+    }
+}
+
+/// The back door's metrics label.
+fn back_door_name(t: Target) -> &'static str {
+    use keyward_token::DrmType as D;
+    match t {
+        Target::HlsKey => "hls_key",
+        Target::Drm(D::ClearKey) => "clearkey",
+        Target::Drm(D::Widevine) => "widevine",
+        Target::Drm(D::PlayReady) => "playready",
+        Target::Drm(D::FairPlay) => "fairplay",
+        Target::Drm(D::Ncg) => "ncg",
+        Target::Drm(D::Wiseplay) => "wiseplay",
     }
 }
 

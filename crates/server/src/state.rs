@@ -53,6 +53,7 @@ struct Inner {
     upstreams: Arc<Upstreams>,
     streams: Box<dyn StreamGate>,
     token_keys: OnceLock<Arc<TokenKeys>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Mints demo tokens (demo mode only).
@@ -70,7 +71,14 @@ impl AppState {
         let audit = crate::audit::AuditSink::start(stores.audit.clone());
         let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
         let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
-        let upstreams = Arc::new(Upstreams::new(stores.upstreams.clone(), ttl, audit.clone()));
+        let metrics = config
+            .metrics
+            .enabled
+            .then(|| Arc::new(crate::metrics::Metrics::new(audit.instruments())));
+        let upstreams = Arc::new(
+            Upstreams::new(stores.upstreams.clone(), ttl, audit.clone())
+                .with_metrics(metrics.clone()),
+        );
         let backdoors = BackDoors::standard(
             crate::backdoor::fairplay::FairPlay {
                 credentials: fairplay.clone(),
@@ -99,6 +107,7 @@ impl AppState {
                 upstreams,
                 streams: Box::new(NotEnforced),
                 token_keys: OnceLock::new(),
+                metrics,
             }),
         }
     }
@@ -168,6 +177,11 @@ impl AppState {
         &self.inner.dask
     }
 
+    /// The metrics instruments, when metrics are enabled.
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.inner.metrics.as_deref()
+    }
+
     /// The concurrent-stream gate.
     pub fn streams(&self) -> &dyn StreamGate {
         self.inner.streams.as_ref()
@@ -205,5 +219,65 @@ impl AppState {
         self.inner.keys.invalidate(site_id);
         self.inner.fairplay.invalidate(site_id);
         self.inner.upstreams.invalidate(site_id);
+    }
+}
+
+impl crate::metrics::Source for AppState {
+    fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        AppState::metrics(self)
+    }
+
+    fn snapshot(&self) -> crate::metrics::Snapshot {
+        let i = &self.inner;
+        let [clients, api_keys] = i.clients.lookups();
+        let caches = [
+            ("sites", i.sites.lookups()),
+            ("keys", i.keys.lookups()),
+            ("clients", clients),
+            ("api_keys", api_keys),
+            ("fairplay", i.fairplay.lookups()),
+            ("upstream_routes", i.upstreams.lookups()),
+        ];
+        let mut breakers: Vec<_> = i
+            .upstreams
+            .breakers()
+            .into_iter()
+            .map(
+                |(site, route, failures, open)| crate::metrics::BreakerState {
+                    kind: "upstream",
+                    site,
+                    route,
+                    failures,
+                    open,
+                },
+            )
+            .collect();
+        breakers.extend(
+            i.callbacks
+                .breakers()
+                .into_iter()
+                .map(|(site, failures, open)| crate::metrics::BreakerState {
+                    kind: "callback",
+                    site,
+                    route: "callback".into(),
+                    failures,
+                    open,
+                }),
+        );
+        crate::metrics::Snapshot {
+            caches: caches.iter().map(|(n, (h, m))| (*n, *h, *m)).collect(),
+            breakers,
+            audit_queue: i.audit.queued(),
+        }
+    }
+
+    fn certificate_stores(
+        &self,
+    ) -> (
+        Arc<dyn keyward_store::SiteStore>,
+        Arc<dyn keyward_store::FairPlayStore>,
+    ) {
+        let s = &self.inner.stores;
+        (s.sites.clone(), s.fairplay.clone())
     }
 }

@@ -135,6 +135,7 @@ pub async fn admit(
         let ip = peer::client_ip(client.peer, &client.forwarded_for, &config.trusted_proxies);
         check_geo(state.geo(), state.vpn(), g, ip)?;
     }
+    let metrics = state.metrics();
     if let Some(su) = &claim.gates.single_use {
         let r = state
             .stores()
@@ -146,7 +147,19 @@ pub async fn admit(
                 su.expires_at,
                 su.max_uses,
             )
-            .await?;
+            .await;
+        if let Some(m) = metrics {
+            m.replay(
+                su.namespace,
+                match &r {
+                    Err(_) => "error",
+                    Ok(r) if r.unverifiable => "unverifiable",
+                    Ok(r) if !r.accepted => "replayed",
+                    Ok(_) => "accepted",
+                },
+            );
+        }
+        let r = r?;
         if r.unverifiable {
             return Err(Refusal::new(codes::STUDIO_TOKEN_UNVERIFIABLE));
         }
@@ -166,21 +179,52 @@ pub async fn admit(
             .http()
             .ok_or_else(|| Refusal::internal("HTTP client unavailable"))?;
         let timeout = Duration::from_millis(config.session_timeout_ms);
-        session::check(http, sess, timeout).await?;
+        let started = std::time::Instant::now();
+        let r = session::check(http, sess, timeout).await;
+        if let Some(m) = metrics {
+            m.call(
+                "session",
+                &claim.entitlement.site_id,
+                result(&r),
+                started.elapsed(),
+            );
+        }
+        r?;
     }
     if let Some(auth) = &claim.gates.callback {
         let site = claim
             .site
             .as_ref()
             .ok_or_else(|| Refusal::internal("callback claim without a site"))?;
-        claim.entitlement =
-            callback::decide(state.callbacks(), state.outbound().http(), site, auth).await?;
+        let started = std::time::Instant::now();
+        let r = callback::decide(state.callbacks(), state.outbound().http(), site, auth).await;
+        if let Some(m) = metrics {
+            m.call(
+                "callback",
+                auth.site_id.as_str(),
+                result(&r),
+                started.elapsed(),
+            );
+        }
+        claim.entitlement = r?;
     }
     // Only entitlements with a limit take a stream slot.
     if claim.entitlement.stream_limit.is_some() {
-        state.streams().admit(&claim.entitlement).await?;
+        let r = state.streams().admit(&claim.entitlement).await;
+        if let Some(m) = metrics {
+            m.streams(if r.is_ok() { "admitted" } else { "refused" });
+        }
+        r?;
     }
     Ok(())
+}
+
+/// `ok` or the refusal's code (metrics).
+fn result<T>(r: &Result<T, Refusal>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code.wire,
+    }
 }
 
 /// Stage 1: the endpoint's expectations and the site's DRM list.

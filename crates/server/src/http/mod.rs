@@ -395,6 +395,9 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(admin_clients)
         .merge(expressplay::routes(&state));
+    if state.config().metrics.on_main_listener() {
+        app = app.route("/metrics", get(crate::metrics::scrape::<AppState>));
+    }
     if state.demo().is_some() {
         app = app
             .route("/demo", get(demo::redirect))

@@ -51,6 +51,17 @@ impl Callbacks {
             Some(s) => s.breaker.state(),
         }
     }
+
+    /// Every site's breaker: (site, consecutive failures, open).
+    pub fn breakers(&self) -> Vec<(String, u32, bool)> {
+        let map = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|(site, s)| {
+                let (failures, open) = s.breaker.state();
+                (site.clone(), failures, open)
+            })
+            .collect()
+    }
 }
 
 impl SiteCallbacks {

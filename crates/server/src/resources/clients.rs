@@ -88,4 +88,9 @@ impl ClientCache {
         self.clients.remove(name);
         self.api_keys.retain(|_, c| c.client.name != name);
     }
+
+    /// (hits, misses) of the client cache and of the API-key cache (metrics).
+    pub fn lookups(&self) -> [(u64, u64); 2] {
+        [self.clients.lookups(), self.api_keys.lookups()]
+    }
 }

@@ -108,6 +108,11 @@ impl FairPlayCredentials {
             map.retain(|(s, _), _| s != site_id);
         }
     }
+
+    /// (hits, misses) of the per-site cache (metrics).
+    pub fn lookups(&self) -> (u64, u64) {
+        self.by_site.lookups()
+    }
 }
 
 /// A credential ready to store, from the operator's files: the certificate

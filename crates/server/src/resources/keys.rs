@@ -56,6 +56,11 @@ impl KeyCache {
         self.keys.retain(|(s, _), _| s != site_id);
     }
 
+    /// (hits, misses) of the cache (metrics).
+    pub fn lookups(&self) -> (u64, u64) {
+        self.keys.lookups()
+    }
+
     /// Resolves an ExpressPlay `^name` kid (see [`resolve_name`]).
     pub async fn named(&self, site: Option<&SiteId>, name: &str) -> Result<NamedKey, Refusal> {
         resolve_name(self.store.as_ref(), site, name).await

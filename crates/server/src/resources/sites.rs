@@ -70,4 +70,9 @@ impl SiteCache {
     pub fn invalidate(&self, site_id: &str) {
         self.sites.remove(site_id);
     }
+
+    /// (hits, misses) of the cache (metrics).
+    pub fn lookups(&self) -> (u64, u64) {
+        self.sites.lookups()
+    }
 }

@@ -214,6 +214,8 @@ pub struct Upstreams {
     http: std::sync::OnceLock<Option<reqwest::Client>>,
     /// Every call is recorded (route, status, latency; kind `upstream`).
     audit: AuditSink,
+    /// Every call is counted and timed, when metrics are on.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Upstreams {
@@ -225,7 +227,30 @@ impl Upstreams {
             routes: TtlCache::new(ttl, 10_000),
             live: Mutex::new(HashMap::new()),
             http: std::sync::OnceLock::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts and times every call in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Every route breaker: (site, route, consecutive failures, open).
+    pub fn breakers(&self) -> Vec<(String, String, u32, bool)> {
+        let map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|((site, name), l)| {
+                let (failures, open) = l.breaker.state();
+                (site.clone(), name.clone(), failures, open)
+            })
+            .collect()
+    }
+
+    /// (hits, misses) of the route cache (metrics).
+    pub fn lookups(&self) -> (u64, u64) {
+        self.routes.lookups()
     }
 
     fn client(&self) -> Option<&reqwest::Client> {
@@ -315,16 +340,35 @@ impl Upstreams {
     ) -> Result<Answered, &'static str> {
         let s = &route.settings;
         let label = route.label();
+        let started = Instant::now();
+        let metered = |status: crate::metrics::UpstreamStatus| {
+            if let Some(m) = &self.metrics {
+                let u = &route.upstream;
+                m.upstream(
+                    u.site_id.as_str(),
+                    &u.name,
+                    &u.kind,
+                    u.drm,
+                    status,
+                    started.elapsed(),
+                );
+            }
+        };
+        use crate::metrics::UpstreamStatus as Metered;
         match route.live.breaker.gate() {
-            Gate::Open(_) => return Err("circuit open"),
+            Gate::Open(_) => {
+                metered(Metered::Failed("circuit_open"));
+                return Err("circuit open");
+            }
             Gate::Closed | Gate::Probe => {}
         }
         let timeout = Duration::from_millis(s.timeout_ms);
-        let started = Instant::now();
         let Ok(permit) = tokio::time::timeout(timeout, route.live.permits.acquire()).await else {
+            metered(Metered::Failed("busy"));
             return Err("too many calls in flight");
         };
         let Some(client) = self.client() else {
+            metered(Metered::Failed("no_client"));
             return Err("no HTTP client");
         };
         let mut req = client
@@ -375,6 +419,8 @@ impl Upstreams {
         .await
         .unwrap_or(Err("timed out"));
         drop(permit);
+        // The status, also of a 5xx without a body (a failure for failover).
+        let status = result.as_ref().ok().map(|a| a.status);
         let outcome = match result {
             Ok(a) if a.status >= 500 && a.body.is_empty() => Err("5xx without a body"),
             other => other,
@@ -386,6 +432,11 @@ impl Upstreams {
             "upstream",
             &label,
         );
+        metered(match (status, &outcome) {
+            (Some(code), _) => Metered::Answered(code),
+            (None, Err(why)) => Metered::Failed(failure_label(why)),
+            (None, Ok(_)) => Metered::Failed("failed"),
+        });
         let ms = started.elapsed().as_millis();
         match &outcome {
             Ok(a) => tracing::info!(route = %label, status = a.status, ms, "upstream answered"),
@@ -438,6 +489,16 @@ impl Upstreams {
             }
         }
         Err(Refusal::new(unavailable).log(format!("no upstream answered: {}", reasons.join("; "))))
+    }
+}
+
+/// The metrics label of a failure reason.
+fn failure_label(why: &str) -> &'static str {
+    match why {
+        "connection failed" => "connection_failed",
+        "timed out" => "timeout",
+        "answer unreadable" => "unreadable",
+        _ => "failed",
     }
 }
 
