@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the browser / player end-to-end tests (e2e/) need on a fresh Debian
 # bookworm machine: Debian's chromium and ffmpeg, and the pinned npm packages of e2e/
-# (playwright-core, shaka-player, hls.js, shaka-packager; see e2e/package-lock.json).
+# (playwright-core, shaka-player, hls.js, shaka-packager; see e2e/package-lock.json);
+# and Debian's prometheus, which scrapes keyward in crates/cli/tests/metrics_prometheus.rs
+# (the test runs its own on a free port; the system service is not started).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -14,6 +16,7 @@ if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 
 apt_install() {
   $SUDO apt-get install -y -q --no-install-recommends \
@@ -22,6 +25,15 @@ apt_install() {
 
 if ((${#missing[@]})); then
   echo "install-test-deps: installing ${missing[*]} (apt)"
+  # Debian's prometheus would start its system service (port 9090, /var/lib/prometheus)
+  # where services start: forbid service starts for this install (policy-rc.d), unless
+  # the machine already has a policy.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# install-test-deps.sh: no service starts during this install\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO apt-get update -q
   if ! apt_install "${missing[@]}"; then
     # A first install can die half way ("cannot access archive ..."); this recovers.
@@ -31,10 +43,11 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}"
   fi
 else
-  echo "install-test-deps: chromium and ffmpeg present"
+  echo "install-test-deps: chromium, ffmpeg and prometheus present"
 fi
 chromium --version 2>/dev/null | head -n1 || true
 ffmpeg -version | head -n1
+prometheus --version 2>&1 | head -n1
 
 # ---- Node ------------------------------------------------------------------------------
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
