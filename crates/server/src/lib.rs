@@ -296,6 +296,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     state.dask().start().await.map_err(StartError::FairPlay)?;
     // Signal handlers first, so a SIGTERM right after "listening" drains.
     let stop = shutdown();
+    let metrics_server = metrics_listener.map(|l| MetricsServer::start(l, &state));
     // Everything the server needs is in place: "listening" means ready.
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = demo_on, admin_api = admin_on, "keyward listening");
@@ -306,7 +307,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // the listener passes it on, and closes slow, idle and (at the drain
     // deadline) remaining connections itself.
     let edge = crate::listener::Edge::new(state.config());
-    let metrics_server = metrics_listener.map(|l| MetricsServer::start(l, &state));
     edge.serve(listener, router(state), stop).await?;
     if let Some(m) = metrics_server {
         m.stop().await;
