@@ -16,6 +16,10 @@
 #   node     GET /healthz, licence               (one Node process)
 #   node×N   GET /healthz, licence               (node:cluster, one worker per core)
 #   keyward  licence at about half its saturation RPS (paced wrk, see below)
+#   keyward  licence with metrics off (KEYWARD_METRICS_ENABLED=false, a second
+#            server over a copy of the store), in the order on, off, off, on,
+#            so that drift during the run weighs on both sides alike; the
+#            ratio of the summed RPS is the metrics overhead (goal >= 0.95)
 # with RPS, p50/p99 latency and the server's memory (VmRSS sampled during the
 # run, VmHWM afterwards; summed over processes for the cluster).
 #
@@ -106,9 +110,11 @@ EXPECTED='{"keys":[{"kty":"oct","kid":"q7onHovPVSu9LoakNKml2Q","k":"aeqoAqZ2Ovl5
 LICENCE_PATH=/ri/clearkey/licenseManager.do
 
 log "preparing keyward's store and the Node peer's key file in $WORK…"
-mkdir -p "$WORK/kw"
-"$KW" site add --data-dir "$WORK/kw" --site-id "$SITE_ID" --site-key "$SITE_KEY" --access-key "$ACCESS_KEY" >/dev/null
-"$KW" key add --data-dir "$WORK/kw" --site-id "$SITE_ID" --cid "$CID" --kid "$KID_HEX" --key "$KEY_HEX" >/dev/null
+for d in kw kw-off; do   # kw-off: the metrics-off server's store (one server per store)
+  mkdir -p "$WORK/$d"
+  "$KW" site add --data-dir "$WORK/$d" --site-id "$SITE_ID" --site-key "$SITE_KEY" --access-key "$ACCESS_KEY" >/dev/null
+  "$KW" key add --data-dir "$WORK/$d" --site-id "$SITE_ID" --cid "$CID" --kid "$KID_HEX" --key "$KEY_HEX" >/dev/null
+done
 cat >"$WORK/keys.json" <<EOF
 {"sites":[{"site_id":"$SITE_ID","site_key":"$SITE_KEY","access_key":"$ACCESS_KEY",
   "keys":[{"cid":"$CID","kid":"$KID_HEX","key":"$KEY_HEX"}]}]}
@@ -128,17 +134,20 @@ FIRST_TOKEN=$(head -1 "$WORK/tokens.txt")
 BAD_TOKEN=$(mint bench-bad "$(rand32)")   # right site, wrong access key: hash mismatch
 
 # ---------------------------------------------------------------- servers
-P_KW=$(free_port); P_N1=$(free_port); P_NC=$(free_port)
-log "starting keyward on :$P_KW, node on :$P_N1, node cluster on :$P_NC…"
+P_KW=$(free_port); P_KW_OFF=$(free_port); P_N1=$(free_port); P_NC=$(free_port)
+log "starting keyward on :$P_KW (metrics on) and :$P_KW_OFF (metrics off), node on :$P_N1, node cluster on :$P_NC…"
 KW_PID=$(KEYWARD_LOG=warn start_server "$WORK/keyward.log" "$KW" serve --listen "127.0.0.1:$P_KW" --data-dir "$WORK/kw")
+KW_OFF_PID=$(KEYWARD_LOG=warn KEYWARD_METRICS_ENABLED=false start_server "$WORK/keyward-off.log" \
+  "$KW" serve --listen "127.0.0.1:$P_KW_OFF" --data-dir "$WORK/kw-off")
 N1_PID=$(NODE_ENV=production PORT=$P_N1 KEYS_FILE=$WORK/keys.json \
   start_server "$WORK/node1.log" node "$BENCH/node-peer/server.js")
 NC_PID=$(NODE_ENV=production PORT=$P_NC KEYS_FILE=$WORK/keys.json WORKERS=$(nproc) \
   start_server "$WORK/nodec.log" node "$BENCH/node-peer/cluster.js")
 # start_server runs in a subshell ($(…)), so record the groups here too.
-SERVER_PGIDS+=("$KW_PID" "$N1_PID" "$NC_PID")
+SERVER_PGIDS+=("$KW_PID" "$KW_OFF_PID" "$N1_PID" "$NC_PID")
 
 wait_ready "http://127.0.0.1:$P_KW/healthz" keyward "$WORK/keyward.log"
+wait_ready "http://127.0.0.1:$P_KW_OFF/healthz" "keyward (metrics off)" "$WORK/keyward-off.log"
 wait_ready "http://127.0.0.1:$P_N1/healthz" "node (single)" "$WORK/node1.log"
 wait_ready "http://127.0.0.1:$P_NC/healthz" "node (cluster)" "$WORK/nodec.log"
 sleep 0.5   # let every cluster worker come up
@@ -147,7 +156,7 @@ licence() { # port token -> "status body"
   curl -sS --max-time 5 -X POST -H "pallycon-customdata-v2: $2" -H 'Content-Type: application/json' \
     --data "$REQ_BODY" -w '\n%{http_code}' "http://127.0.0.1:$1$LICENCE_PATH"
 }
-for t in "keyward:$P_KW" "node:$P_N1" "node-cluster:$P_NC"; do
+for t in "keyward:$P_KW" "keyward-metrics-off:$P_KW_OFF" "node:$P_N1" "node-cluster:$P_NC"; do
   name=${t%%:*}; port=${t##*:}
   out=$(licence "$port" "$FIRST_TOKEN"); status=${out##*$'\n'}; body=${out%$'\n'*}
   [[ $status == 200 && $body == "$EXPECTED" ]] \
@@ -155,8 +164,12 @@ for t in "keyward:$P_KW" "node:$P_N1" "node-cluster:$P_NC"; do
   out=$(licence "$port" "$BAD_TOKEN"); body=${out%$'\n'*}
   [[ $body == *errorCode* && $body != *'"keys"'* ]] || die "$name: a token with a wrong hash was not refused: $body"
 done
-echo "Correctness check before the load: all three gateways return the byte-identical success body"
-echo "\`$EXPECTED\` and refuse a token whose hash was made with another access key."
+METRICS_TEXT=$(curl -fsS --max-time 5 "http://127.0.0.1:$P_KW/metrics") || die "keyward (metrics on): no /metrics"
+grep -q '^keyward_licences_total{' <<<"$METRICS_TEXT" || die "keyward (metrics on): /metrics has no keyward_licences_total"
+[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P_KW_OFF/metrics") == 404 ]] \
+  || die "keyward (metrics off) serves /metrics"
+echo "Correctness check before the load: all three gateways (and keyward with metrics off) return the"
+echo "byte-identical success body \`$EXPECTED\` and refuse a token whose hash was made with another access key."
 echo
 
 # ---------------------------------------------------------------- measuring
@@ -209,10 +222,14 @@ run_wrk() {
 }
 
 KW_RSS_START=$(mem_kb "$KW_PID" VmRSS)
-log "measuring (about $(( (DURATION + WARMUP) * 6 + DURATION + 10 )) s)…"
+log "measuring (about $(( (DURATION + WARMUP) * 9 + DURATION + 10 )) s)…"
 run_wrk kw_health   "http://127.0.0.1:$P_KW/healthz"          "$BENCH/healthz.lua" "$CONNS" "" "$KW_PID"
 run_wrk kw_licence  "http://127.0.0.1:$P_KW$LICENCE_PATH"     "$BENCH/licence.lua" "$CONNS" "" "$KW_PID"
 KW_RSS_AFTER_SAT=$(mem_kb "$KW_PID" VmRSS)
+# Metrics overhead: on (above), off, off, on.
+run_wrk kw_off      "http://127.0.0.1:$P_KW_OFF$LICENCE_PATH" "$BENCH/licence.lua" "$CONNS" "" "$KW_OFF_PID"
+run_wrk kw_off2     "http://127.0.0.1:$P_KW_OFF$LICENCE_PATH" "$BENCH/licence.lua" "$CONNS" "" "$KW_OFF_PID"
+run_wrk kw_licence2 "http://127.0.0.1:$P_KW$LICENCE_PATH"     "$BENCH/licence.lua" "$CONNS" "" "$KW_PID"
 run_wrk n1_health   "http://127.0.0.1:$P_N1/healthz"          "$BENCH/healthz.lua" "$CONNS" "" "$N1_PID"
 run_wrk n1_licence  "http://127.0.0.1:$P_N1$LICENCE_PATH"     "$BENCH/licence.lua" "$CONNS" "" "$N1_PID"
 run_wrk nc_health   "http://127.0.0.1:$P_NC/healthz"          "$BENCH/healthz.lua" "$CONNS" "" "$NC_PID"
@@ -232,12 +249,15 @@ run_wrk kw_half     "http://127.0.0.1:$P_KW$LICENCE_PATH"     "$BENCH/licence.lu
 KW_RSS_END=$(mem_kb "$KW_PID" VmRSS)
 
 # the servers must still be alive and answering correctly after the load
-for t in "keyward:$P_KW" "node:$P_N1" "node-cluster:$P_NC"; do
+for t in "keyward:$P_KW" "keyward-metrics-off:$P_KW_OFF" "node:$P_N1" "node-cluster:$P_NC"; do
   name=${t%%:*}; port=${t##*:}
   out=$(licence "$port" "$(sed -n 7p "$WORK/tokens.txt")"); body=${out%$'\n'*}
   [[ $body == "$EXPECTED" ]] || echo "- WARNING: $name answered wrongly after the load: $out"
 done
 KW_LOG_LINES=$(grep -c . "$WORK/keyward.log" || true)
+# What the metrics-on server counted (every granted licence of every run above).
+KW_COUNTED=$(curl -fsS --max-time 5 "http://127.0.0.1:$P_KW/metrics" \
+  | awk '/^keyward_licences_total\{/ && /outcome="granted"/ { n += $NF } END { printf "%.0f", n }')
 
 # ---------------------------------------------------------------- report
 label() {
@@ -249,6 +269,9 @@ label() {
     nc_health) echo "Node cluster ($(nproc) workers), \`GET /healthz\`";;
     nc_licence) echo "Node cluster ($(nproc) workers), ClearKey licence";;
     kw_half) echo "keyward ClearKey licence at ~½ load ($HALF_CONNS conns, paced ~${PACE_MS} ms)";;
+    kw_off) echo "keyward ClearKey licence, metrics off (1st)";;
+    kw_off2) echo "keyward ClearKey licence, metrics off (2nd)";;
+    kw_licence2) echo "keyward ClearKey licence, metrics on (2nd)";;
   esac
 }
 echo "| target | req/s | p50 ms | p99 ms | non-2xx | socket errors | RSS under load, MB | peak RSS (VmHWM), MB | server CPU, cores | wrk CPU, cores | req/s per server core |"
@@ -281,6 +304,14 @@ r_floor=$(pct "${RPS[kw_licence]}" "${RPS[kw_health]}")
 r_n1=$(times "${RPS[kw_licence]}" "${RPS[n1_licence]}")
 r_nc=$(times "${RPS[kw_licence]}" "${RPS[nc_licence]}")
 half_pct=$(pct "${RPS[kw_half]}" "${RPS[kw_licence]}")
+m_on=$(( ${RPS[kw_licence]} + ${RPS[kw_licence2]} ))
+m_off=$(( ${RPS[kw_off]} + ${RPS[kw_off2]} ))
+r_metrics=$(ratio "$m_on" "$m_off")
+# server CPU per licence, microseconds, over the two runs of each side
+us_per() { awk -v c1="${SRV_CORES[$1]}" -v c2="${SRV_CORES[$2]}" -v r1="${RPS[$1]}" -v r2="${RPS[$2]}" \
+  'BEGIN { printf "%.1f", (c1 + c2) * 1e6 / (r1 + r2) }'; }
+cpu_on=$(us_per kw_licence kw_licence2)
+cpu_off=$(us_per kw_off kw_off2)
 kw_hwm_mb=$(mb "${HWM[kw_half]}")
 
 echo "| ratio / figure | value | goal | |"
@@ -290,6 +321,10 @@ echo "| keyward licence RPS / Node single-process licence RPS | ${r_n1}× | seve
 echo "| keyward licence RPS / Node cluster licence RPS | ${r_nc}× | several × | $(verdict "$r_nc >= 3") |"
 echo "| keyward licence p99 at ${RPS[kw_half]} req/s (${half_pct} % of its max) | ${P99[kw_half]} ms | < 5 ms | $(verdict "${P99[kw_half]} < 5") |"
 echo "| keyward peak RSS (VmHWM over the whole run) | $kw_hwm_mb MB | < 100 MB | $(verdict "$kw_hwm_mb < 100") |"
+echo "| keyward licence RPS, metrics on / metrics off (runs on, off, off, on: $m_on / $m_off) | ${r_metrics} | ≥ 0.95 | $(verdict "$r_metrics >= 0.95") |"
+echo "| keyward server CPU per licence, metrics on / off | $cpu_on / $cpu_off µs | | |"
+echo
+echo "keyward (metrics on) counted $KW_COUNTED granted licences in its /metrics over the whole run."
 echo
 echo "keyward VmRSS: $(mb "$KW_RSS_START") MB after start, $(mb "$KW_RSS_AFTER_SAT") MB after the saturation runs," \
      "$(mb "$KW_RSS_END") MB after the half-load run; $KW_LOG_LINES line(s) on its stderr at KEYWARD_LOG=warn."
