@@ -774,3 +774,41 @@ async fn admin_api_manages_packager_credentials() {
         .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Key-server requests are counted by protocol, site (`unknown` before the
+/// credential verified) and result.
+#[tokio::test]
+async fn packager_requests_are_counted_in_metrics() {
+    let app = app().await;
+    add_signer(&app, "counted", None).await;
+    let ok = envelope("counted", &shaka_request(b"metric-1"), &WV_KEY);
+    let bad = envelope("nobody", &shaka_request(b"metric-1"), &WV_KEY);
+    assert_eq!(
+        inner(&app.post("/cenc/getcontentkey/counted", None, ok).await)["status"],
+        "OK"
+    );
+    assert_eq!(
+        inner(&app.post("/cenc/getcontentkey/nobody", None, bad).await)["status"],
+        "SIGNATURE_FAILED"
+    );
+    let pr = app
+        .post("/v1/packager/playready", None, packaging_request("x"))
+        .await;
+    assert_eq!(pr.status, StatusCode::UNAUTHORIZED);
+    let text = app.get("/metrics", None).await.text();
+    for line in [
+        r#"keyward_packager_requests_total{protocol="widevine-key-api",site="TEST",result="OK"} 1"#,
+        r#"keyward_packager_requests_total{protocol="widevine-key-api",site="unknown",result="SIGNATURE_FAILED"} 1"#,
+        r#"keyward_packager_requests_total{protocol="playready-packaging",site="unknown",result="packager_unauthorized"} 1"#,
+        r#"keyward_packager_duration_seconds_count{protocol="widevine-key-api"} 2"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line} in\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("keyward_packager"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

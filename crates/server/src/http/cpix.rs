@@ -196,8 +196,14 @@ fn header_version(uri: &Uri) -> WrmHeaderVersion {
     }
 }
 
+/// Authenticates, answers, and counts the request under `protocol` in the metrics.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per route, each spelled out"
+)]
 async fn serve_cpix(
     state: &AppState,
+    protocol: &'static str,
     who: Option<Presented>,
     body: Result<Bytes, BytesRejection>,
     speke_v2: bool,
@@ -205,18 +211,33 @@ async fn serve_cpix(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Vec<u8>, Refusal> {
-    let packager = keyserver::authenticate(state, who).await?;
-    let body = body.map_err(|rej| super::body_error(&rej, codes::CPIX_MALFORMED))?;
-    answer(
-        state,
-        &packager,
-        &body,
-        speke_v2,
-        kids,
-        header_version(uri),
-        request_id(headers),
-    )
-    .await
+    let started = std::time::Instant::now();
+    let mut site = None;
+    let result = async {
+        let packager = keyserver::authenticate(state, who).await?;
+        site = Some(packager.site_id.clone());
+        let body = body.map_err(|rej| super::body_error(&rej, codes::CPIX_MALFORMED))?;
+        answer(
+            state,
+            &packager,
+            &body,
+            speke_v2,
+            kids,
+            header_version(uri),
+            request_id(headers),
+        )
+        .await
+    }
+    .await;
+    if let Some(m) = state.metrics() {
+        let code = match &result {
+            Ok(_) => "ok",
+            Err(r) => r.code.wire,
+        };
+        let site = site.as_ref().map_or("", keyward_store::SiteId::as_str);
+        m.packager(protocol, site, code, started.elapsed());
+    }
+    result
 }
 
 /// `POST /v1/packager/cpix[?kids=keyward][&playready_header=4.3]`.
@@ -232,6 +253,7 @@ pub async fn cpix(
     };
     match serve_cpix(
         &state,
+        "cpix",
         presented(&headers, &uri),
         body,
         false,
@@ -269,6 +291,7 @@ pub async fn speke(
     };
     match serve_cpix(
         &state,
+        "speke",
         presented(&headers, &uri),
         body,
         v2,
@@ -303,7 +326,18 @@ pub async fn pallycon_cpix(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let who = token.ok().and_then(|Path(t)| Presented::from_enc_token(&t));
-    match serve_cpix(&state, who, body, false, Kids::Keyward, &uri, &headers).await {
+    match serve_cpix(
+        &state,
+        "pallycon-kms",
+        who,
+        body,
+        false,
+        Kids::Keyward,
+        &uri,
+        &headers,
+    )
+    .await
+    {
         Ok(xml) => xml_answer(xml, false),
         Err(r) => refused(r, false),
     }
@@ -322,7 +356,18 @@ pub async fn pallycon_speke(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().starts_with("2."));
     let who = query_param(uri.query(), "enc-token").and_then(|t| Presented::from_enc_token(&t));
-    match serve_cpix(&state, who, body, v2, Kids::Keyward, &uri, &headers).await {
+    match serve_cpix(
+        &state,
+        "pallycon-kms",
+        who,
+        body,
+        v2,
+        Kids::Keyward,
+        &uri,
+        &headers,
+    )
+    .await
+    {
         Ok(xml) => xml_answer(xml, true),
         Err(r) => refused(r, true),
     }

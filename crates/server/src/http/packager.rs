@@ -8,6 +8,8 @@
 //!
 //! CPIX and SPEKE routes are in [`super::cpix`].
 
+use std::time::Instant;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -88,94 +90,111 @@ pub async fn widevine(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let started = Instant::now();
     let rid = request_id(&headers);
-    let refuse = |e: KeyApiError| {
-        tracing::info!(
-            request_id = rid.as_deref().unwrap_or("-"),
-            code = e.code(),
-            reason = e.reason,
-            "widevine key api refused"
-        );
-        widevine_answer(wv::refusal(&e))
+    let (answer, site, result) = match widevine_keys(&state, signer, body, rid.clone()).await {
+        Ok((answer, site)) => (answer, Some(site), "OK"),
+        Err((e, site)) => {
+            tracing::info!(
+                request_id = rid.as_deref().unwrap_or("-"),
+                code = e.code(),
+                reason = e.reason,
+                "widevine key api refused"
+            );
+            (wv::refusal(&e), site, e.code())
+        }
     };
+    if let Some(m) = state.metrics() {
+        let site = site.as_ref().map_or("", keyward_store::SiteId::as_str);
+        m.packager("widevine-key-api", site, result, started.elapsed());
+    }
+    widevine_answer(answer)
+}
+
+type KeyApiResult =
+    Result<(Vec<u8>, keyward_store::SiteId), (KeyApiError, Option<keyward_store::SiteId>)>;
+
+/// The key API's work: the answer and the signer's site, or the refusal (with
+/// the site once the signer is known).
+async fn widevine_keys(
+    state: &AppState,
+    signer: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+    rid: Option<String>,
+) -> KeyApiResult {
+    let early = |e: KeyApiError| (e, None);
     let Ok(Path(signer)) = signer else {
-        return refuse(KeyApiError::new(
+        return Err(early(KeyApiError::new(
             Status::MalformedRequest,
             "the URL does not name a signer",
-        ));
+        )));
     };
     let Ok(body) = body else {
-        return refuse(KeyApiError::new(
+        return Err(early(KeyApiError::new(
             Status::MalformedRequest,
             "request body unreadable or larger than 64 KiB",
-        ));
+        )));
     };
-    let env = match Envelope::parse(&body) {
-        Ok(e) => e,
-        Err(e) => return refuse(e),
-    };
+    let env = Envelope::parse(&body).map_err(early)?;
     if env.signer != signer {
-        return refuse(KeyApiError::new(
+        return Err(early(KeyApiError::new(
             Status::SignatureFailed,
             "the request's signer is not the one the URL names",
-        ));
+        )));
     }
     let unknown = KeyApiError::new(Status::SignatureFailed, "unknown signer or wrong signature");
     let packager = match state.stores().packagers.packager(&env.signer).await {
         Ok(p) => p,
-        Err(StoreError::PackagerNotFound) => return refuse(unknown),
+        Err(StoreError::PackagerNotFound) => return Err(early(unknown)),
         Err(e) => {
             tracing::error!(
                 code = e.code(),
                 detail = e.detail().unwrap_or("-"),
                 "packager look-up failed"
             );
-            return refuse(KeyApiError::new(
+            return Err(early(KeyApiError::new(
                 Status::InternalError,
                 "storage unavailable",
-            ));
+            )));
         }
     };
     let PackagerSecret::Widevine { aes_key, aes_iv } = &packager.secret else {
-        return refuse(unknown);
+        return Err(early(unknown));
     };
     if env.verify(aes_key, aes_iv).is_err() {
-        return refuse(unknown);
+        return Err(early(unknown));
     }
-    let request = match env.key_request() {
-        Ok(r) => r,
-        Err(e) => return refuse(e),
-    };
+    // Authenticated from here: refusals count against the signer's site.
+    let site = packager.site_id.clone();
+    let refuse = |e: KeyApiError| (e, Some(site.clone()));
+    let request = env.key_request().map_err(refuse)?;
     let Some(cid) = content_id(&request.content_id) else {
-        return refuse(KeyApiError::new(
+        return Err(refuse(KeyApiError::new(
             Status::MalformedRequest,
             "content_id must be 1 to 256 bytes of UTF-8 text without control characters",
-        ));
+        )));
     };
     if !packager.allows_cid(&cid) {
         audit(
-            &state,
-            Some(&packager.site_id),
+            state,
+            Some(&site),
             Some(&cid),
             "packager_forbidden",
             rid.clone(),
             serde_json::json!({"protocol": "widevine-key-api", "packager": packager.name}),
         )
         .await;
-        return refuse(KeyApiError::new(
+        return Err(refuse(KeyApiError::new(
             Status::AccessDenied,
             "this signer may not ask for keys of this content id",
-        ));
+        )));
     }
-    let seed = match keyserver::seed(&state, &packager.site_id).await {
-        Ok(s) => s,
-        Err(_) => {
-            return refuse(KeyApiError::new(
-                Status::InternalError,
-                "storage unavailable",
-            ))
-        }
-    };
+    let seed = keyserver::seed(state, &site).await.map_err(|_| {
+        refuse(KeyApiError::new(
+            Status::InternalError,
+            "storage unavailable",
+        ))
+    })?;
     let periods: Vec<Option<u32>> = match request.rotation {
         Some(r) => r.periods().map(Some).collect(),
         None => vec![None],
@@ -191,22 +210,22 @@ pub async fn widevine(
                 pinned_kid: None,
                 iv: None,
             };
-            match keyserver::key_for(&state, &packager.site_id, seed.as_ref(), &slot, &via).await {
-                Ok(rec) => keys.push(TrackKey {
-                    track_type: *track,
-                    kid: rec.kid,
-                    key: rec.key.clone(),
-                    iv: rec.iv,
-                    period: *period,
-                }),
-                Err(r) => {
+            let rec = keyserver::key_for(state, &site, seed.as_ref(), &slot, &via)
+                .await
+                .map_err(|r| {
                     tracing::error!(code = r.code.wire, "key server could not make a key");
-                    return refuse(KeyApiError::new(
+                    refuse(KeyApiError::new(
                         Status::InternalError,
                         "could not store a key",
-                    ));
-                }
-            }
+                    ))
+                })?;
+            keys.push(TrackKey {
+                track_type: *track,
+                kid: rec.kid,
+                key: rec.key.clone(),
+                iv: rec.iv,
+                period: *period,
+            });
         }
     }
     let signalling = wv::Signalling {
@@ -216,14 +235,17 @@ pub async fn widevine(
             state.config().public_base()
         )),
     };
-    match wv::answer(&request, &keys, &signalling) {
-        Ok(body) => {
-            audit(&state, Some(&packager.site_id), Some(&cid), "ok", rid,
-                serde_json::json!({"protocol": "widevine-key-api", "packager": packager.name, "keys": keys.len()})).await;
-            widevine_answer(body)
-        }
-        Err(e) => refuse(e),
-    }
+    let answer = wv::answer(&request, &keys, &signalling).map_err(refuse)?;
+    audit(
+        state,
+        Some(&site),
+        Some(&cid),
+        "ok",
+        rid,
+        serde_json::json!({"protocol": "widevine-key-api", "packager": packager.name, "keys": keys.len()}),
+    )
+    .await;
+    Ok((answer, site))
 }
 
 fn soap(status: StatusCode, body: String) -> Response {
@@ -255,40 +277,64 @@ pub async fn playready(
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let packager = match keyserver::authenticate(&state, presented(&headers, &uri)).await {
-        Ok(p) => p,
-        Err(r) => return soap_refusal(&r),
+    let started = Instant::now();
+    let (resp, site, result) = match playready_key(&state, &headers, &uri, body).await {
+        Ok((xml, site)) => (soap(StatusCode::OK, xml), Some(site), "ok"),
+        Err((resp, site, code)) => (resp, site, code),
     };
-    let Ok(body) = body else {
-        return soap(
-            StatusCode::BAD_REQUEST,
-            pr::fault(&PackagingError::client(
-                "request body unreadable or larger than 64 KiB",
-            )),
-        );
+    if let Some(m) = state.metrics() {
+        let site = site.as_ref().map_or("", keyward_store::SiteId::as_str);
+        m.packager("playready-packaging", site, result, started.elapsed());
+    }
+    resp
+}
+
+type PackagingResult = Result<
+    (String, keyward_store::SiteId),
+    (Response, Option<keyward_store::SiteId>, &'static str),
+>;
+
+/// The packaging method's work: the SOAP answer and the credential's site, or the
+/// fault (with the site once the credential is known) and its code.
+async fn playready_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> PackagingResult {
+    let rid = request_id(headers);
+    let packager = keyserver::authenticate(state, presented(headers, uri))
+        .await
+        .map_err(|r| (soap_refusal(&r), None, r.code.wire))?;
+    let site = packager.site_id.clone();
+    let client_fault = |e: PackagingError| {
+        (
+            soap(StatusCode::BAD_REQUEST, pr::fault(&e)),
+            Some(site.clone()),
+            e.code(),
+        )
     };
-    let request = match PackagingRequest::parse(&body) {
-        Ok(r) => r,
-        Err(e) => return soap(StatusCode::BAD_REQUEST, pr::fault(&e)),
-    };
+    let refused = |r: Refusal| (soap_refusal(&r), Some(site.clone()), r.code.wire);
+    let body = body.map_err(|_| {
+        client_fault(PackagingError::client(
+            "request body unreadable or larger than 64 KiB",
+        ))
+    })?;
+    let request = PackagingRequest::parse(&body).map_err(client_fault)?;
     let cid = request.program_identifier.clone();
     if let Err(r) = keyserver::check_scope(&packager, &cid) {
         audit(
-            &state,
-            Some(&packager.site_id),
+            state,
+            Some(&site),
             Some(&cid),
             r.code.wire,
             rid,
             serde_json::json!({"protocol": "playready-packaging", "packager": packager.name}),
         )
         .await;
-        return soap_refusal(&r);
+        return Err(refused(r));
     }
-    let seed = match keyserver::seed(&state, &packager.site_id).await {
-        Ok(s) => s,
-        Err(r) => return soap_refusal(&r),
-    };
+    let seed = keyserver::seed(state, &site).await.map_err(refused)?;
     let slot = Slot {
         cid: cid.clone(),
         track: TrackType::All,
@@ -297,11 +343,9 @@ pub async fn playready(
         iv: None,
     };
     let via = format!("playready-packaging {}", packager.name);
-    let rec = match keyserver::key_for(&state, &packager.site_id, seed.as_ref(), &slot, &via).await
-    {
-        Ok(r) => r,
-        Err(r) => return soap_refusal(&r),
-    };
+    let rec = keyserver::key_for(state, &site, seed.as_ref(), &slot, &via)
+        .await
+        .map_err(refused)?;
     let version = match query_param(uri.query(), "header_version").as_deref() {
         Some("4.3") => WrmHeaderVersion::V4_3,
         _ => WrmHeaderVersion::V4_0,
@@ -315,21 +359,22 @@ pub async fn playready(
         )),
         custom_attributes: Vec::new(),
     };
-    let pro = match header.to_pro() {
-        Ok(p) => p,
-        Err(_) => {
-            return soap(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                pr::fault(&PackagingError::server(
-                    "could not build the PlayReady header",
-                )),
-            )
-        }
-    };
-    audit(&state, Some(&packager.site_id), Some(&cid), "ok", rid,
-        serde_json::json!({"protocol": "playready-packaging", "packager": packager.name, "keys": 1})).await;
-    soap(
-        StatusCode::OK,
-        pr::answer(&request, &rec.kid, &rec.key, &pro),
+    let pro = header.to_pro().map_err(|_| {
+        let e = PackagingError::server("could not build the PlayReady header");
+        (
+            soap(StatusCode::INTERNAL_SERVER_ERROR, pr::fault(&e)),
+            Some(site.clone()),
+            e.code(),
+        )
+    })?;
+    audit(
+        state,
+        Some(&site),
+        Some(&cid),
+        "ok",
+        rid,
+        serde_json::json!({"protocol": "playready-packaging", "packager": packager.name, "keys": 1}),
     )
+    .await;
+    Ok((pr::answer(&request, &rec.kid, &rec.key, &pro), site))
 }

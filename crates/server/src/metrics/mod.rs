@@ -246,6 +246,18 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PackagerLabels {
+    protocol: &'static str,
+    site: SiteName,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ProtocolLabel {
+    protocol: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReplayLabels {
     namespace: &'static str,
     result: &'static str,
@@ -346,6 +358,8 @@ pub struct Metrics {
     upstream_calls: Family<UpstreamLabels, Counter>,
     upstream_seconds: HistogramFamily<RouteLabels>,
     call_seconds: HistogramFamily<CallLabels>,
+    packager: Family<PackagerLabels, Counter>,
+    packager_seconds: HistogramFamily<ProtocolLabel>,
     replay: Family<ReplayLabels, Counter>,
     streams: Family<ResultLabel, Counter>,
     breaker_open: Family<BreakerLabels, Gauge>,
@@ -377,6 +391,8 @@ impl Metrics {
             upstream_calls: Family::default(),
             upstream_seconds: histogram_family(),
             call_seconds: histogram_family(),
+            packager: Family::default(),
+            packager_seconds: histogram_family(),
             replay: Family::default(),
             streams: Family::default(),
             breaker_open: Family::default(),
@@ -434,6 +450,16 @@ impl Metrics {
             "keyward_callback_duration_seconds",
             "Time of the gatekeeper's outbound decisions: kind callback (PallyCon callback page, cached answers included) or session (Studio session webhook), by site and result (ok or the refusal code)",
             m.call_seconds.clone(),
+        );
+        r.register(
+            "keyward_packager_requests",
+            "Key-server requests by protocol (widevine-key-api, playready-packaging, cpix, speke, pallycon-kms), site (unknown until the credential verified) and result (ok, the protocol's status or the refusal code)",
+            m.packager.clone(),
+        );
+        r.register(
+            "keyward_packager_duration_seconds",
+            "Time to answer a key-server request, by protocol",
+            m.packager_seconds.clone(),
         );
         r.register(
             "keyward_replay_decisions",
@@ -584,6 +610,29 @@ impl Metrics {
                 site: self.sites.get(site),
                 result,
             })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records one key-server request: `protocol` (`widevine-key-api`,
+    /// `playready-packaging`, `cpix`, `speke`, `pallycon-kms`), the credential's
+    /// site (`unknown` before it authenticated), `result` (`ok`, a protocol status
+    /// or a refusal code: registered, static text).
+    pub fn packager(
+        &self,
+        protocol: &'static str,
+        site: &str,
+        result: &'static str,
+        took: Duration,
+    ) {
+        self.packager
+            .get_or_create(&PackagerLabels {
+                protocol,
+                site: self.sites.get(site),
+                result,
+            })
+            .inc();
+        self.packager_seconds
+            .get_or_create(&ProtocolLabel { protocol })
             .observe(took.as_secs_f64());
     }
 
