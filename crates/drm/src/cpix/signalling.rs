@@ -166,7 +166,7 @@ fn cenc_pssh_xml(pssh: &[u8]) -> String {
 }
 
 fn xml_text(text: &str) -> String {
-    super::xml::escape_text(text)
+    super::xml::escape_text(text).into_owned()
 }
 
 /// Builds what keyward says for `system` and the key in `cx`.

@@ -16,6 +16,7 @@
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 
 use super::error::{malformed, CpixError};
 
@@ -542,40 +543,65 @@ pub(crate) fn parse(input: &[u8]) -> Result<Document, CpixError> {
 }
 
 /// Escapes text content for output.
-pub(crate) fn escape_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
-    out
+pub(crate) fn escape_text(text: &str) -> Cow<'_, str> {
+    escape(text, |b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
 }
 
 /// Escapes an attribute value for output in double quotes.
-pub(crate) fn escape_attr(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
+pub(crate) fn escape_attr(text: &str) -> Cow<'_, str> {
+    escape(text, |b| {
+        matches!(b, b'&' | b'<' | b'"' | b'\t' | b'\n' | b'\r')
+    })
+}
+
+/// `text` with every byte `special` says must be escaped replaced by its reference;
+/// borrowed when there is none (base64 and ids, the bulk of a CPIX answer). All the
+/// special bytes are ASCII, so cutting the text at them keeps it UTF-8.
+fn escape(text: &str, special: impl Fn(u8) -> bool) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| special(b)) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push_str(&text[..first]);
+    let mut start = first;
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if !special(b) {
+            continue;
         }
+        out.push_str(&text[start..i]);
+        out.push_str(match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\t' => "&#x9;",
+            b'\n' => "&#xA;",
+            _ => "&#xD;",
+        });
+        start = i + 1;
     }
-    out
+    out.push_str(&text[start..]);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaping_borrows_plain_text_and_replaces_every_special_byte() {
+        assert!(matches!(escape_text("QUJDRA+/=="), Cow::Borrowed(_)));
+        assert!(matches!(escape_attr("0f083e4e-b831"), Cow::Borrowed(_)));
+        assert_eq!(escape_text("a&b<c>d\re\"f'"), "a&amp;b&lt;c&gt;d&#xD;e\"f'");
+        assert_eq!(
+            escape_attr("a&b<c>\"\t\n\r'"),
+            "a&amp;b&lt;c>&quot;&#x9;&#xA;&#xD;'"
+        );
+        assert_eq!(escape_text("é<ü>ß"), "é&lt;ü&gt;ß");
+        assert_eq!(escape_attr("&"), "&amp;");
+        assert_eq!(escape_text(""), "");
+    }
 
     #[test]
     fn resolves_namespaces_by_uri_not_prefix() {
