@@ -97,16 +97,16 @@ impl Kid {
 
     /// Dashed lowercase UUID text (`abba271e-8bcf-552b-bd2e-86a434a9a5d9`).
     pub fn to_uuid_string(&self) -> String {
-        let h = self.to_hex();
-        // `h` is 32 ASCII hex digits, so these ranges are always in bounds.
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(36);
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                out.push('-');
+            }
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        out
     }
 
     /// Unpadded base64url text, the form ClearKey requires

@@ -14,7 +14,7 @@ use super::error::CpixError;
 use super::model::{system_id_text, KnownSystem, Recipient, UsageRule};
 use super::request::{Dialect, Request, RequestedDrm, Wants};
 use super::signalling::{build, Built, KeyContext, Signalling};
-use super::xml::{escape_attr, escape_text, NS_CPIX, NS_DS, NS_PSKC, NS_SPEKE, NS_XENC};
+use super::xml::{escape_attr, NS_CPIX, NS_DS, NS_PSKC, NS_SPEKE, NS_XENC};
 
 /// The key the server chose for one requested kid.
 #[derive(Debug, Clone)]
@@ -113,14 +113,12 @@ impl Writer {
         let _ = write!(self.out, "</{name}>");
     }
 
-    fn text_element(&mut self, name: &str, attrs: &[(&str, Option<&str>)], text: &str) {
-        self.open(name, attrs);
-        self.out.push_str(&escape_text(text));
-        self.close(name);
-    }
-
+    /// An element whose text is the base64 of `bytes`, encoded straight into the
+    /// document (the base64 alphabet needs no escaping).
     fn b64_element(&mut self, name: &str, attrs: &[(&str, Option<&str>)], bytes: &[u8]) {
-        self.text_element(name, attrs, &STANDARD.encode(bytes));
+        self.open(name, attrs);
+        STANDARD.encode_string(bytes, &mut self.out);
+        self.close(name);
     }
 
     fn encrypted(&mut self, algorithm: &str, cipher: &[u8]) {

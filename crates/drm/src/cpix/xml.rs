@@ -288,17 +288,26 @@ fn open_element(start: &BytesStart<'_>, scope: &mut Scope) -> Result<Element, Cp
         if raw.contains('<') {
             return Err(malformed("'<' in an attribute value"));
         }
-        let spaced: String = raw
-            .chars()
-            .map(|c| {
-                if matches!(c, '\t' | '\n' | '\r') {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let value = expand_attr(&spaced)?;
+        // Attribute-value normalization and reference expansion, allocating once
+        // (ids and base64, nearly every value, need neither).
+        let value = if raw
+            .bytes()
+            .any(|b| matches!(b, b'\t' | b'\n' | b'\r' | b'&'))
+        {
+            let spaced: String = raw
+                .chars()
+                .map(|c| {
+                    if matches!(c, '\t' | '\n' | '\r') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            expand_attr(&spaced)?
+        } else {
+            raw.to_owned()
+        };
         let (aprefix, alocal) = split_qname(attr.key.as_ref())?;
         match (aprefix.as_deref(), alocal.as_str()) {
             (None, "xmlns") => ns_decls.push((String::new(), value)),
