@@ -544,6 +544,13 @@ struct Conn {
 impl Conn {
     /// Serves the connection until it ends, expires or is drained.
     async fn run(self, stream: TcpStream, mut drain: watch::Receiver<bool>) {
+        // No Nagle: a licence or key answer goes out at once. With Nagle, a small
+        // write that follows another unacknowledged one (an interim
+        // `100 Continue`, then the answer, as a packager's chunked POST gets)
+        // waits for the peer's delayed ACK, ~40 ms on Linux.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched {
             inner: stream,
