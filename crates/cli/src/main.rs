@@ -27,6 +27,7 @@ mod admin;
 mod clients;
 mod cpix;
 mod customers;
+mod explain;
 mod fairplay;
 mod packager;
 mod rfc3339;
@@ -94,6 +95,9 @@ enum Command {
     /// PlayReady packaging API, CPIX and SPEKE) and key seeds in the data directory.
     #[command(subcommand)]
     Packager(packager::PackagerCommand),
+    /// Why was a licence request granted or refused? Asks a running server's
+    /// decision debugger (admin API) for its record.
+    Explain(explain::ExplainArgs),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
         Command::Customer(c) => customers::run(c),
         Command::Upstream(c) => upstream::run(c),
         Command::Packager(c) => packager::run(c),
+        Command::Explain(a) => explain::run(a),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,

@@ -10,6 +10,9 @@
 //! Without a `prometheus` binary (on `PATH`, or `KEYWARD_PROMETHEUS_BIN`) the
 //! test is skipped with a loud message, unless `KEYWARD_REQUIRE_PROMETHEUS`
 //! is set (as `scripts/test.sh` does), when it fails.
+//!
+//! The same real `keyward serve` helpers drive `keyward explain` (the decision
+//! debugger's CLI) in `explain_tells_why_a_request_was_refused`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -505,4 +508,85 @@ fn a_real_prometheus_scrapes_licences_and_refusals() {
     );
     drop(p);
     drop(kw);
+}
+
+/// `keyward explain` against a real `keyward serve`: the request id of an answer
+/// leads to its decision record, told in words, and `--json` gives the record.
+#[test]
+fn explain_tells_why_a_request_was_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    provision(&data);
+    let main = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut cmd = keyward(&[
+        "serve",
+        "--listen",
+        &main.to_string(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    cmd.env("KEYWARD_ADMIN_TOKEN", "explain-admin-token-0123456789");
+    let kw = Proc::spawn(cmd);
+    let t0 = Instant::now();
+    while !kw.logged("keyward listening") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "serve did not start:\n{}",
+            kw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, head, _) = licence(main, None);
+    assert_eq!(status, 200, "PallyCon paths answer refusals with 200");
+    let rid = header(&head, "x-request-id").unwrap().to_owned();
+    let url = format!("http://{main}");
+    let out = keyward(&[
+        "explain",
+        &rid,
+        "--url",
+        &url,
+        "--admin-token",
+        "explain-admin-token-0123456789",
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("request {rid}")), "{text}");
+    assert!(text.contains("REFUSED 7010 at front_door"), "{text}");
+    assert!(text.contains("why: "), "{text}");
+    assert!(text.contains("credential: not verified"), "{text}");
+    let good = token(SITE);
+    let (status, head, _) = licence(main, Some(&good));
+    assert_eq!(status, 200);
+    let rid = header(&head, "x-request-id").unwrap().to_owned();
+    let out = keyward(&["explain", &rid, "--url", &url, "--json"])
+        .env("KEYWARD_ADMIN_TOKEN", "explain-admin-token-0123456789")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "granted");
+    assert_eq!(v["credential"]["cid"], CID);
+    // Wrong token, unknown id: the server's code, exit 2.
+    let out = keyward(&["explain", &rid, "--url", &url, "--admin-token", "wrong"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+    let out = keyward(&[
+        "explain",
+        "no-such-request",
+        "--url",
+        &url,
+        "--admin-token",
+        "explain-admin-token-0123456789",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decision_not_found"));
 }

@@ -201,6 +201,9 @@ pub struct Config {
     /// (default 2000). Changes made through the admin API apply at once; the CLI
     /// writes straight to the store and is seen after this delay.
     pub cache_ttl_ms: u64,
+    /// How many recent licence decisions the decision debugger keeps in memory
+    /// (`decisions_ring`, `KEYWARD_DECISIONS_RING`; default 10,000, 0 = off).
+    pub decisions_ring: usize,
     /// Geo, VPN/Tor, trusted proxies and session webhook settings (Studio
     /// policies): `geoip_db`, `vpn_lists`, `trusted_proxies`, `session_timeout_ms`.
     pub gatekeeper: GatekeeperConfig,
@@ -376,6 +379,7 @@ impl Default for Config {
             limits: Limits::default(),
             server: ServerSettings::default(),
             cache_ttl_ms: 2000,
+            decisions_ring: 10_000,
             gatekeeper: GatekeeperConfig::default(),
             fairplay: FairPlayConfig::default(),
             metrics: MetricsConfig::default(),
@@ -410,6 +414,7 @@ struct FileConfig {
     demo: Option<bool>,
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
+    decisions_ring: Option<usize>,
     limits: Option<FileLimits>,
     server: Option<std::collections::BTreeMap<String, u64>>,
     geoip_db: Option<PathBuf>,
@@ -552,6 +557,12 @@ impl Config {
             if let Some(v) = f.cache_ttl_ms {
                 c.cache_ttl_ms = v;
             }
+            if let Some(v) = f.decisions_ring {
+                if v > 1_000_000 {
+                    return Err(bad(&src, "decisions_ring", "at most 1000000"));
+                }
+                c.decisions_ring = v;
+            }
             if let Some(v) = f.geoip_db {
                 if !v.is_file() {
                     return Err(bad(
@@ -673,6 +684,19 @@ impl Config {
                 "KEYWARD_TOKEN_KEY_PREVIOUS_FILE",
                 Path::new(v),
             )?);
+        }
+        if let Some(v) = get("KEYWARD_DECISIONS_RING") {
+            c.decisions_ring = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(|| {
+                    bad(
+                        src,
+                        "KEYWARD_DECISIONS_RING",
+                        "must be a number of decisions from 0 (off) to 1000000",
+                    )
+                })?;
         }
         if let Some(v) = get("KEYWARD_PUBLIC_BASE_URL") {
             c.public_base_url = Some(v.clone());

@@ -24,6 +24,7 @@ mod cache;
 pub mod callback_example;
 mod codes;
 pub mod config;
+mod decisions;
 mod entitlement;
 mod frontdoor;
 mod gatekeeper;

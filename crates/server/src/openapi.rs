@@ -413,6 +413,20 @@ fn packaging_paths(admin_err: &Value) -> Value {
             "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}}},
             "responses": with(admin_err, json!({"200": {"description": "The completed CPIX document", "content": {"application/xml": {"schema": {"type": "string"}}}}}))
         }},
+        "/v1/admin/decisions": {"get": {
+            "summary": "The decision debugger: the most recent licence decisions, newest first (outcome, code, the stage that refused and why, time per stage, the credential's non-secret facts)",
+            "security": [{"admin": []}],
+            "parameters": [
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                {"name": "outcome", "in": "query", "required": false, "schema": {"type": "string", "enum": ["granted", "refused"]}}],
+            "responses": with(admin_err, json!({"200": {"description": "Decisions", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}))
+        }},
+        "/v1/admin/decisions/{request_id}": {"get": {
+            "summary": "Why one licence request (by its x-request-id) was granted or refused, while it is in the ring (decisions_ring)",
+            "security": [{"admin": []}],
+            "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": with(admin_err, json!({"200": {"description": "The decision", "content": {"application/json": {"schema": {"type": "object"}}}}}))
+        }},
         "/v1/admin/sites/{site}/packagers": {
             "parameters": [site_param],
             "get": {"summary": "List the site's packager credentials (no secrets)", "security": [{"admin": []}],

@@ -134,6 +134,18 @@ fn access(
             result.err().map(|r| r.code.wire),
         );
     }
+    let decisions = state.decisions();
+    if decisions.enabled() {
+        decisions.push(crate::decisions::Decision::of(&crate::decisions::Ending {
+            request_id: rid,
+            front_door: laps.front_door,
+            back_door: laps.back_door,
+            entitlement: ent,
+            refusal: result.err(),
+            times: laps.times(),
+            total: laps.elapsed(),
+        }));
+    }
     let us = u64::try_from(laps.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (outcome, code) = match result {
         Ok(()) => ("granted", "ok"),

@@ -38,6 +38,7 @@ pub struct AppState {
 struct Inner {
     stores: Stores,
     config: Config,
+    decisions: crate::decisions::DecisionLog,
     sites: SiteCache,
     keys: KeyCache,
     clients: ClientCache,
@@ -90,6 +91,7 @@ impl AppState {
         );
         Self {
             inner: Arc::new(Inner {
+                decisions: crate::decisions::DecisionLog::new(config.decisions_ring),
                 sites: SiteCache::new(stores.sites.clone(), ttl),
                 keys: KeyCache::new(stores.keys.clone(), ttl),
                 clients: ClientCache::new(stores.clients.clone(), ttl),
@@ -115,6 +117,11 @@ impl AppState {
     /// The store handles, one per concern.
     pub fn stores(&self) -> &Stores {
         &self.inner.stores
+    }
+
+    /// The decision debugger's ring of recent licence decisions.
+    pub fn decisions(&self) -> &crate::decisions::DecisionLog {
+        &self.inner.decisions
     }
 
     /// The configuration.

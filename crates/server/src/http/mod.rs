@@ -6,6 +6,7 @@ pub mod certs;
 pub mod cors;
 pub mod cpix;
 pub mod credential;
+pub mod decisions;
 pub mod demo;
 pub mod expressplay;
 pub mod license;
@@ -299,6 +300,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(keyward_drm::cpix::MAX_DOCUMENT_LEN));
 
     let admin = Router::new()
+        .route("/v1/admin/decisions", get(decisions::list))
+        .route("/v1/admin/decisions/{request_id}", get(decisions::get))
         .route(
             "/v1/admin/sites/{site}/packagers",
             get(admin::list_packagers).post(admin::add_packager),

@@ -141,6 +141,12 @@ impl Laps {
         self.last = now;
     }
 
+    /// Time spent in the front door, the gatekeeper and the back door (`None`
+    /// for a stage the request did not reach).
+    pub fn times(&self) -> [Option<Duration>; 3] {
+        self.times
+    }
+
     /// Time since the request started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

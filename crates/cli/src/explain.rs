@@ -1,0 +1,182 @@
+//! `keyward explain`: why was this licence request granted or refused? Asks a running
+//! `keyward serve` for its decision record (`GET /v1/admin/decisions/{request_id}`)
+//! and prints it for a support engineer: the outcome and code, the stage that
+//! refused and its message, time per stage, and the credential's non-secret facts.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::admin::fail;
+
+/// `keyward explain` arguments.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --url http://127.0.0.1:8080 --admin-token \"$KEYWARD_ADMIN_TOKEN\"\n  keyward explain --recent --refused --limit 20\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --json"
+)]
+pub struct ExplainArgs {
+    /// The request id (the `x-request-id` of the answer, or the access log's
+    /// `request_id`).
+    #[arg(required_unless_present = "recent")]
+    request_id: Option<String>,
+    /// Instead of one request: the most recent decisions, newest first.
+    #[arg(long, conflicts_with = "request_id")]
+    recent: bool,
+    /// With --recent: only refused requests.
+    #[arg(long, requires = "recent")]
+    refused: bool,
+    /// With --recent: how many (1 to 1000).
+    #[arg(long, default_value_t = 20, requires = "recent")]
+    limit: u32,
+    /// The server's base URL.
+    #[arg(long, env = "KEYWARD_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The admin token of that server.
+    #[arg(long, env = "KEYWARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Print the decision record(s) as JSON (one object a line).
+    #[arg(long)]
+    json: bool,
+}
+
+fn show(d: &Value) {
+    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("-");
+    let at = d
+        .get("at_unix_ms")
+        .and_then(Value::as_i64)
+        .and_then(|ms| keyward_token::Timestamp::from_unix(ms.div_euclid(1000)))
+        .map_or_else(|| "-".to_owned(), |t| t.to_string());
+    let outcome = s("outcome").to_uppercase();
+    match d.get("refused_at").and_then(Value::as_str) {
+        Some(stage) => println!(
+            "request {}  {at}  {outcome} {} at {stage}",
+            s("request_id"),
+            s("code")
+        ),
+        None => println!("request {}  {at}  {outcome}", s("request_id")),
+    }
+    if let Some(m) = d.get("message").and_then(Value::as_str) {
+        println!("  why: {m}");
+    }
+    for st in d
+        .get("stages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = st.get("stage").and_then(Value::as_str).unwrap_or("-");
+        let result = st.get("result").and_then(Value::as_str).unwrap_or("-");
+        let door = match name {
+            "front_door" => format!(" ({})", s("front_door")),
+            "back_door" if result != "not_reached" => format!(" ({})", s("back_door")),
+            _ => String::new(),
+        };
+        match st.get("us").and_then(Value::as_u64) {
+            Some(us) => println!("  {name}{door}: {result}, {us} µs"),
+            None => println!("  {name}{door}: {result}"),
+        }
+    }
+    match d.get("credential") {
+        Some(c) => {
+            let f = |k: &str| {
+                c.get(k).map_or("-".to_owned(), |v| match v {
+                    Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                })
+            };
+            println!(
+                "  credential: {} token, site {}, user {}, cid {}, drm {}, {} key(s) carried, persistent {}",
+                f("origin"),
+                f("site"),
+                f("user"),
+                f("cid"),
+                f("drm"),
+                f("keys_carried"),
+                f("persistent")
+            );
+            for k in ["license_duration_s", "expires", "stream_limit"] {
+                if let Some(v) = c.get(k) {
+                    println!("    {k}: {v}");
+                }
+            }
+        }
+        None => println!("  credential: not verified (nothing from it is trusted)"),
+    }
+    if let Some(t) = d.get("total_us").and_then(Value::as_u64) {
+        println!("  total: {t} µs");
+    }
+}
+
+/// Runs `keyward explain`.
+pub fn run(a: ExplainArgs) -> ExitCode {
+    let Some(token) = a.admin_token.filter(|t| !t.is_empty()) else {
+        return fail(
+            "invalid_input",
+            "give --admin-token (or KEYWARD_ADMIN_TOKEN): the decision records are on the admin API",
+        );
+    };
+    let base = a.url.trim_end_matches('/').to_owned();
+    let url = match &a.request_id {
+        Some(rid) if !a.recent => {
+            let rid: String = form_urlencoded::byte_serialize(rid.as_bytes()).collect();
+            format!("{base}/v1/admin/decisions/{rid}")
+        }
+        _ => format!(
+            "{base}/v1/admin/decisions?limit={}{}",
+            a.limit,
+            if a.refused { "&outcome=refused" } else { "" }
+        ),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail("io", &format!("cannot start the runtime: {e}")),
+    };
+    let answer = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {base}: {e}"))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("{base} answered {status}, unreadable: {e}"))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("{base} answered {status} without JSON"))?;
+        Ok::<_, String>((status, body))
+    });
+    let (status, body): (reqwest::StatusCode, Value) = match answer {
+        Ok(x) => x,
+        Err(m) => return fail("io", &m),
+    };
+    if !status.is_success() {
+        let code = body.get("code").and_then(Value::as_str).unwrap_or("error");
+        let detail = body
+            .get("detail")
+            .and_then(Value::as_str)
+            .unwrap_or("the server refused");
+        return fail(code, detail);
+    }
+    let records: Vec<&Value> = match &body {
+        Value::Array(list) => list.iter().collect(),
+        one => vec![one],
+    };
+    for d in records {
+        if a.json {
+            println!("{d}");
+        } else {
+            show(d);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,138 @@
+//! The decision debugger: every licence decision is kept (bounded) with its outcome,
+//! the stage that refused, time per stage and the credential's non-secret facts, and
+//! is served on the admin API by request id.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{app, b64url, ck_request, ck_token, ADMIN_TOKEN, CID, KEY_ALL, KID_ALL};
+use serde_json::Value;
+
+async fn licence(app: &common::TestApp, rid: &str, token: Option<&str>) -> common::Answer {
+    let mut b = Request::post("/ri/clearkey/licenseManager.do").header("x-request-id", rid);
+    if let Some(t) = token {
+        b = b.header("pallycon-customdata-v2", t);
+    }
+    app.send(
+        b.body(Body::from(ck_request(&[KID_ALL], "temporary")))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn admin(app: &common::TestApp, uri: &str) -> common::Answer {
+    app.send(
+        Request::get(uri)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_decision_is_explained_by_request_id() {
+    let app = app().await;
+    let token = ck_token(CID);
+    assert_eq!(
+        licence(&app, "req-granted", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    licence(&app, "req-no-token", None).await;
+    let other_cid = ck_token("some-other-content");
+    licence(&app, "req-no-key", Some(&other_cid)).await;
+
+    let d = admin(&app, "/v1/admin/decisions/req-granted").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text());
+    let v = d.json();
+    assert_eq!(v["outcome"], "granted");
+    assert_eq!(v["code"], "ok");
+    assert!(v.get("refused_at").is_none());
+    assert_eq!(v["front_door"], "pallycon");
+    assert_eq!(v["back_door"], "clearkey");
+    assert_eq!(v["credential"]["site"], common::SITE);
+    assert_eq!(v["credential"]["cid"], CID);
+    assert_eq!(v["credential"]["drm"], "ClearKey");
+    assert_eq!(v["credential"]["origin"], "pallycon");
+    let stages: Vec<(&str, &str)> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("front_door", "passed"),
+            ("gatekeeper", "passed"),
+            ("back_door", "passed")
+        ]
+    );
+    // Nothing secret: not the key, not the kid material, not the token.
+    let text = d.text();
+    assert!(!text.contains(&b64url(&KEY_ALL)) && !text.contains(&hex::encode(KEY_ALL)));
+    assert!(!text.contains(&token[..40]));
+
+    let v = admin(&app, "/v1/admin/decisions/req-no-token").await.json();
+    assert_eq!(v["outcome"], "refused");
+    assert_eq!(v["code"], "7010");
+    assert_eq!(v["refused_at"], "front_door");
+    assert!(
+        v.get("credential").is_none(),
+        "nothing from an unverified credential"
+    );
+
+    let v = admin(&app, "/v1/admin/decisions/req-no-key").await.json();
+    assert_eq!(v["outcome"], "refused");
+    assert_eq!(v["refused_at"], "back_door", "{v}");
+    assert_eq!(v["credential"]["cid"], "some-other-content");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("some-other-content"));
+
+    // Newest first; filtered; bounded parameters.
+    let list = admin(&app, "/v1/admin/decisions?outcome=refused")
+        .await
+        .json();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["req-no-key", "req-no-token"]);
+    let all: Value = admin(&app, "/v1/admin/decisions?limit=1").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    admin(&app, "/v1/admin/decisions?limit=0")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    admin(&app, "/v1/admin/decisions?outcome=maybe")
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    admin(&app, "/v1/admin/decisions/not-a-request")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "decision_not_found");
+    // Admin only.
+    let anon = app.get("/v1/admin/decisions/req-granted", None).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_ring_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.decisions_ring = 0;
+    let app = common::app_with(dir, cfg).await;
+    licence(&app, "req-1", Some(&ck_token(CID))).await;
+    admin(&app, "/v1/admin/decisions/req-1")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "decision_not_found");
+    assert_eq!(
+        admin(&app, "/v1/admin/decisions").await.json(),
+        serde_json::json!([])
+    );
+}
