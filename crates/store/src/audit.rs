@@ -139,6 +139,14 @@ pub trait AuditStore: Send + Sync {
     /// `invalid_input` (naming the field) for a query [`AuditQuery::validate`]
     /// refuses, or a cursor that names no event.
     async fn search(&self, query: &AuditQuery) -> Result<AuditPage>;
+
+    /// For following the trail as it is written (`keyward audit tail
+    /// --follow`): the events that match `query`'s filters and were written
+    /// after the event `after_id` (a larger id), oldest first by id, at most
+    /// `query.limit`; `next` is the `after_id` of the next call when more are
+    /// waiting. `query.before` is ignored. Unlike a time window, this misses
+    /// no event that is written late with an earlier time stamp.
+    async fn follow(&self, query: &AuditQuery, after_id: i64) -> Result<AuditPage>;
 }
 
 /// What [`AuditStore::search`] looks for. Every filter given must match; an

@@ -389,6 +389,17 @@ impl AuditStore for MemoryStore {
         let records = found.into_iter().cloned().collect();
         Ok(AuditPage::from_overfetch(records, q.limit))
     }
+
+    async fn follow(&self, q: &AuditQuery, after_id: i64) -> Result<AuditPage> {
+        q.validate()?;
+        let records = lock(&self.audit)
+            .iter()
+            .filter(|r| r.id > after_id && q.matches(&r.event))
+            .take(q.limit as usize + 1)
+            .cloned()
+            .collect();
+        Ok(AuditPage::from_overfetch(records, q.limit))
+    }
 }
 
 // --- ExpressPlay-style customers -------------------------------------------

@@ -1344,6 +1344,16 @@ async fn migration_9_keeps_old_audit_rows() {
              AND (at_unix_ms < 9 OR id < 3) ORDER BY at_unix_ms DESC, id DESC LIMIT 101",
             "audit_site_at (site_id=? AND at_unix_ms<?)",
         ),
+        // Following: by id, through the rowid or the (site, id) index.
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND id > 5 ORDER BY id ASC LIMIT 101",
+            "INTEGER PRIMARY KEY (rowid>?)",
+        ),
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND site_id = 'MIGR' AND id > 5 \
+             ORDER BY id ASC LIMIT 101",
+            "audit_site_id (site_id=? AND id>?)",
+        ),
     ] {
         let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
             .fetch_all(&pool)

@@ -67,35 +67,7 @@ impl AuditStore for SqliteStore {
                 ))
             }
         };
-        // Only the filters given become conditions, so the planner can use the
-        // (site, time), (user, time) and (time) indexes; values are bound.
-        let mut conds: Vec<(&str, Bind<'_>)> = Vec::new();
-        if let Some(site) = &q.site {
-            conds.push(("site_id =", Bind::Text(site.as_str())));
-        }
-        let texts = [
-            ("user_id =", &q.user),
-            ("cid =", &q.cid),
-            ("result =", &q.code),
-            ("kind =", &q.kind),
-        ];
-        for (cond, value) in texts {
-            if let Some(v) = value {
-                conds.push((cond, Bind::Text(v)));
-            }
-        }
-        if let Some(since) = q.since_ms {
-            conds.push(("at_unix_ms >=", Bind::Int(since)));
-        }
-        if let Some(until) = q.until_ms {
-            conds.push(("at_unix_ms <", Bind::Int(until)));
-        }
-        let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
-        let mut binds = Vec::with_capacity(conds.len() + 4);
-        for (cond, value) in conds {
-            binds.push(value);
-            sql.push_str(&format!(" AND {cond} ?{}", binds.len()));
-        }
+        let (mut sql, mut binds) = filtered(q);
         if let Some((at, id)) = after {
             // `at <= cursor` bounds the index range; the rest breaks the tie.
             binds.extend([Bind::Int(at), Bind::Int(id)]);
@@ -110,20 +82,75 @@ impl AuditStore for SqliteStore {
             " ORDER BY at_unix_ms DESC, id DESC LIMIT ?{}",
             binds.len()
         ));
-        let mut query = sqlx::query(&sql);
-        for b in binds {
-            query = match b {
-                Bind::Text(t) => query.bind(t),
-                Bind::Int(i) => query.bind(i),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-        let records = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AuditPage::from_overfetch(records, q.limit))
+        fetch_page(&self.pool, &sql, binds, q.limit).await
     }
+
+    async fn follow(&self, q: &AuditQuery, after_id: i64) -> Result<AuditPage> {
+        q.validate()?;
+        // By id: the rowid range (or the (site, id) index) gives the order.
+        let (mut sql, mut binds) = filtered(q);
+        binds.push(Bind::Int(after_id));
+        sql.push_str(&format!(" AND id > ?{}", binds.len()));
+        binds.push(Bind::Int(i64::from(q.limit) + 1));
+        sql.push_str(&format!(" ORDER BY id ASC LIMIT ?{}", binds.len()));
+        fetch_page(&self.pool, &sql, binds, q.limit).await
+    }
+}
+
+/// The `SELECT` with `q`'s filters (not its cursor) and their values: only
+/// the filters given become conditions, so the planner can use the (site,
+/// time), (user, time) and (time) indexes; values are bound, never spliced.
+fn filtered(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
+    let mut conds: Vec<(&str, Bind<'_>)> = Vec::new();
+    if let Some(site) = &q.site {
+        conds.push(("site_id =", Bind::Text(site.as_str())));
+    }
+    let texts = [
+        ("user_id =", &q.user),
+        ("cid =", &q.cid),
+        ("result =", &q.code),
+        ("kind =", &q.kind),
+    ];
+    for (cond, value) in texts {
+        if let Some(v) = value {
+            conds.push((cond, Bind::Text(v)));
+        }
+    }
+    if let Some(since) = q.since_ms {
+        conds.push(("at_unix_ms >=", Bind::Int(since)));
+    }
+    if let Some(until) = q.until_ms {
+        conds.push(("at_unix_ms <", Bind::Int(until)));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
+    let mut binds = Vec::with_capacity(conds.len() + 4);
+    for (cond, value) in conds {
+        binds.push(value);
+        sql.push_str(&format!(" AND {cond} ?{}", binds.len()));
+    }
+    (sql, binds)
+}
+
+/// Runs a page query that asked for `limit + 1` rows.
+async fn fetch_page(
+    pool: &sqlx::SqlitePool,
+    sql: &str,
+    binds: Vec<Bind<'_>>,
+    limit: u32,
+) -> Result<AuditPage> {
+    let mut query = sqlx::query(sql);
+    for b in binds {
+        query = match b {
+            Bind::Text(t) => query.bind(t),
+            Bind::Int(i) => query.bind(i),
+        };
+    }
+    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    let records = rows
+        .iter()
+        .map(record_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AuditPage::from_overfetch(records, limit))
 }
 
 /// The columns [`record_from_row`] reads.

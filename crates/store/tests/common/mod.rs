@@ -1025,7 +1025,66 @@ pub async fn audit_search(store: &dyn Store) {
     assert_eq!(invalid_field(store.record(long).await.unwrap_err()), "user");
     let mut max = AuditEvent::new("license", "ok");
     max.user = Some("u".repeat(1024));
-    store.record(max).await.unwrap();
+    let last = store.record(max).await.unwrap();
+
+    // Following: what was written after an id, in write order, with filters.
+    let every: Vec<i64> = {
+        let mut v: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
+        v.extend([startup, newer, older, last]);
+        v
+    };
+    let follow_all = |q: AuditQuery, after: i64| async move {
+        let mut q = q;
+        let mut after = after;
+        let mut out = Vec::new();
+        loop {
+            let page = store.follow(&q, after).await.unwrap();
+            assert!(page.records.len() <= q.limit as usize);
+            out.extend(page.records.iter().map(|r| r.id));
+            match page.next {
+                Some(n) => {
+                    assert_eq!(Some(n), out.last().copied());
+                    after = n;
+                }
+                None => return out,
+            }
+            q.before = Some(1_000_000); // ignored
+        }
+    };
+    assert_eq!(follow_all(AuditQuery::default(), 0).await, every);
+    for limit in [1, 2, 5] {
+        assert_eq!(
+            follow_all(q(&|q| q.limit = limit), written[3].0).await,
+            every
+                .iter()
+                .copied()
+                .filter(|id| *id > written[3].0)
+                .collect::<Vec<_>>(),
+            "limit {limit}"
+        );
+    }
+    let alice: Vec<i64> = written
+        .iter()
+        .filter(|(id, r)| r.2 == Some("alice") && *id > written[1].0)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        follow_all(
+            q(&|q| {
+                q.user = Some("alice".into());
+                q.limit = 2;
+            }),
+            written[1].0
+        )
+        .await,
+        alice
+    );
+    let done = store.follow(&AuditQuery::default(), last).await.unwrap();
+    assert_eq!((done.records.len(), done.next), (0, None));
+    assert_eq!(
+        invalid_field(store.follow(&q(&|q| q.limit = 0), 0).await.unwrap_err()),
+        "limit"
+    );
 }
 
 /// Concurrent-stream slots: limit, renewal, release, expiry, validation.
