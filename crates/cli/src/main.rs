@@ -24,6 +24,7 @@ pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
 }
 
 mod admin;
+mod audit;
 mod clients;
 mod cpix;
 mod customers;
@@ -94,6 +95,10 @@ enum Command {
     /// PlayReady packaging API, CPIX and SPEKE) and key seeds in the data directory.
     #[command(subcommand)]
     Packager(packager::PackagerCommand),
+    /// Search and follow the audit trail (licence outcomes, upstream calls, packager key
+    /// requests) in the data directory, also while `keyward serve` runs.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
@@ -189,6 +194,7 @@ fn main() -> ExitCode {
         Command::Customer(c) => customers::run(c),
         Command::Upstream(c) => upstream::run(c),
         Command::Packager(c) => packager::run(c),
+        Command::Audit(c) => audit::run(c),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,
