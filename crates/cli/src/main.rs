@@ -95,16 +95,16 @@ enum Command {
     /// PlayReady packaging API, CPIX and SPEKE) and key seeds in the data directory.
     #[command(subcommand)]
     Packager(packager::PackagerCommand),
-    /// Search and follow the audit trail (licence outcomes, upstream calls, packager key
-    /// requests) in the data directory, also while `keyward serve` runs.
-    #[command(subcommand)]
-    Audit(audit::AuditCommand),
     /// Make callback-mode auth data (pallycon-customdata-v2) for testing.
     #[command(subcommand)]
     Customdata(token::CustomdataCommand),
     /// Callback-mode helpers.
     #[command(subcommand)]
     Callback(CallbackCommand),
+    /// Search and follow the audit trail (licence outcomes, upstream calls, packager key
+    /// requests) in the data directory, also while `keyward serve` runs.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
     #[command(after_help = "Example:\n  keyward openapi > openapi.json")]
     Openapi,
@@ -194,13 +194,13 @@ fn main() -> ExitCode {
         Command::Customer(c) => customers::run(c),
         Command::Upstream(c) => upstream::run(c),
         Command::Packager(c) => packager::run(c),
-        Command::Audit(c) => audit::run(c),
         Command::Callback(CallbackCommand::ServeExample {
             listen,
             site_key,
             allow,
             duration,
         }) => serve_example(&listen, &site_key, allow, duration),
+        Command::Audit(c) => audit::run(c),
         Command::Openapi => {
             println!(
                 "{}",
