@@ -414,7 +414,7 @@ for name, req in [
                                 '{"customer_id":"newco","settings":{"site_id":"TEST","token_quota":5,"allowed_ips":["10.0.0.1"]}}')),
     ("update-customer", request("PUT", "/v1/admin/customers/acme", [AUTHZ, JSON], '{"disabled":false,"token_quota":null}')),
     ("rotate-customer", request("POST", "/v1/admin/customers/acme/rotate", [AUTHZ, JSON], '{"env":"test"}')),
-    ("list-audit", request("GET", "/v1/admin/audit?site_id=TEST&limit=5", [AUTHZ])),
+    ("list-audit", request("GET", "/v1/admin/audit?site=TEST&user=alice&code=ok&since=2024-05-01T00:00:00Z&limit=5", [AUTHZ])),
     ("list-keys", request("GET", "/v1/admin/sites/TEST/keys?cid=movie-1", [AUTHZ])),
     ("put-empty-body", request("PUT", "/v1/admin/customers/acme", [AUTHZ, JSON], "")),
     ("put-array-body", request("PUT", "/v1/admin/sites/TEST", [AUTHZ, JSON], "[]")),

@@ -24,6 +24,7 @@ pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
 }
 
 mod admin;
+mod audit;
 mod clients;
 mod cpix;
 mod customers;
@@ -104,6 +105,10 @@ enum Command {
     /// Callback-mode helpers.
     #[command(subcommand)]
     Callback(CallbackCommand),
+    /// Search and follow the audit trail (licence outcomes, upstream calls, packager key
+    /// requests) in the data directory, also while `keyward serve` runs.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
     #[command(after_help = "Example:\n  keyward openapi > openapi.json")]
     Openapi,
@@ -200,6 +205,7 @@ fn main() -> ExitCode {
             allow,
             duration,
         }) => serve_example(&listen, &site_key, allow, duration),
+        Command::Audit(c) => audit::run(c),
         Command::Openapi => {
             println!(
                 "{}",

@@ -225,10 +225,7 @@ pub fn document() -> Value {
             },
             "/v1/admin/customers/{id}/rotate": {"post": {"summary": "Rotate the test or production authenticator (returned once)", "security": [{"admin": []}],
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "responses": with(&admin_err, json!({"200": {"description": "New authenticator"}}))}},
-            "/v1/admin/audit": {"get": {"summary": "Recent audit events", "security": [{"admin": []}],
-                "parameters": [{"name": "site", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "maximum": 1000}}],
-                "responses": with(&admin_err, json!({"200": {"description": "Events"}}))}}
+                "responses": with(&admin_err, json!({"200": {"description": "New authenticator"}}))}}
         },
         "components": {
             "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
@@ -349,7 +346,60 @@ pub fn document() -> Value {
     if let (Some(s), Value::Object(m)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
         s.extend(m);
     }
+    let (paths, schemas) = audit_paths(&admin_err);
+    if let (Some(p), Value::Object(m)) = (doc["paths"].as_object_mut(), paths) {
+        p.extend(m);
+    }
+    if let (Some(s), Value::Object(m)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
+        s.extend(m);
+    }
     doc
+}
+
+/// The audit search (`GET /v1/admin/audit`) and its schemas.
+fn audit_paths(admin_err: &Value) -> (Value, Value) {
+    let mut responses = admin_err.clone();
+    if let Some(m) = responses.as_object_mut() {
+        m.insert(
+            "200".into(),
+            json!({"description": "One page, newest first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}}),
+        );
+    }
+    let text = |name: &str, max: u32, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": max}, "description": desc});
+    let time = |name: &str, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": desc});
+    let paths = json!({
+        "/v1/admin/audit": {"get": {
+            "summary": "Search the audit trail (newest first, a page at a time)",
+            "description": "Every filter given must match exactly (case-sensitive, no wildcards); an empty value is as good as none; an unknown or repeated parameter is refused (invalid_input naming it). Records are ordered by event time, newest first, ties by id. To page on, pass the answer's `next` as `before` with the same filters: every matching record comes once, none twice and none skipped, while new ones are written. See docs/audit.md.",
+            "security": [{"admin": []}],
+            "parameters": [
+                {"name": "site", "in": "query", "required": false, "schema": {"type": "string", "pattern": "^[A-Z]{4}$"}, "description": "Only this site's events (invalid_site_id otherwise)."},
+                text("user", 1024, "Only this end user's events (licences: the token's user id; Studio tokens: the client)."),
+                text("cid", 256, "Only this content id's events."),
+                text("code", 256, "Only events with this result: ok or a refusal code (e.g. 7011)."),
+                text("kind", 256, "Only events of this kind: license, upstream, packager_keys."),
+                time("since", "Events at or after this time (inclusive): RFC 3339 (2024-05-01T12:00:00Z, any offset, fraction to the millisecond) or unix seconds."),
+                time("until", "Events before this time (exclusive), in the same forms; not earlier than since."),
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                {"name": "before", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}, "description": "Cursor: the `next` of the previous page (the id of its last record)."}
+            ],
+            "responses": responses
+        }}
+    });
+    let schemas = json!({
+        "AuditPage": {"type": "object", "required": ["records", "next"], "properties": {
+            "records": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
+            "next": {"type": ["integer", "null"], "description": "Pass as `before` for the next page; null on the last page."}}},
+        "AuditRecord": {"type": "object", "description": "One audit event: never keys, tokens or secrets.", "properties": {
+            "id": {"type": "integer"}, "at_unix_ms": {"type": "integer"},
+            "site_id": {"type": ["string", "null"]}, "kind": {"type": "string"},
+            "cid": {"type": ["string", "null"]}, "drm": {"type": ["string", "null"]},
+            "result": {"type": "string", "description": "ok or the refusal code answered"},
+            "request_id": {"type": ["string", "null"]},
+            "user": {"type": ["string", "null"], "description": "The end user of a licence event; null for other events and for events recorded before keyward kept it"},
+            "detail": {"description": "Free JSON by kind (license: source, client, client_data; upstream: route, kind, status, ms; packager_keys: protocol, packager, keys)"}}}
+    });
+    (paths, schemas)
 }
 
 /// The key server's paths and their admin API.

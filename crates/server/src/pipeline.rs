@@ -197,6 +197,7 @@ fn audit_context(ent: &Entitlement, request_cid: Option<&str>) -> Option<AuditCo
         attribution,
         site_id: ent.site_id.clone(),
         cid,
+        user: Some(ent.subject.clone()).filter(|u| !u.is_empty()),
         drm: ent.drm,
     })
 }
@@ -210,6 +211,12 @@ async fn record(state: &AppState, a: &AuditContext, result: &str, request_id: &s
     ev.cid = a.cid.clone();
     ev.drm = Some(a.drm.as_str().to_owned());
     ev.request_id = Some(request_id.to_owned());
+    // Bounded by the tokens already; an over-long one is left out rather than
+    // refusing the whole batch.
+    ev.user = a
+        .user
+        .clone()
+        .filter(|u| u.len() <= keyward_store::audit::MAX_USER_LEN);
     ev.detail = serde_json::json!({
         "source": "studio",
         "client": a.attribution.client,

@@ -369,12 +369,14 @@ async fn site_and_key_lifecycle() {
     let (sites, _) = app.counts().await;
     assert_eq!(sites, sites0 + 1);
 
-    // Audit answers.
+    // Audit answers a page: {"records": [...], "next": cursor or null}
+    // (tests/audit.rs has the search itself).
     let a = app
         .send(admin(Method::GET, "/v1/admin/audit?limit=5", None))
         .await;
     assert_eq!(a.status, StatusCode::OK);
-    assert!(a.json().is_array());
+    assert!(a.json()["records"].is_array(), "{}", a.text());
+    assert!(a.json().get("next").is_some(), "{}", a.text());
 }
 
 #[tokio::test]

@@ -49,7 +49,7 @@ pub mod stats;
 pub mod streams;
 pub mod upstreams;
 
-pub use audit::{AuditEvent, AuditRecord, AuditStore};
+pub use audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore};
 pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEvent, AuditRecord, AuditStore, MAX_RECENT};
+use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore, MAX_RECENT};
 use crate::error::{Result, StoreError};
 use crate::fairplay::{
     too_many_credentials, FairPlayCredential, FairPlayCredentialInfo, FairPlayStore,
@@ -359,6 +359,46 @@ impl AuditStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn search(&self, q: &AuditQuery) -> Result<AuditPage> {
+        q.validate()?;
+        let audit = lock(&self.audit);
+        // Ids are positions + 1 (appended in order, never removed).
+        let after = match q.before {
+            None => None,
+            Some(id) => {
+                let r = usize::try_from(id - 1)
+                    .ok()
+                    .and_then(|i| audit.get(i))
+                    .filter(|r| r.id == id)
+                    .ok_or(StoreError::InvalidInput {
+                        field: "before",
+                        reason: "no audit record has that id",
+                    })?;
+                Some((r.event.at_unix_ms, r.id))
+            }
+        };
+        let mut found: Vec<&AuditRecord> = audit
+            .iter()
+            .filter(|r| q.matches(&r.event))
+            .filter(|r| after.is_none_or(|c| (r.event.at_unix_ms, r.id) < c))
+            .collect();
+        found.sort_unstable_by_key(|r| std::cmp::Reverse((r.event.at_unix_ms, r.id)));
+        found.truncate(q.limit as usize + 1);
+        let records = found.into_iter().cloned().collect();
+        Ok(AuditPage::from_overfetch(records, q.limit))
+    }
+
+    async fn follow(&self, q: &AuditQuery, after_id: i64) -> Result<AuditPage> {
+        q.validate()?;
+        let records = lock(&self.audit)
+            .iter()
+            .filter(|r| r.id > after_id && q.matches(&r.event))
+            .take(q.limit as usize + 1)
+            .cloned()
+            .collect();
+        Ok(AuditPage::from_overfetch(records, q.limit))
     }
 }
 

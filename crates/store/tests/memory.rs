@@ -53,6 +53,11 @@ async fn memory_audit_trail() {
 }
 
 #[tokio::test]
+async fn memory_audit_search() {
+    common::audit_search(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_stream_slots() {
     common::stream_slots(&MemoryStore::new()).await;
 }

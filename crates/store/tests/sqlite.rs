@@ -97,6 +97,12 @@ async fn sqlite_audit_trail() {
 }
 
 #[tokio::test]
+async fn sqlite_audit_search() {
+    let dir = tempfile::tempdir().unwrap();
+    common::audit_search(&open(dir.path()).await).await;
+}
+
+#[tokio::test]
 async fn open_creates_directories_and_private_file() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b/data");
@@ -1269,4 +1275,96 @@ async fn migration_8_keeps_existing_keys() {
     .unwrap();
     assert_eq!(index, 1);
     assert_eq!(count(&pool, "packagers").await, 0);
+}
+
+/// Migration 9 adds `audit.user_id` and the search indexes: rows written at
+/// version 8 stay readable (no user) and searchable by everything else, and
+/// the searches use the indexes rather than scanning the table.
+#[tokio::test]
+async fn migration_9_keeps_old_audit_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        let pool = raw(&store).await;
+        store.close().await;
+        let mut conn = pool.acquire().await.unwrap();
+        for sql in [
+            "DROP INDEX audit_at",
+            "DROP INDEX audit_site_at",
+            "DROP INDEX audit_user_at",
+            "ALTER TABLE audit DROP COLUMN user_id",
+            "DELETE FROM _sqlx_migrations WHERE version = 9",
+            "INSERT INTO audit (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) \
+             VALUES (1700000000000, 'MIGR', 'license', 'film', 'Widevine', '1001', 'old-1', \
+             '{\"source\":\"studio\",\"client\":\"app\"}')",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        pool.close().await;
+    }
+    let store = open(dir.path()).await;
+    let page = store
+        .search(&keyward_store::AuditQuery {
+            site: Some(common::site_id("MIGR")),
+            code: Some("1001".into()),
+            ..keyward_store::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 1);
+    let old = &page.records[0].event;
+    assert_eq!(old.user, None);
+    assert_eq!(old.request_id.as_deref(), Some("old-1"));
+    assert_eq!(old.detail["client"], "app");
+    let by_user = keyward_store::AuditQuery {
+        user: Some("app".into()),
+        ..keyward_store::AuditQuery::default()
+    };
+    assert!(store.search(&by_user).await.unwrap().records.is_empty());
+    // The plans: newest first by time through an index, no sort, no scan.
+    let pool = raw(&store).await;
+    for (sql, index) in [
+        (
+            "SELECT id FROM audit WHERE 1 = 1 ORDER BY at_unix_ms DESC, id DESC LIMIT 101",
+            "audit_at",
+        ),
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND site_id = 'MIGR' AND at_unix_ms >= 5 \
+             ORDER BY at_unix_ms DESC, id DESC LIMIT 101",
+            "audit_site_at",
+        ),
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND site_id = 'MIGR' AND user_id = 'app' \
+             ORDER BY at_unix_ms DESC, id DESC LIMIT 101",
+            "audit_user_at",
+        ),
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND site_id = 'MIGR' AND at_unix_ms <= 9 \
+             AND (at_unix_ms < 9 OR id < 3) ORDER BY at_unix_ms DESC, id DESC LIMIT 101",
+            "audit_site_at (site_id=? AND at_unix_ms<?)",
+        ),
+        // Following: by id, through the rowid or the (site, id) index.
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND id > 5 ORDER BY id ASC LIMIT 101",
+            "INTEGER PRIMARY KEY (rowid>?)",
+        ),
+        (
+            "SELECT id FROM audit WHERE 1 = 1 AND site_id = 'MIGR' AND id > 5 \
+             ORDER BY id ASC LIMIT 101",
+            "audit_site_id (site_id=? AND id>?)",
+        ),
+    ] {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let detail: Vec<String> = rows
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+            .collect();
+        let text = detail.join(" | ");
+        assert!(text.contains(index), "{sql}: {text}");
+        assert!(!text.contains("TEMP B-TREE"), "{sql} sorts: {text}");
+    }
 }

@@ -135,6 +135,9 @@ pub struct AuditContext {
     pub site_id: String,
     /// Content id, when known.
     pub cid: Option<String>,
+    /// The end user (the entitlement's subject), when known: searchable in
+    /// the audit trail (`GET /v1/admin/audit?user=`).
+    pub user: Option<String>,
     /// DRM.
     pub drm: DrmType,
 }

@@ -101,6 +101,9 @@ impl FrontDoor for StudioDoor {
                 .cid
                 .or(verified.policy().content_id.as_deref())
                 .map(str::to_owned),
+            // A Studio token names no end user: its client stands in (as
+            // the entitlement's subject does).
+            user: Some(verified.client().to_owned()),
             drm,
         };
         let denied = |refusal: Refusal, site| Denied {

@@ -11,8 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use keyward_store::audit::{parse_time_ms, MAX_PAGE};
 use keyward_store::{
-    ContentKey, Kid, NewContentKey, NewSite, SiteId, SiteSecret, SiteSettings, TrackType,
+    AuditQuery, ContentKey, Kid, NewContentKey, NewSite, SiteId, SiteSecret, SiteSettings,
+    TrackType,
 };
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -357,20 +359,93 @@ pub async fn delete_key(
     )
 }
 
-/// `GET /v1/admin/audit[?site=&limit=]`.
+/// The query parameters of `GET /v1/admin/audit`.
+const AUDIT_PARAMS: &[&str] = &[
+    "site", "user", "cid", "code", "kind", "since", "until", "limit", "before",
+];
+
+fn bad_param(name: &str, reason: &str) -> Refusal {
+    Refusal::with(codes::INVALID_INPUT, format!("invalid {name}: {reason}"))
+}
+
+/// The audit search from the query string: every parameter at most once, an
+/// empty value is as good as none, unknown ones are refused (a typo must not
+/// widen the search to everything). Messages name the parameter, never echo
+/// its value.
+fn audit_query(query: Option<&str>) -> Result<AuditQuery, Refusal> {
+    let mut given: Vec<(&'static str, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let Some(name) = AUDIT_PARAMS.iter().find(|p| **p == k) else {
+            let shown = if k.len() <= 32
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                format!("unknown query parameter {k}")
+            } else {
+                "unknown query parameter".to_owned()
+            };
+            return Err(Refusal::with(
+                codes::INVALID_INPUT,
+                format!("{shown}; expected {}", AUDIT_PARAMS.join(", ")),
+            ));
+        };
+        if given.iter().any(|(n, _)| n == name) {
+            return Err(bad_param(name, "given more than once"));
+        }
+        if !v.is_empty() {
+            given.push((name, v.into_owned()));
+        }
+    }
+    let mut q = AuditQuery::default();
+    for (name, v) in given {
+        let time = |v: &str| {
+            parse_time_ms(v).ok_or_else(|| {
+                bad_param(
+                    name,
+                    "expected RFC 3339 (2024-05-01T12:00:00Z) or unix seconds",
+                )
+            })
+        };
+        match name {
+            "site" => q.site = Some(site_id(&v)?),
+            "user" => q.user = Some(v),
+            "cid" => q.cid = Some(v),
+            "code" => q.code = Some(v),
+            "kind" => q.kind = Some(v),
+            "since" => q.since_ms = Some(time(&v)?),
+            "until" => q.until_ms = Some(time(&v)?),
+            "limit" => {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| bad_param(name, "must be 1 to 1000"))?;
+            }
+            _ => {
+                q.before =
+                    Some(v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        bad_param(name, "must be the `next` of the previous page")
+                    })?);
+            }
+        }
+    }
+    q.validate().map_err(Refusal::from_admin_store)?;
+    Ok(q)
+}
+
+/// `GET /v1/admin/audit[?site=&user=&cid=&code=&kind=&since=&until=&limit=&before=]`:
+/// one page of the audit trail, newest first, with the cursor of the next.
 pub async fn audit(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     native(
         async {
-            let site = query_param(uri.query(), "site")
-                .map(|v| site_id(&v))
-                .transpose()?;
-            let limit = query_param(uri.query(), "limit")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(100);
-            json(
-                StatusCode::OK,
-                &s.stores().audit.recent(site.as_ref(), limit).await?,
-            )
+            let q = audit_query(uri.query())?;
+            let page = s
+                .stores()
+                .audit
+                .search(&q)
+                .await
+                .map_err(Refusal::from_admin_store)?;
+            json(StatusCode::OK, &page)
         }
         .await,
         &headers,

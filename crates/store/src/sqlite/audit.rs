@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 
 use super::{backend, SqliteStore};
-use crate::audit::{AuditEvent, AuditRecord, AuditStore, MAX_RECENT};
+use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore, MAX_RECENT};
 use crate::codec::{from_json_column, site_id_from_column};
 use crate::error::{Result, StoreError};
 use crate::sites::SiteId;
@@ -33,35 +33,153 @@ impl AuditStore for SqliteStore {
     }
 
     async fn recent(&self, site_id: Option<&SiteId>, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, at_unix_ms, site_id, kind, cid, drm, result, request_id, detail \
-             FROM audit WHERE (?1 IS NULL OR site_id = ?1) ORDER BY id DESC LIMIT ?2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit WHERE (?1 IS NULL OR site_id = ?1) \
+             ORDER BY id DESC LIMIT ?2"
+        ))
         .bind(site_id.map(SiteId::as_str))
         .bind(i64::from(limit.min(MAX_RECENT)))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let site_id: Option<String> = row.try_get("site_id").map_err(backend)?;
-                let detail: String = row.try_get("detail").map_err(backend)?;
-                Ok(AuditRecord {
-                    id: row.try_get("id").map_err(backend)?,
-                    event: AuditEvent {
-                        at_unix_ms: row.try_get("at_unix_ms").map_err(backend)?,
-                        site_id: site_id.as_deref().map(site_id_from_column).transpose()?,
-                        kind: row.try_get("kind").map_err(backend)?,
-                        cid: row.try_get("cid").map_err(backend)?,
-                        drm: row.try_get("drm").map_err(backend)?,
-                        result: row.try_get("result").map_err(backend)?,
-                        request_id: row.try_get("request_id").map_err(backend)?,
-                        detail: from_json_column(&detail)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(record_from_row).collect()
     }
+
+    async fn search(&self, q: &AuditQuery) -> Result<AuditPage> {
+        q.validate()?;
+        // The cursor's place in the order (records never change, so reading it
+        // apart from the page is safe).
+        let after = match q.before {
+            None => None,
+            Some(id) => {
+                let at: Option<i64> =
+                    sqlx::query_scalar("SELECT at_unix_ms FROM audit WHERE id = ?1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                Some((
+                    at.ok_or(StoreError::InvalidInput {
+                        field: "before",
+                        reason: "no audit record has that id",
+                    })?,
+                    id,
+                ))
+            }
+        };
+        let (mut sql, mut binds) = filtered(q);
+        if let Some((at, id)) = after {
+            // `at <= cursor` bounds the index range; the rest breaks the tie.
+            binds.extend([Bind::Int(at), Bind::Int(id)]);
+            let n = binds.len();
+            sql.push_str(&format!(
+                " AND at_unix_ms <= ?{a} AND (at_unix_ms < ?{a} OR id < ?{n})",
+                a = n - 1
+            ));
+        }
+        binds.push(Bind::Int(i64::from(q.limit) + 1));
+        sql.push_str(&format!(
+            " ORDER BY at_unix_ms DESC, id DESC LIMIT ?{}",
+            binds.len()
+        ));
+        fetch_page(&self.pool, &sql, binds, q.limit).await
+    }
+
+    async fn follow(&self, q: &AuditQuery, after_id: i64) -> Result<AuditPage> {
+        q.validate()?;
+        // By id: the rowid range (or the (site, id) index) gives the order.
+        let (mut sql, mut binds) = filtered(q);
+        binds.push(Bind::Int(after_id));
+        sql.push_str(&format!(" AND id > ?{}", binds.len()));
+        binds.push(Bind::Int(i64::from(q.limit) + 1));
+        sql.push_str(&format!(" ORDER BY id ASC LIMIT ?{}", binds.len()));
+        fetch_page(&self.pool, &sql, binds, q.limit).await
+    }
+}
+
+/// The `SELECT` with `q`'s filters (not its cursor) and their values: only
+/// the filters given become conditions, so the planner can use the (site,
+/// time), (user, time) and (time) indexes; values are bound, never spliced.
+fn filtered(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
+    let mut conds: Vec<(&str, Bind<'_>)> = Vec::new();
+    if let Some(site) = &q.site {
+        conds.push(("site_id =", Bind::Text(site.as_str())));
+    }
+    let texts = [
+        ("user_id =", &q.user),
+        ("cid =", &q.cid),
+        ("result =", &q.code),
+        ("kind =", &q.kind),
+    ];
+    for (cond, value) in texts {
+        if let Some(v) = value {
+            conds.push((cond, Bind::Text(v)));
+        }
+    }
+    if let Some(since) = q.since_ms {
+        conds.push(("at_unix_ms >=", Bind::Int(since)));
+    }
+    if let Some(until) = q.until_ms {
+        conds.push(("at_unix_ms <", Bind::Int(until)));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
+    let mut binds = Vec::with_capacity(conds.len() + 4);
+    for (cond, value) in conds {
+        binds.push(value);
+        sql.push_str(&format!(" AND {cond} ?{}", binds.len()));
+    }
+    (sql, binds)
+}
+
+/// Runs a page query that asked for `limit + 1` rows.
+async fn fetch_page(
+    pool: &sqlx::SqlitePool,
+    sql: &str,
+    binds: Vec<Bind<'_>>,
+    limit: u32,
+) -> Result<AuditPage> {
+    let mut query = sqlx::query(sql);
+    for b in binds {
+        query = match b {
+            Bind::Text(t) => query.bind(t),
+            Bind::Int(i) => query.bind(i),
+        };
+    }
+    let rows = query.fetch_all(pool).await.map_err(backend)?;
+    let records = rows
+        .iter()
+        .map(record_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AuditPage::from_overfetch(records, limit))
+}
+
+/// The columns [`record_from_row`] reads.
+const COLUMNS: &str =
+    "id, at_unix_ms, site_id, kind, cid, drm, result, request_id, user_id, detail";
+
+/// A value bound to a search's placeholder.
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord> {
+    let site_id: Option<String> = row.try_get("site_id").map_err(backend)?;
+    let detail: String = row.try_get("detail").map_err(backend)?;
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(backend)?,
+        event: AuditEvent {
+            at_unix_ms: row.try_get("at_unix_ms").map_err(backend)?,
+            site_id: site_id.as_deref().map(site_id_from_column).transpose()?,
+            kind: row.try_get("kind").map_err(backend)?,
+            cid: row.try_get("cid").map_err(backend)?,
+            drm: row.try_get("drm").map_err(backend)?,
+            result: row.try_get("result").map_err(backend)?,
+            request_id: row.try_get("request_id").map_err(backend)?,
+            user: row.try_get("user_id").map_err(backend)?,
+            detail: from_json_column(&detail)?,
+        },
+    })
 }
 
 #[async_trait]

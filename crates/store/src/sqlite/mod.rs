@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key periods, packager credentials and key seeds",
         include_str!("../../migrations/0008_packaging.sql"),
     ),
+    (
+        9,
+        "audit search",
+        include_str!("../../migrations/0009_audit_search.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -114,8 +114,8 @@ const UPSERT_SQL: &str = "INSERT INTO redemptions (namespace, token_id, use_coun
        use_count = excluded.use_count, expires_at = excluded.expires_at";
 
 const AUDIT_SQL: &str = "INSERT INTO audit \
-     (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+     (at_unix_ms, site_id, kind, cid, drm, result, request_id, detail, user_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 const PURGE_SQL: &str = "DELETE FROM redemptions WHERE (namespace, token_id) IN \
      (SELECT namespace, token_id FROM redemptions WHERE expires_at <= ?1 LIMIT ?2)";
@@ -473,6 +473,7 @@ impl Worker {
                                 e.result,
                                 e.request_id,
                                 detail,
+                                e.user,
                             ])
                             .map_err(sql)?;
                             ids.push(tx.last_insert_rowid());

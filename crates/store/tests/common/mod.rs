@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use keyward_store::fairplay::cert_hash;
 use keyward_store::{
-    AuditEvent, AuditStore, ContentKey, Drm, ErrorStyle, FairPlayCredentialInfo, FairPlayStore,
-    FpsAsk, FpsSecretKey, KeyStore, Kid, Lifecycle, NewContentKey, NewFairPlayCredential, NewSite,
-    NewUpstream, ReplayStore, SiteId, SiteSecret, SiteSettings, SiteStore, StatsQuery, StatsStore,
-    Store, StoreError, Stores, StreamGrant, StreamStore, TrackType, Upstream, UpstreamInfo,
-    UpstreamSecret, UpstreamStore,
+    AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore, ContentKey, Drm, ErrorStyle,
+    FairPlayCredentialInfo, FairPlayStore, FpsAsk, FpsSecretKey, KeyStore, Kid, Lifecycle,
+    NewContentKey, NewFairPlayCredential, NewSite, NewUpstream, ReplayStore, SiteId, SiteSecret,
+    SiteSettings, SiteStore, StatsQuery, StatsStore, Store, StoreError, Stores, StreamGrant,
+    StreamStore, TrackType, Upstream, UpstreamInfo, UpstreamSecret, UpstreamStore,
 };
 use keyward_store::{KeySeed, NewPackager, PackagerKind, PackagerSecret};
 use serde_json::json;
@@ -629,6 +629,462 @@ pub async fn audit_trail(store: &dyn Store) {
         "invalid_input"
     );
     assert_eq!(store.recent(None, 100).await.unwrap().len(), 6);
+}
+
+/// The events [`audit_search`] writes: (at, site, user, cid, result, kind).
+type Row = (
+    i64,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const T0: i64 = 1_700_000_000_000;
+
+fn search_rows() -> Vec<Row> {
+    vec![
+        (T0, "TUTO", Some("alice"), "movie-1", "ok", "license"),
+        (
+            T0 + 1_000,
+            "ABCD",
+            Some("alice"),
+            "movie-1",
+            "ok",
+            "license",
+        ),
+        (
+            T0 + 2_000,
+            "TUTO",
+            Some("bob"),
+            "movie-2",
+            "1001",
+            "license",
+        ),
+        (T0 + 3_000, "TUTO", None, "movie-1", "ok", "upstream"),
+        // Two at the same millisecond: the later insert comes first.
+        (
+            T0 + 4_000,
+            "TUTO",
+            Some("alice"),
+            "movie-2",
+            "7011",
+            "license",
+        ),
+        (
+            T0 + 4_000,
+            "TUTO",
+            Some("alice"),
+            "movie-1",
+            "ok",
+            "license",
+        ),
+        (T0 + 5_000, "ABCD", Some("bob"), "movie-2", "ok", "license"),
+        // Written later but stamped earlier (a slow request): ordered by time.
+        (
+            T0 + 500,
+            "TUTO",
+            Some("carol"),
+            "movie-3",
+            "1001",
+            "license",
+        ),
+        (
+            T0 + 6_000,
+            "TUTO",
+            Some("alice"),
+            "movie-1",
+            "ok",
+            "license",
+        ),
+        (T0 + 7_000, "TUTO", Some("bob%"), "movie-1", "ok", "license"),
+    ]
+}
+
+fn search_event(r: &Row) -> AuditEvent {
+    let (at, site, user, cid, result, kind) = *r;
+    let mut e = AuditEvent::new(kind, result);
+    e.at_unix_ms = at;
+    e.site_id = Some(site_id(site));
+    e.user = user.map(str::to_owned);
+    e.cid = Some(cid.to_owned());
+    e.drm = Some("Widevine".into());
+    e.request_id = Some(format!("req-{at}"));
+    e
+}
+
+async fn ids(store: &dyn Store, q: &AuditQuery) -> Vec<i64> {
+    let page = store.search(q).await.unwrap();
+    page.records.iter().map(|r| r.id).collect()
+}
+
+fn invalid_field(e: StoreError) -> &'static str {
+    assert_eq!(e.code(), "invalid_input", "{e:?}");
+    match e {
+        StoreError::InvalidInput { field, .. } => field,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Every page of `q` from the start, checking each cursor.
+async fn all_pages(store: &dyn Store, q: &AuditQuery) -> Vec<AuditRecord> {
+    let mut q = q.clone();
+    let mut out: Vec<AuditRecord> = Vec::new();
+    loop {
+        let AuditPage { records, next } = store.search(&q).await.unwrap();
+        assert!(records.len() <= q.limit as usize);
+        match next {
+            Some(n) => {
+                assert_eq!(records.len(), q.limit as usize);
+                assert_eq!(Some(n), records.last().map(|r| r.id));
+            }
+            None => {
+                out.extend(records);
+                return out;
+            }
+        }
+        out.extend(records);
+        q.before = next;
+    }
+}
+
+/// `AuditStore::search`: each filter, exact matching, time bounds (since
+/// inclusive, until exclusive), order (time, then id, newest first), the
+/// cursor across writes, limits and bounded inputs.
+pub async fn audit_search(store: &dyn Store) {
+    let rows = search_rows();
+    let mut written: Vec<(i64, Row)> = Vec::new();
+    for r in &rows {
+        written.push((store.record(search_event(r)).await.unwrap(), *r));
+    }
+    // A non-licence event without site or user.
+    let startup = store
+        .record(AuditEvent {
+            at_unix_ms: T0 + 8_000,
+            ..AuditEvent::new("startup", "ok")
+        })
+        .await
+        .unwrap();
+    // The oracle: matching ids, newest first by (time, id).
+    let expect = |pred: &dyn Fn(&Row) -> bool| -> Vec<i64> {
+        let mut m: Vec<(i64, i64)> = written
+            .iter()
+            .filter(|(_, r)| pred(r))
+            .map(|(id, r)| (r.0, *id))
+            .collect();
+        m.sort_unstable_by(|a, b| b.cmp(a));
+        m.into_iter().map(|(_, id)| id).collect()
+    };
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+
+    // Everything, newest first; the record comes back whole.
+    let all = store.search(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.next, None);
+    assert_eq!(all.records.len(), rows.len() + 1);
+    assert_eq!(all.records[0].id, startup);
+    assert_eq!(all.records[0].event.user, None);
+    assert_eq!(all.records[0].event.site_id, None);
+    let mut want = vec![startup];
+    want.extend(expect(&|_| true));
+    assert_eq!(ids(store, &AuditQuery::default()).await, want);
+    // startup, rows 9, 8, 6, then the tie: row 5 (written later) before row 4.
+    assert_eq!(all.records[4].event, search_event(&rows[5]));
+    assert_eq!(all.records[5].event, search_event(&rows[4]));
+    assert!(all.records[4].id > all.records[5].id);
+
+    // Each filter alone, and together.
+    let tuto = site_id("TUTO");
+    assert_eq!(
+        ids(store, &q(&|q| q.site = Some(tuto.clone()))).await,
+        expect(&|r| r.1 == "TUTO")
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.user = Some("alice".into()))).await,
+        expect(&|r| r.2 == Some("alice"))
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.cid = Some("movie-2".into()))).await,
+        expect(&|r| r.3 == "movie-2")
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.code = Some("1001".into()))).await,
+        expect(&|r| r.4 == "1001")
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.kind = Some("upstream".into()))).await,
+        expect(&|r| r.5 == "upstream")
+    );
+    assert_eq!(
+        ids(
+            store,
+            &q(&|q| {
+                q.site = Some(tuto.clone());
+                q.user = Some("alice".into());
+                q.code = Some("ok".into());
+                q.cid = Some("movie-1".into());
+                q.kind = Some("license".into());
+            })
+        )
+        .await,
+        expect(&|r| r.1 == "TUTO"
+            && r.2 == Some("alice")
+            && r.4 == "ok"
+            && r.3 == "movie-1"
+            && r.5 == "license")
+    );
+    // Exact, case-sensitive matches: no prefixes, no wildcards.
+    for user in ["ali", "ALICE", "%", "bob_", "_ob%"] {
+        assert_eq!(
+            ids(store, &q(&|q| q.user = Some(user.into()))).await,
+            Vec::<i64>::new(),
+            "{user}"
+        );
+    }
+    assert_eq!(
+        ids(store, &q(&|q| q.user = Some("bob%".into()))).await,
+        expect(&|r| r.2 == Some("bob%"))
+    );
+    assert!(ids(store, &q(&|q| q.site = Some(site_id("NONE"))))
+        .await
+        .is_empty());
+
+    // Time bounds: since inclusive, until exclusive.
+    assert_eq!(
+        ids(store, &q(&|q| q.since_ms = Some(T0 + 4_000))).await,
+        [vec![startup], expect(&|r| r.0 >= T0 + 4_000)].concat()
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.until_ms = Some(T0 + 4_000))).await,
+        expect(&|r| r.0 < T0 + 4_000)
+    );
+    assert_eq!(
+        ids(
+            store,
+            &q(&|q| {
+                q.since_ms = Some(T0 + 500);
+                q.until_ms = Some(T0 + 4_000);
+            })
+        )
+        .await,
+        expect(&|r| (T0 + 500..T0 + 4_000).contains(&r.0))
+    );
+    // since == until is an empty window; adjacent windows share nothing.
+    assert!(ids(
+        store,
+        &q(&|q| {
+            q.since_ms = Some(T0 + 4_000);
+            q.until_ms = Some(T0 + 4_000);
+        })
+    )
+    .await
+    .is_empty());
+    let early = ids(store, &q(&|q| q.until_ms = Some(T0 + 3_000))).await;
+    let late = ids(store, &q(&|q| q.since_ms = Some(T0 + 3_000))).await;
+    assert_eq!(early.len() + late.len(), rows.len() + 1);
+    assert!(early.iter().all(|id| !late.contains(id)));
+
+    // Limits: 1..=1000; a full last page has no cursor.
+    let first = store.search(&q(&|q| q.limit = 1)).await.unwrap();
+    assert_eq!(first.records.len(), 1);
+    assert_eq!(first.next, Some(startup));
+    assert!(store.search(&q(&|q| q.limit = 1000)).await.is_ok());
+    let exact = store
+        .search(&q(&|q| {
+            q.code = Some("1001".into());
+            q.limit = 2;
+        }))
+        .await
+        .unwrap();
+    assert_eq!((exact.records.len(), exact.next), (2, None));
+    for bad in [0, 1001, u32::MAX] {
+        let e = store.search(&q(&|q| q.limit = bad)).await.unwrap_err();
+        assert_eq!(invalid_field(e), "limit");
+    }
+
+    // Paging: every record once, in order, whatever the page size.
+    for limit in [1, 2, 3, 4, 10, 11, 12] {
+        let paged: Vec<i64> = all_pages(store, &q(&|q| q.limit = limit))
+            .await
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(paged, want, "limit {limit}");
+        let paged: Vec<i64> = all_pages(
+            store,
+            &q(&|q| {
+                q.limit = limit;
+                q.site = Some(tuto.clone());
+            }),
+        )
+        .await
+        .iter()
+        .map(|r| r.id)
+        .collect();
+        assert_eq!(paged, expect(&|r| r.1 == "TUTO"), "TUTO, limit {limit}");
+    }
+
+    // Writes between pages: newer events do not shift the pages after the
+    // first; one stamped before the cursor comes once, on a later page.
+    let page_q = q(&|q| {
+        q.site = Some(tuto.clone());
+        q.limit = 3;
+    });
+    let first = store.search(&page_q).await.unwrap();
+    let mut seen: Vec<i64> = first.records.iter().map(|r| r.id).collect();
+    let newer = store
+        .record(search_event(&(
+            T0 + 9_000,
+            "TUTO",
+            Some("dave"),
+            "movie-9",
+            "ok",
+            "license",
+        )))
+        .await
+        .unwrap();
+    let older = store
+        .record(search_event(&(
+            T0 - 1_000,
+            "TUTO",
+            Some("erin"),
+            "movie-9",
+            "ok",
+            "license",
+        )))
+        .await
+        .unwrap();
+    let mut next = first.next;
+    while let Some(cursor) = next {
+        let page = store
+            .search(&AuditQuery {
+                before: Some(cursor),
+                ..page_q.clone()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.records.iter().map(|r| r.id));
+        next = page.next;
+    }
+    let mut expected = expect(&|r| r.1 == "TUTO");
+    expected.push(older);
+    assert_eq!(seen, expected);
+    assert!(!seen.contains(&newer));
+    // A new search starts with the newest.
+    assert_eq!(ids(store, &page_q).await[0], newer);
+
+    // The cursor must name a record.
+    for bad in [0, -5] {
+        let e = store
+            .search(&q(&|q| q.before = Some(bad)))
+            .await
+            .unwrap_err();
+        assert_eq!(invalid_field(e), "before");
+    }
+    let e = store
+        .search(&q(&|q| q.before = Some(1_000_000)))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(e), "before");
+
+    // Bounded inputs.
+    let cases: Vec<(AuditQuery, &str)> = vec![
+        (q(&|q| q.user = Some("u".repeat(1025))), "user"),
+        (q(&|q| q.user = Some(String::new())), "user"),
+        (q(&|q| q.cid = Some("c".repeat(257))), "cid"),
+        (q(&|q| q.cid = Some(String::new())), "cid"),
+        (q(&|q| q.code = Some("c".repeat(257))), "code"),
+        (q(&|q| q.kind = Some("k".repeat(257))), "kind"),
+        (
+            q(&|q| {
+                q.since_ms = Some(T0 + 1);
+                q.until_ms = Some(T0);
+            }),
+            "until",
+        ),
+    ];
+    for (query, field) in cases {
+        assert_eq!(
+            invalid_field(store.search(&query).await.unwrap_err()),
+            field
+        );
+    }
+    assert!(store
+        .search(&q(&|q| q.user = Some("u".repeat(1024))))
+        .await
+        .unwrap()
+        .records
+        .is_empty());
+    // An event's user is bounded too.
+    let mut long = AuditEvent::new("license", "ok");
+    long.user = Some("u".repeat(1025));
+    assert_eq!(invalid_field(store.record(long).await.unwrap_err()), "user");
+    let mut max = AuditEvent::new("license", "ok");
+    max.user = Some("u".repeat(1024));
+    let last = store.record(max).await.unwrap();
+
+    // Following: what was written after an id, in write order, with filters.
+    let every: Vec<i64> = {
+        let mut v: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
+        v.extend([startup, newer, older, last]);
+        v
+    };
+    let follow_all = |q: AuditQuery, after: i64| async move {
+        let mut q = q;
+        let mut after = after;
+        let mut out = Vec::new();
+        loop {
+            let page = store.follow(&q, after).await.unwrap();
+            assert!(page.records.len() <= q.limit as usize);
+            out.extend(page.records.iter().map(|r| r.id));
+            match page.next {
+                Some(n) => {
+                    assert_eq!(Some(n), out.last().copied());
+                    after = n;
+                }
+                None => return out,
+            }
+            q.before = Some(1_000_000); // ignored
+        }
+    };
+    assert_eq!(follow_all(AuditQuery::default(), 0).await, every);
+    for limit in [1, 2, 5] {
+        assert_eq!(
+            follow_all(q(&|q| q.limit = limit), written[3].0).await,
+            every
+                .iter()
+                .copied()
+                .filter(|id| *id > written[3].0)
+                .collect::<Vec<_>>(),
+            "limit {limit}"
+        );
+    }
+    let alice: Vec<i64> = written
+        .iter()
+        .filter(|(id, r)| r.2 == Some("alice") && *id > written[1].0)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        follow_all(
+            q(&|q| {
+                q.user = Some("alice".into());
+                q.limit = 2;
+            }),
+            written[1].0
+        )
+        .await,
+        alice
+    );
+    let done = store.follow(&AuditQuery::default(), last).await.unwrap();
+    assert_eq!((done.records.len(), done.next), (0, None));
+    assert_eq!(
+        invalid_field(store.follow(&q(&|q| q.limit = 0), 0).await.unwrap_err()),
+        "limit"
+    );
 }
 
 /// Concurrent-stream slots: limit, renewal, release, expiry, validation.
