@@ -13,13 +13,26 @@ use crate::admin::fail;
 /// `keyward explain` arguments.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --url http://127.0.0.1:8080 --admin-token \"$KEYWARD_ADMIN_TOKEN\"\n  keyward explain --recent --refused --limit 20\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --json"
+    after_help = "Examples:\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --url http://127.0.0.1:8080 --admin-token \"$KEYWARD_ADMIN_TOKEN\"\n  keyward explain --recent --refused --limit 20\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --json\n  keyward explain --token \"$TOKEN\" --drm clearkey --cid movie-1"
 )]
 pub struct ExplainArgs {
     /// The request id (the `x-request-id` of the answer, or the access log's
     /// `request_id`).
-    #[arg(required_unless_present = "recent")]
+    #[arg(required_unless_present_any = ["recent", "token"])]
     request_id: Option<String>,
+    /// Instead of a request id: a dry run of a credential a support engineer pastes
+    /// (nothing is used up, nobody is called, no key is released).
+    #[arg(long, conflicts_with_all = ["request_id", "recent"])]
+    token: Option<String>,
+    /// With --token: the header a player sends it in.
+    #[arg(long, requires = "token", default_value = "pallycon-customdata-v2")]
+    header: String,
+    /// With --token: the endpoint's DRM (clearkey, widevine, playready, fairplay).
+    #[arg(long, requires = "token")]
+    drm: Option<String>,
+    /// With --token: the content id the request would name.
+    #[arg(long, requires = "token")]
+    cid: Option<String>,
     /// Instead of one request: the most recent decisions, newest first.
     #[arg(long, conflicts_with = "request_id")]
     recent: bool,
@@ -108,6 +121,51 @@ fn show(d: &Value) {
     }
 }
 
+fn show_dry_run(v: &Value) {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-");
+    match s("verdict") {
+        "refused" => println!(
+            "dry run: REFUSED {} at {}\n  why: {}",
+            s("code"),
+            s("refused_at"),
+            s("message")
+        ),
+        _ => println!(
+            "dry run: PASSES every check a dry run can make\n  {}",
+            s("note")
+        ),
+    }
+    if let Some(c) = v.get("credential") {
+        let f = |k: &str| {
+            c.get(k).map_or("-".to_owned(), |x| match x {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            })
+        };
+        println!(
+            "  credential: {} token, site {}, user {}, cid {}, drm {}",
+            f("origin"),
+            f("site"),
+            f("user"),
+            f("cid"),
+            f("drm")
+        );
+    }
+    for c in v
+        .get("checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = c.get("check").and_then(Value::as_str).unwrap_or("-");
+        let result = c.get("result").and_then(Value::as_str).unwrap_or("-");
+        match c.get("note").and_then(Value::as_str) {
+            Some(n) => println!("  {name}: {result} ({n})"),
+            None => println!("  {name}: {result}"),
+        }
+    }
+}
+
 /// Runs `keyward explain`.
 pub fn run(a: ExplainArgs) -> ExitCode {
     let Some(token) = a.admin_token.filter(|t| !t.is_empty()) else {
@@ -117,7 +175,18 @@ pub fn run(a: ExplainArgs) -> ExitCode {
         );
     };
     let base = a.url.trim_end_matches('/').to_owned();
+    let dry = a.token.as_ref().map(|t| {
+        let mut body = serde_json::json!({"credential": t, "header": a.header});
+        if let Some(d) = &a.drm {
+            body["drm"] = Value::String(d.clone());
+        }
+        if let Some(c) = &a.cid {
+            body["cid"] = Value::String(c.clone());
+        }
+        body
+    });
     let url = match &a.request_id {
+        _ if dry.is_some() => format!("{base}/v1/admin/explain"),
         Some(rid) if !a.recent => {
             let rid: String = form_urlencoded::byte_serialize(rid.as_bytes()).collect();
             format!("{base}/v1/admin/decisions/{rid}")
@@ -140,8 +209,14 @@ pub fn run(a: ExplainArgs) -> ExitCode {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
-        let resp = client
-            .get(&url)
+        let req = match &dry {
+            Some(body) => client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+            None => client.get(&url),
+        };
+        let resp = req
             .bearer_auth(&token)
             .send()
             .await
@@ -166,6 +241,14 @@ pub fn run(a: ExplainArgs) -> ExitCode {
             .and_then(Value::as_str)
             .unwrap_or("the server refused");
         return fail(code, detail);
+    }
+    if dry.is_some() {
+        if a.json {
+            println!("{body}");
+        } else {
+            show_dry_run(&body);
+        }
+        return ExitCode::SUCCESS;
     }
     let records: Vec<&Value> = match &body {
         Value::Array(list) => list.iter().collect(),

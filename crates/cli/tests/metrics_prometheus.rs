@@ -589,4 +589,34 @@ fn explain_tells_why_a_request_was_refused() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("decision_not_found"));
+    // A dry run of a pasted token: which rule would refuse it, and nothing used up.
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--token",
+            &good,
+            "--url",
+            &url,
+            "--admin-token",
+            "explain-admin-token-0123456789",
+            "--drm",
+            "clearkey",
+        ];
+        args.extend_from_slice(extra);
+        let out = keyward(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = dry(&[]);
+    assert!(text.contains("dry run: PASSES"), "{text}");
+    assert!(text.contains("single_use: not_applicable"), "{text}");
+    let text = dry(&["--cid", "not-this-one"]);
+    assert!(
+        text.contains("dry run: REFUSED 7012 at gatekeeper"),
+        "{text}"
+    );
 }

@@ -51,7 +51,8 @@ pub struct Facts {
 }
 
 impl Facts {
-    fn of(e: &Entitlement) -> Self {
+    /// The facts of an entitlement.
+    pub fn of(e: &Entitlement) -> Self {
         Self {
             origin: match e.origin {
                 Origin::PallyConToken => "pallycon",

@@ -477,6 +477,16 @@ fn packaging_paths(admin_err: &Value) -> Value {
             "parameters": [{"name": "request_id", "in": "path", "required": true, "schema": {"type": "string"}}],
             "responses": with(admin_err, json!({"200": {"description": "The decision", "content": {"application/json": {"schema": {"type": "object"}}}}}))
         }},
+        "/v1/admin/explain": {"post": {
+            "summary": "Dry run of a pasted credential: the front door verifies it and the gatekeeper's checks that need only the claim run; nothing is used up, nobody is called, no key is released. Answers which rule would refuse it (refused_at, code, message) or passes_dry_run, with each check's result",
+            "security": [{"admin": []}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["credential"], "properties": {
+                "credential": {"type": "string"},
+                "header": {"type": "string", "default": "pallycon-customdata-v2", "description": "where a player sends it: pallycon-customdata-v2, pallycon-customdata, x-vudrm-token, authorization"},
+                "drm": {"type": "string", "enum": ["clearkey", "widevine", "playready", "fairplay"]},
+                "cid": {"type": "string"}}}}}},
+            "responses": with(admin_err, json!({"200": {"description": "The verdict", "content": {"application/json": {"schema": {"type": "object"}}}}}))
+        }},
         "/v1/admin/sites/{site}/packagers": {
             "parameters": [site_param],
             "get": {"summary": "List the site's packager credentials (no secrets)", "security": [{"admin": []}],

@@ -136,3 +136,101 @@ async fn the_ring_can_be_turned_off() {
         serde_json::json!([])
     );
 }
+
+async fn explain(app: &common::TestApp, body: Value) -> common::Answer {
+    app.send(
+        Request::post("/v1/admin/explain")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// `POST /v1/admin/explain`: a dry run of a pasted credential says which rule would
+/// refuse it, runs nothing with side effects, and leaves the token usable.
+#[tokio::test]
+async fn a_pasted_token_is_explained_without_side_effects() {
+    use keyward_token::{DrmType, Timestamp};
+    let app = app().await;
+    let token = ck_token(CID);
+    let a = explain(
+        &app,
+        serde_json::json!({"credential": token, "drm": "clearkey"}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let v = a.json();
+    assert_eq!(v["verdict"], "passes_dry_run");
+    assert_eq!(v["credential"]["cid"], CID);
+    let checks: Vec<(&str, &str)> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("endpoint", "passed"),
+            ("content_id", "passed"),
+            ("origin", "not_run"),
+            ("geo_vpn", "not_applicable"),
+            ("single_use", "not_applicable"),
+            ("session_webhook", "not_applicable"),
+            ("callback", "not_applicable"),
+            ("streams", "not_applicable"),
+        ]
+    );
+    // Refusals: where and why.
+    let expired = common::token_for(
+        &common::creds_of(common::SITE),
+        DrmType::ClearKey,
+        CID,
+        &common::streaming(),
+        Timestamp::from_unix(Timestamp::now().unix() - 7200).unwrap(),
+    );
+    let v = explain(&app, serde_json::json!({"credential": expired}))
+        .await
+        .json();
+    assert_eq!(v["verdict"], "refused");
+    assert_eq!(v["refused_at"], "front_door");
+    assert_eq!(v["code"], "7011");
+    let v = explain(
+        &app,
+        serde_json::json!({"credential": token, "cid": "another-content"}),
+    )
+    .await
+    .json();
+    assert_eq!(v["verdict"], "refused");
+    assert_eq!(v["refused_at"], "gatekeeper");
+    assert_eq!(v["code"], "7012");
+    let v = explain(
+        &app,
+        serde_json::json!({"credential": token, "drm": "widevine"}),
+    )
+    .await
+    .json();
+    assert_eq!(v["refused_at"], "gatekeeper", "{v}");
+    // Bad requests.
+    explain(&app, serde_json::json!({"credential": token, "drm": "ncg"}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    explain(&app, serde_json::json!({"token": token}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_body");
+    explain(&app, serde_json::json!({"credential": "x\ny"}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_input");
+    // The dry runs took nothing: the same token still gets its licence, and no
+    // decision was recorded for them.
+    assert_eq!(
+        licence(&app, "after-dry-runs", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let all = admin(&app, "/v1/admin/decisions").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let anon = app.post("/v1/admin/explain", None, "{}").await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+}

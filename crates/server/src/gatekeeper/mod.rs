@@ -219,6 +219,84 @@ pub async fn admit(
     Ok(())
 }
 
+/// One gatekeeper check of a dry run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DryCheck {
+    /// The check (`endpoint`, `content_id`, `origin`, `geo_vpn`, `single_use`,
+    /// `session_webhook`, `callback`, `streams`).
+    pub check: &'static str,
+    /// `passed`, `refused`, `not_applicable` or `not_run` (a dry run has no
+    /// player, touches no state and calls nobody).
+    pub result: &'static str,
+    /// Why it was not run, or what refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// The gatekeeper's checks on a claim without side effects, in the documented
+/// order: the ones that need only the claim and the endpoint run (and the first
+/// refusal ends the run, as in [`admit`]); the ones that need a player (origin,
+/// client address) or change state or call out (single use, session webhook,
+/// callback, stream slots) are listed as `not_run` when the claim has them.
+pub fn dry_run(
+    claim: &mut crate::frontdoor::Claim,
+    expect: &crate::frontdoor::Expect<'_>,
+) -> (Vec<DryCheck>, Result<(), Refusal>) {
+    let mut checks = Vec::new();
+    let mut check = |name: &'static str, r: Result<(), Refusal>| {
+        let ok = r.is_ok();
+        checks.push(DryCheck {
+            check: name,
+            result: if ok { "passed" } else { "refused" },
+            note: None,
+        });
+        r
+    };
+    if let Err(r) = check("endpoint", endpoint(claim, expect)) {
+        return (checks, Err(r));
+    }
+    if let Err(r) = check("content_id", content(claim, expect)) {
+        return (checks, Err(r));
+    }
+    let gates = &claim.gates;
+    let not_run = |name: &'static str, present: bool, note: &'static str| DryCheck {
+        check: name,
+        result: if present { "not_run" } else { "not_applicable" },
+        note: present.then_some(note),
+    };
+    checks.push(not_run(
+        "origin",
+        true,
+        "depends on the player's Origin header (the site's CORS list)",
+    ));
+    checks.push(not_run(
+        "geo_vpn",
+        gates.geo.is_some(),
+        "depends on the player's address",
+    ));
+    checks.push(not_run(
+        "single_use",
+        gates.single_use.is_some(),
+        "a dry run does not use up the token",
+    ));
+    checks.push(not_run(
+        "session_webhook",
+        gates.session.is_some(),
+        "a dry run does not call the session webhook",
+    ));
+    checks.push(not_run(
+        "callback",
+        gates.callback.is_some(),
+        "a dry run does not call the site's callback page",
+    ));
+    checks.push(not_run(
+        "streams",
+        claim.entitlement.stream_limit.is_some(),
+        "a dry run takes no stream slot",
+    ));
+    (checks, Ok(()))
+}
+
 /// `ok` or the refusal's code (metrics).
 fn result<T>(r: &Result<T, Refusal>) -> &'static str {
     match r {

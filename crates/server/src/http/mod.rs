@@ -302,6 +302,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/v1/admin/decisions", get(decisions::list))
         .route("/v1/admin/decisions/{request_id}", get(decisions::get))
+        .route("/v1/admin/explain", post(decisions::dry_run))
         .route(
             "/v1/admin/sites/{site}/packagers",
             get(admin::list_packagers).post(admin::add_packager),
