@@ -204,6 +204,11 @@ pub struct Config {
     /// How many recent licence decisions the decision debugger keeps in memory
     /// (`decisions_ring`, `KEYWARD_DECISIONS_RING`; default 10,000, 0 = off).
     pub decisions_ring: usize,
+    /// Write an audit row for every licence decision, whatever the credential
+    /// (`audit_all_licences`, `KEYWARD_AUDIT_ALL_LICENCES`; default off: only
+    /// Studio-token licences, whose rows feed `/v2/stats`, are audited). One row
+    /// per licence, written off the request path in batches.
+    pub audit_all_licences: bool,
     /// Geo, VPN/Tor, trusted proxies and session webhook settings (Studio
     /// policies): `geoip_db`, `vpn_lists`, `trusted_proxies`, `session_timeout_ms`.
     pub gatekeeper: GatekeeperConfig,
@@ -380,6 +385,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             cache_ttl_ms: 2000,
             decisions_ring: 10_000,
+            audit_all_licences: false,
             gatekeeper: GatekeeperConfig::default(),
             fairplay: FairPlayConfig::default(),
             metrics: MetricsConfig::default(),
@@ -415,6 +421,7 @@ struct FileConfig {
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
     decisions_ring: Option<usize>,
+    audit_all_licences: Option<bool>,
     limits: Option<FileLimits>,
     server: Option<std::collections::BTreeMap<String, u64>>,
     geoip_db: Option<PathBuf>,
@@ -557,6 +564,9 @@ impl Config {
             if let Some(v) = f.cache_ttl_ms {
                 c.cache_ttl_ms = v;
             }
+            if let Some(v) = f.audit_all_licences {
+                c.audit_all_licences = v;
+            }
             if let Some(v) = f.decisions_ring {
                 if v > 1_000_000 {
                     return Err(bad(&src, "decisions_ring", "at most 1000000"));
@@ -684,6 +694,19 @@ impl Config {
                 "KEYWARD_TOKEN_KEY_PREVIOUS_FILE",
                 Path::new(v),
             )?);
+        }
+        if let Some(v) = get("KEYWARD_AUDIT_ALL_LICENCES") {
+            c.audit_all_licences = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => {
+                    return Err(bad(
+                        src,
+                        "KEYWARD_AUDIT_ALL_LICENCES",
+                        "must be true or false",
+                    ))
+                }
+            };
         }
         if let Some(v) = get("KEYWARD_DECISIONS_RING") {
             c.decisions_ring = v

@@ -66,7 +66,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client).await;
     laps.lap(Stage::Gatekeeper);
     if let Err(refusal) = admitted {
-        let audit = audit_context(&claim.entitlement, req.expect.cid);
+        let audit = audit_context(state, &claim.entitlement, req.expect.cid);
         if let Some(a) = &audit {
             record(state, a, refusal.code.wire, req.request_id).await;
         }
@@ -99,7 +99,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         Origin::ExpressPlay => frontdoor::expressplay::translate_refusal(r, ent.drm),
         _ => r,
     });
-    if let Some(a) = audit_context(ent, None) {
+    if let Some(a) = audit_context(state, ent, None) {
         let result = match &out {
             Ok(_) => "ok",
             Err(r) => r.code.wire,
@@ -161,6 +161,18 @@ fn access(
     }
 }
 
+/// An audit row's `source` for a licence without Studio attribution.
+fn origin_name(o: crate::entitlement::Origin) -> &'static str {
+    use crate::entitlement::Origin;
+    match o {
+        Origin::PallyConToken => "pallycon",
+        Origin::Callback => "callback",
+        Origin::CallbackFallback => "callback_fallback",
+        Origin::ExpressPlay => "expressplay",
+        Origin::Studio => "studio",
+    }
+}
+
 /// The front door's metrics label.
 fn door_name(cred: Option<&Credential>) -> &'static str {
     match cred {
@@ -187,8 +199,17 @@ fn back_door_name(t: Target) -> &'static str {
 }
 
 /// Where an entitlement's outcomes are counted, if anywhere.
-fn audit_context(ent: &Entitlement, request_cid: Option<&str>) -> Option<AuditContext> {
-    let attribution = ent.attribution.clone()?;
+fn audit_context(
+    state: &AppState,
+    ent: &Entitlement,
+    request_cid: Option<&str>,
+) -> Option<AuditContext> {
+    // Studio licences always (their rows feed /v2/stats); every other licence when
+    // the operator asks for it (`audit_all_licences`).
+    let attribution = ent.attribution.clone();
+    if attribution.is_none() && !state.config().audit_all_licences {
+        return None;
+    }
     let cid = request_cid
         .or(Some(ent.content_id.as_str()))
         .filter(|c| !c.is_empty())
@@ -199,6 +220,7 @@ fn audit_context(ent: &Entitlement, request_cid: Option<&str>) -> Option<AuditCo
         cid,
         user: Some(ent.subject.clone()).filter(|u| !u.is_empty()),
         drm: ent.drm,
+        origin: ent.origin,
     })
 }
 
@@ -217,10 +239,13 @@ async fn record(state: &AppState, a: &AuditContext, result: &str, request_id: &s
         .user
         .clone()
         .filter(|u| u.len() <= keyward_store::audit::MAX_USER_LEN);
-    ev.detail = serde_json::json!({
-        "source": "studio",
-        "client": a.attribution.client,
-        "client_data": a.attribution.client_data,
-    });
+    ev.detail = match &a.attribution {
+        Some(at) => serde_json::json!({
+            "source": "studio",
+            "client": at.client,
+            "client_data": at.client_data,
+        }),
+        None => serde_json::json!({ "source": origin_name(a.origin) }),
+    };
     state.audit().submit(ev).await;
 }

@@ -280,3 +280,52 @@ async fn the_search_needs_the_admin_token() {
             .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     }
 }
+
+/// A PallyCon ClearKey licence request naming content `movie-1`.
+async fn licence(app: &TestApp, cid: &str, kids: [u8; 16]) -> Answer {
+    app.post(
+        "/ri/clearkey/licenseManager.do?cid=movie-1",
+        Some(&ck_token(cid)),
+        ck_request(&[kids], "temporary"),
+    )
+    .await
+}
+
+/// `audit_all_licences`: PallyCon-token licences (granted and refused by the
+/// gatekeeper or back door) are audited too, findable by user and content id; off
+/// by default.
+#[tokio::test]
+async fn every_licence_is_audited_when_the_operator_asks() {
+    // Off (the default): no row for a PallyCon licence.
+    let off = app().await;
+    assert_eq!(licence(&off, CID, KID_ALL).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let site = SiteId::parse(SITE).unwrap();
+    assert!(off.store.recent(Some(&site), 10).await.unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.audit_all_licences = true;
+    let app = app_with(dir, cfg).await;
+    assert_eq!(licence(&app, CID, KID_ALL).await.status, StatusCode::OK);
+    // Refused at the gatekeeper: the request names another content id (7012).
+    let refused = licence(&app, "other-content", KID_ALL).await;
+    refused.assert_pallycon(StatusCode::OK, "7012");
+    wait_for(&app, SITE, 2).await;
+    let (records, _) = page(&app, &format!("/v1/admin/audit?site={SITE}&user=user-1")).await;
+    let results: Vec<&str> = records
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["7012", "ok"], "newest first: {records:?}");
+    assert!(records
+        .iter()
+        .all(|r| r["kind"] == "license" && r["detail"]["source"] == "pallycon"));
+    assert!(records.iter().all(|r| r["drm"] == "ClearKey"));
+    let (by_cid, _) = page(
+        &app,
+        &format!("/v1/admin/audit?site={SITE}&cid={CID}&code=ok"),
+    )
+    .await;
+    assert_eq!(by_cid.len(), 1);
+}

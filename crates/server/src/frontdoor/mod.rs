@@ -129,8 +129,9 @@ pub struct Denied {
 /// Where a refusal is counted.
 #[derive(Clone, Debug)]
 pub struct AuditContext {
-    /// Who.
-    pub attribution: Arc<Attribution>,
+    /// Who (Studio tokens: the client, for `/v2/stats`); `None` for the licences
+    /// other front doors let in, audited with `audit_all_licences`.
+    pub attribution: Option<Arc<Attribution>>,
     /// Site.
     pub site_id: String,
     /// Content id, when known.
@@ -140,6 +141,8 @@ pub struct AuditContext {
     pub user: Option<String>,
     /// DRM.
     pub drm: DrmType,
+    /// Which front door's credential it was.
+    pub origin: crate::entitlement::Origin,
 }
 
 impl From<Refusal> for Denied {

@@ -95,7 +95,7 @@ impl FrontDoor for StudioDoor {
         });
         let site_id = entry.client.site_id.as_str();
         let audit = AuditContext {
-            attribution: attribution.clone(),
+            attribution: Some(attribution.clone()),
             site_id: site_id.to_owned(),
             cid: expect
                 .cid
@@ -105,6 +105,7 @@ impl FrontDoor for StudioDoor {
             // the entitlement's subject does).
             user: Some(verified.client().to_owned()),
             drm,
+            origin: crate::entitlement::Origin::Studio,
         };
         let denied = |refusal: Refusal, site| Denied {
             refusal,
