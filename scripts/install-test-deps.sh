@@ -17,6 +17,8 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# the docs' walkthroughs (crates/cli/tests/walkthroughs.rs) and the benches use curl
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 apt_install() {
   $SUDO apt-get install -y -q --no-install-recommends \
@@ -43,7 +45,7 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}"
   fi
 else
-  echo "install-test-deps: chromium, ffmpeg and prometheus present"
+  echo "install-test-deps: chromium, ffmpeg, prometheus and curl present"
 fi
 chromium --version 2>/dev/null | head -n1 || true
 ffmpeg -version | head -n1
