@@ -90,6 +90,22 @@ fn show(d: &Value) {
             None => println!("  {name}{door}: {result}"),
         }
     }
+    let checks: Vec<String> = d
+        .get("gatekeeper_checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.get("check").and_then(Value::as_str).unwrap_or("-"),
+                c.get("result").and_then(Value::as_str).unwrap_or("-")
+            )
+        })
+        .collect();
+    if !checks.is_empty() {
+        println!("  gatekeeper checks: {}", checks.join(", "));
+    }
     match d.get("credential") {
         Some(c) => {
             let f = |k: &str| {

@@ -86,6 +86,15 @@ pub struct StageRecord {
     pub us: Option<u64>,
 }
 
+/// One gatekeeper check of a decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    /// The check.
+    pub check: &'static str,
+    /// `passed` or `refused`.
+    pub result: &'static str,
+}
+
 /// One licence decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
@@ -112,6 +121,10 @@ pub struct Decision {
     pub credential: Option<Facts>,
     /// The three stages in order.
     pub stages: Vec<StageRecord>,
+    /// The gatekeeper's checks that ran, in order (`endpoint`, `content_id`,
+    /// `origin`, `geo_vpn`, `single_use`, `session_webhook`, `callback`,
+    /// `streams` — the ones the credential has), each `passed` or `refused`.
+    pub gatekeeper_checks: Vec<CheckRecord>,
     /// Whole decision, microseconds.
     pub total_us: u64,
 }
@@ -132,6 +145,8 @@ pub struct Ending<'a> {
     pub times: [Option<Duration>; 3],
     /// Whole decision.
     pub total: Duration,
+    /// The gatekeeper's checks that ran, in order, with `passed` / `refused`.
+    pub checks: &'a [(&'static str, &'static str)],
 }
 
 fn us(d: Duration) -> u64 {
@@ -180,6 +195,11 @@ impl Decision {
             back_door: e.back_door,
             credential: e.entitlement.map(Facts::of),
             stages,
+            gatekeeper_checks: e
+                .checks
+                .iter()
+                .map(|(check, result)| CheckRecord { check, result })
+                .collect(),
             total_us: us(e.total),
         }
     }
@@ -259,6 +279,7 @@ mod tests {
             refusal,
             times,
             total: Duration::from_micros(99),
+            checks: &[],
         }
     }
 

@@ -47,7 +47,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     let rid = req.request_id;
     let Some(cred) = req.credential else {
         let d = Denied::from(frontdoor::missing());
-        access(state, rid, None, Err(&d.refusal), &laps);
+        access(state, rid, None, Err(&d.refusal), &laps, &[]);
         return Err(d);
     };
     let (door, raw) = frontdoor::door(&cred);
@@ -59,18 +59,26 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             if let Some(a) = &d.audit {
                 record(state, a, d.refusal.code.wire, req.request_id).await;
             }
-            access(state, rid, None, Err(&d.refusal), &laps);
+            access(state, rid, None, Err(&d.refusal), &laps, &[]);
             return Err(d);
         }
     };
-    let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client).await;
+    let mut trail = gatekeeper::Trail::default();
+    let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client, &mut trail).await;
     laps.lap(Stage::Gatekeeper);
     if let Err(refusal) = admitted {
         let audit = audit_context(state, &claim.entitlement, req.expect.cid);
         if let Some(a) = &audit {
             record(state, a, refusal.code.wire, req.request_id).await;
         }
-        access(state, rid, Some(&claim.entitlement), Err(&refusal), &laps);
+        access(
+            state,
+            rid,
+            Some(&claim.entitlement),
+            Err(&refusal),
+            &laps,
+            &trail.checks(true),
+        );
         return Err(Denied {
             refusal,
             site: claim.site,
@@ -106,7 +114,14 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         };
         record(state, &a, result, req.request_id).await;
     }
-    access(state, rid, Some(ent), out.as_ref().map(|_| ()), &laps);
+    access(
+        state,
+        rid,
+        Some(ent),
+        out.as_ref().map(|_| ()),
+        &laps,
+        &trail.checks(false),
+    );
     out.map_err(|refusal| Denied {
         refusal,
         site: claim.site,
@@ -126,6 +141,7 @@ fn access(
     ent: Option<&Entitlement>,
     result: Result<(), &crate::refusal::Refusal>,
     laps: &Laps,
+    checks: &[(&'static str, &'static str)],
 ) {
     if let Some(m) = state.metrics() {
         m.licence(
@@ -144,6 +160,7 @@ fn access(
             refusal: result.err(),
             times: laps.times(),
             total: laps.elapsed(),
+            checks,
         }));
     }
     let us = u64::try_from(laps.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -80,6 +80,7 @@ async fn every_decision_is_explained_by_request_id() {
     assert_eq!(v["outcome"], "refused");
     assert_eq!(v["code"], "7010");
     assert_eq!(v["refused_at"], "front_door");
+    assert_eq!(v["gatekeeper_checks"], serde_json::json!([]));
     assert!(
         v.get("credential").is_none(),
         "nothing from an unverified credential"
@@ -94,6 +95,26 @@ async fn every_decision_is_explained_by_request_id() {
         .unwrap()
         .contains("some-other-content"));
 
+    // Refused by a gatekeeper check: which one, after which passed.
+    let r = app
+        .send(
+            Request::post(format!("/ri/clearkey/licenseManager.do?cid=not-{CID}"))
+                .header("x-request-id", "req-wrong-cid")
+                .header("pallycon-customdata-v2", &token)
+                .body(Body::from(ck_request(&[KID_ALL], "temporary")))
+                .unwrap(),
+        )
+        .await;
+    r.assert_pallycon(StatusCode::OK, "7012");
+    let v = admin(&app, "/v1/admin/decisions/req-wrong-cid")
+        .await
+        .json();
+    assert_eq!(v["refused_at"], "gatekeeper");
+    assert_eq!(
+        v["gatekeeper_checks"],
+        serde_json::json!([{"check": "endpoint", "result": "passed"}, {"check": "content_id", "result": "refused"}])
+    );
+
     // Newest first; filtered; bounded parameters.
     let list = admin(&app, "/v1/admin/decisions?outcome=refused")
         .await
@@ -104,7 +125,7 @@ async fn every_decision_is_explained_by_request_id() {
         .iter()
         .map(|d| d["request_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["req-no-key", "req-no-token"]);
+    assert_eq!(ids, ["req-wrong-cid", "req-no-key", "req-no-token"]);
     let all: Value = admin(&app, "/v1/admin/decisions?limit=1").await.json();
     assert_eq!(all.as_array().unwrap().len(), 1);
     admin(&app, "/v1/admin/decisions?limit=0")

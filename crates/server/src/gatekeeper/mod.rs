@@ -126,17 +126,23 @@ pub async fn admit(
     claim: &mut crate::frontdoor::Claim,
     expect: &crate::frontdoor::Expect<'_>,
     client: &ClientInfo,
+    trail: &mut Trail,
 ) -> Result<(), Refusal> {
+    trail.at("endpoint");
     endpoint(claim, expect)?;
+    trail.at("content_id");
     content(claim, expect)?;
+    trail.at("origin");
     origin(claim, client)?;
     let config = &state.config().gatekeeper;
     if let Some(g) = &claim.gates.geo {
+        trail.at("geo_vpn");
         let ip = peer::client_ip(client.peer, &client.forwarded_for, &config.trusted_proxies);
         check_geo(state.geo(), state.vpn(), g, ip)?;
     }
     let metrics = state.metrics();
     if let Some(su) = &claim.gates.single_use {
+        trail.at("single_use");
         let r = state
             .stores()
             .replay
@@ -174,6 +180,7 @@ pub async fn admit(
         }
     }
     if let Some(sess) = &claim.gates.session {
+        trail.at("session_webhook");
         let http = state
             .outbound()
             .http()
@@ -192,6 +199,7 @@ pub async fn admit(
         r?;
     }
     if let Some(auth) = &claim.gates.callback {
+        trail.at("callback");
         let site = claim
             .site
             .as_ref()
@@ -210,6 +218,7 @@ pub async fn admit(
     }
     // Only entitlements with a limit take a stream slot.
     if claim.entitlement.stream_limit.is_some() {
+        trail.at("streams");
         let r = state.streams().admit(&claim.entitlement).await;
         if let Some(m) = metrics {
             m.streams(if r.is_ok() { "admitted" } else { "refused" });
@@ -217,6 +226,33 @@ pub async fn admit(
         r?;
     }
     Ok(())
+}
+
+/// The checks [`admit`] ran, in order: the ones passed and the one it was at
+/// when it refused (the decision debugger's record).
+#[derive(Debug, Default)]
+pub struct Trail {
+    passed: Vec<&'static str>,
+    current: Option<&'static str>,
+}
+
+impl Trail {
+    /// The check about to run (the previous one passed).
+    fn at(&mut self, check: &'static str) {
+        if let Some(prev) = self.current.replace(check) {
+            self.passed.push(prev);
+        }
+    }
+
+    /// Each check with `passed`, and the last `passed` or `refused` as `refused` says.
+    pub fn checks(&self, refused: bool) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<(&'static str, &'static str)> =
+            self.passed.iter().map(|c| (*c, "passed")).collect();
+        if let Some(c) = self.current {
+            out.push((c, if refused { "refused" } else { "passed" }));
+        }
+        out
+    }
 }
 
 /// One gatekeeper check of a dry run.
