@@ -16,6 +16,7 @@
 //! No async runtime, no I/O, no randomness: generating fresh key material is the
 //! store's job (`keyward_store::keys`).
 
+pub mod calendar;
 mod drm;
 pub mod encoding;
 mod error;
