@@ -28,3 +28,9 @@ mod proto;
 
 pub use error::DrmError;
 pub use keys::{ContentKey, Kid};
+
+/// Equality of two byte strings in time that depends only on their lengths (MACs,
+/// signatures, integrity values).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

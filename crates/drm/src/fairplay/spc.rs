@@ -236,7 +236,7 @@ impl OpenedSpc {
         let found = plain
             .get(80..96)
             .ok_or_else(|| bad("SK..R1 TLLV too short"))?;
-        if !constant_time_eq(found, integrity) {
+        if !crate::constant_time_eq(found, integrity) {
             return Err(DrmError::FairPlayIntegrity);
         }
         let mut sk = Zeroizing::new([0u8; 16]);
@@ -335,10 +335,6 @@ impl OpenedSpc {
             protocol_versions_supported,
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// An unlocked SPC: everything the CKC needs.

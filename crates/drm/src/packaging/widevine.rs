@@ -21,13 +21,13 @@
 //! status, as the protocol does; keyward adds a short `status_message` (no input
 //! echoed) that shaka-packager prints in its error.
 
-use aes::cipher::{BlockDecrypt as _, KeyInit as _};
+use aes::cipher::block_padding::{NoPadding, Pkcs7};
+use aes::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
 use aes::Aes256;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha1::{Digest as _, Sha1};
-use subtle_free::ct_eq;
 
 use crate::playready::{HeaderKey, PlayReadyHeader, WrmHeaderVersion};
 use crate::pssh::{PsshBox, SystemId, WidevinePsshData};
@@ -111,13 +111,6 @@ fn malformed(reason: &'static str) -> KeyApiError {
     KeyApiError::new(Status::MalformedRequest, reason)
 }
 
-/// Constant-time equality for the signature check.
-mod subtle_free {
-    pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
-
 /// The outer envelope of a key-API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -191,21 +184,14 @@ impl Envelope {
         if signature.len() != 32 {
             return Err(failed("the signature is not 32 bytes"));
         }
-        let cipher = Aes256::new(key.into());
         let mut plain = [0u8; 32];
-        let mut previous = *iv;
-        for (block, out) in signature.chunks_exact(16).zip(plain.chunks_exact_mut(16)) {
-            let mut b = aes::Block::clone_from_slice(block);
-            cipher.decrypt_block(&mut b);
-            for ((o, d), p) in out.iter_mut().zip(b.iter()).zip(previous.iter()) {
-                *o = d ^ p;
-            }
-            previous.copy_from_slice(block);
-        }
+        cbc::Decryptor::<Aes256>::new(key.into(), iv.into())
+            .decrypt_padded_b2b_mut::<NoPadding>(signature, &mut plain)
+            .map_err(|_| failed("the signature is not 32 bytes"))?;
         let hash = Sha1::digest(&self.request);
         let padding = &plain[20..];
         let padded_ok = padding.iter().all(|&b| b == 12) || padding.iter().all(|&b| b == 0);
-        if !(ct_eq(&plain[..20], &hash) && padded_ok) {
+        if !(crate::constant_time_eq(&plain[..20], &hash) && padded_ok) {
             return Err(failed("the signature does not match the signer's key"));
         }
         Ok(())
@@ -620,21 +606,10 @@ fn wrap(inner: &Value) -> Vec<u8> {
 /// Signs `request` as a packager does (PKCS#7-padded SHA-1 under AES-256-CBC):
 /// for tests and for `keyward`'s own key-API client.
 pub fn sign(request: &[u8], key: &[u8; 32], iv: &[u8; 16]) -> [u8; 32] {
-    use aes::cipher::BlockEncrypt as _;
-    let cipher = Aes256::new(key.into());
-    let mut block = [12u8; 32];
-    block[..20].copy_from_slice(&Sha1::digest(request));
-    let mut previous = *iv;
     let mut out = [0u8; 32];
-    for (plain, sealed) in block.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
-        let mut b = aes::Block::default();
-        for ((x, p), v) in b.iter_mut().zip(plain).zip(previous.iter()) {
-            *x = p ^ v;
-        }
-        cipher.encrypt_block(&mut b);
-        sealed.copy_from_slice(&b);
-        previous.copy_from_slice(&b);
-    }
+    // A 20-byte hash padded with PKCS#7 is two blocks: `out` always fits it.
+    let _ = cbc::Encryptor::<Aes256>::new(key.into(), iv.into())
+        .encrypt_padded_b2b_mut::<Pkcs7>(&Sha1::digest(request), &mut out);
     out
 }
 
@@ -689,7 +664,7 @@ mod tests {
 
     #[test]
     fn zero_padded_signatures_verify_too_and_others_fail() {
-        use aes::cipher::BlockEncrypt as _;
+        use aes::cipher::{BlockEncrypt as _, KeyInit as _};
         let cipher = Aes256::new(&KEY.into());
         let mut block = [0u8; 32];
         block[..20].copy_from_slice(&Sha1::digest(SHAKA_REQUEST.as_bytes()));

@@ -33,7 +33,6 @@
 //! message and the log; an answer that is not the service's JSON → 7111.
 //! See `docs/brokers.md` for the translation table.
 
-use aes::cipher::{BlockEncryptMut as _, KeyIvInit as _};
 use base64::Engine as _;
 use keyward_drm::widevine::WidevineChallenge;
 use keyward_drm::Kid;
@@ -41,7 +40,6 @@ use keyward_store::{ContentKeyRecord, Drm, Upstream};
 use keyward_token::{AllowedTrackTypes, Timestamp, TrackType};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha1::Digest as _;
 use zeroize::Zeroizing;
 
 use super::Kind;
@@ -496,11 +494,10 @@ fn signing(u: &Upstream) -> Option<(Zeroizing<[u8; 32]>, [u8; 16])> {
     Some((key, iv))
 }
 
-/// `AES-256-CBC(key, iv, PKCS#7(SHA-1(msg)))`.
+/// `AES-256-CBC(key, iv, PKCS#7(SHA-1(msg)))`: the Widevine signature, the same
+/// the key API's packagers make.
 pub fn signature(key: &[u8; 32], iv: &[u8; 16], msg: &[u8]) -> Vec<u8> {
-    let hash = sha1::Sha1::digest(msg);
-    cbc::Encryptor::<aes::Aes256>::new(key.into(), iv.into())
-        .encrypt_padded_vec_mut::<aes::cipher::block_padding::Pkcs7>(&hash)
+    keyward_drm::packaging::widevine::sign(msg, key, iv).to_vec()
 }
 
 /// The signed envelope around a message (an empty signature without usable
@@ -771,6 +768,7 @@ mod tests {
 
     #[test]
     fn signature_is_aes_cbc_of_the_sha1() {
+        use sha1::Digest as _;
         // The public widevine_test credentials (shaka-packager docs).
         let key: [u8; 32] =
             hex::decode("1ae8ccd0e7985cc0b6203a55855a1034afc252980e970ca90e5202689f947ab9")
