@@ -161,6 +161,32 @@ impl SiteStore for MemoryStore {
     }
 }
 
+/// Whether `r` is the keyward-chosen key at `new`'s (site, cid, track type,
+/// period) coordinates (pinned keys hold no coordinates).
+fn at_coordinates(r: &ContentKeyRecord, new: &NewContentKey) -> bool {
+    !r.pinned
+        && r.site_id == new.site_id
+        && r.cid == new.cid
+        && r.track_type == new.track_type
+        && r.period == new.period
+}
+
+/// The record `new` becomes, stored now.
+fn stored(new: NewContentKey, pinned: bool) -> ContentKeyRecord {
+    ContentKeyRecord {
+        site_id: new.site_id,
+        cid: new.cid,
+        track_type: new.track_type,
+        kid: new.kid,
+        key: new.key,
+        iv: new.iv,
+        label: new.label,
+        created_at: unix_now(),
+        period: new.period,
+        pinned,
+    }
+}
+
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn put_key(&self, new: NewContentKey, replace: bool) -> Result<ContentKeyRecord> {
@@ -171,31 +197,16 @@ impl KeyStore for MemoryStore {
         }
         let mut keys = lock(&self.keys);
         let clashes = |(site, kid): &(SiteId, Kid), record: &ContentKeyRecord| {
-            *site == new.site_id
-                && (*kid == new.kid
-                    || (!record.pinned
-                        && record.cid == new.cid
-                        && record.track_type == new.track_type
-                        && record.period == new.period))
+            *site == new.site_id && (*kid == new.kid || at_coordinates(record, &new))
         };
         if replace {
             keys.retain(|id, record| !clashes(id, record));
         } else if keys.iter().any(|(id, record)| clashes(id, record)) {
             return Err(StoreError::KeyConflict);
         }
-        let record = ContentKeyRecord {
-            site_id: new.site_id.clone(),
-            cid: new.cid,
-            track_type: new.track_type,
-            kid: new.kid,
-            key: new.key,
-            iv: new.iv,
-            label: new.label,
-            created_at: unix_now(),
-            period: new.period,
-            pinned: false,
-        };
-        keys.insert((new.site_id, new.kid), record.clone());
+        let id = (new.site_id.clone(), new.kid);
+        let record = stored(new, false);
+        keys.insert(id, record.clone());
         Ok(record)
     }
 
@@ -206,31 +217,15 @@ impl KeyStore for MemoryStore {
             return Err(StoreError::SiteNotFound);
         }
         let mut keys = lock(&self.keys);
-        if let Some(found) = keys.values().find(|r| {
-            !r.pinned
-                && r.site_id == new.site_id
-                && r.cid == new.cid
-                && r.track_type == new.track_type
-                && r.period == new.period
-        }) {
+        if let Some(found) = keys.values().find(|r| at_coordinates(r, &new)) {
             return Ok((found.clone(), false));
         }
         if keys.contains_key(&(new.site_id.clone(), new.kid)) {
             return Err(StoreError::KeyConflict);
         }
-        let record = ContentKeyRecord {
-            site_id: new.site_id.clone(),
-            cid: new.cid,
-            track_type: new.track_type,
-            kid: new.kid,
-            key: new.key,
-            iv: new.iv,
-            label: new.label,
-            created_at: unix_now(),
-            period: new.period,
-            pinned: false,
-        };
-        keys.insert((new.site_id, new.kid), record.clone());
+        let id = (new.site_id.clone(), new.kid);
+        let record = stored(new, false);
+        keys.insert(id, record.clone());
         Ok((record, true))
     }
 
@@ -248,18 +243,7 @@ impl KeyStore for MemoryStore {
             }
             return Ok((found.clone(), false));
         }
-        let record = ContentKeyRecord {
-            site_id: new.site_id.clone(),
-            cid: new.cid,
-            track_type: new.track_type,
-            kid: new.kid,
-            key: new.key,
-            iv: new.iv,
-            label: new.label,
-            created_at: unix_now(),
-            period: new.period,
-            pinned: true,
-        };
+        let record = stored(new, true);
         keys.insert(id, record.clone());
         Ok((record, true))
     }

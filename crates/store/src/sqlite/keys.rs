@@ -40,21 +40,25 @@ fn key_row(row: &SqliteRow, with_key: bool) -> Result<KeyRow> {
     })
 }
 
-#[async_trait]
-impl KeyStore for SqliteStore {
-    async fn put_key(&self, new: NewContentKey, replace: bool) -> Result<ContentKeyRecord> {
+impl SqliteStore {
+    /// Validates `new`, wraps its key and runs one `{verb} INTO content_keys …
+    /// RETURNING` (`pinned` marks a packager-chosen kid; `on_conflict` is the
+    /// statement's conflict clause, empty or `ON CONFLICT DO NOTHING`). The stored
+    /// record, or `None` when the conflict clause skipped the insert. A clash the
+    /// statement does not absorb is `key_conflict`; an unknown site `site_not_found`.
+    async fn insert_key(
+        &self,
+        new: &NewContentKey,
+        verb: &str,
+        pinned: bool,
+        on_conflict: &str,
+    ) -> Result<Option<ContentKeyRecord>> {
         new.validate()?;
         let wrapped = wrap_content_key(&self.kek, &new.site_id, &new.kid, &new.key)?;
-        // One statement, so it is atomic. OR REPLACE deletes every row that clashes on
-        // either unique constraint ((site, kid) or (site, cid, track_type)) first.
-        let verb = if replace {
-            "INSERT OR REPLACE"
-        } else {
-            "INSERT"
-        };
         let sql = format!(
-            "{verb} INTO content_keys ({KEY_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {READ_COLUMNS}"
+            "{verb} INTO content_keys ({KEY_COLUMNS}, pinned) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {on_conflict} \
+             RETURNING {READ_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(new.site_id.as_str())
@@ -66,45 +70,44 @@ impl KeyStore for SqliteStore {
             .bind(new.label.as_deref())
             .bind(unix_now())
             .bind(period_column(new.period))
-            .fetch_one(&self.pool)
+            .bind(i64::from(pinned))
+            .fetch_optional(&self.pool)
             .await
             .map_err(|e| match db_error_kind(&e) {
                 Some(ErrorKind::UniqueViolation) => StoreError::KeyConflict,
                 Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
                 _ => backend(e),
             })?;
-        key_row(&row, true)?.decode(&self.kek)
+        row.map(|r| key_row(&r, true)?.decode(&self.kek))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn put_key(&self, new: NewContentKey, replace: bool) -> Result<ContentKeyRecord> {
+        // One statement, so it is atomic. OR REPLACE deletes every row that clashes on
+        // either unique constraint ((site, kid) or the coordinates of keys keyward
+        // chose) first.
+        let verb = if replace {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT"
+        };
+        self.insert_key(&new, verb, false, "")
+            .await?
+            .ok_or_else(|| StoreError::backend("an INSERT returned no row"))
     }
 
     async fn ensure_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
-        new.validate()?;
-        let wrapped = wrap_content_key(&self.kek, &new.site_id, &new.kid, &new.key)?;
         // One INSERT that does nothing on any clash, then (if it did nothing) one
         // read of the coordinates: SQLite serialises writers, so every concurrent
         // caller reads the row the first one inserted.
-        let sql = format!(
-            "INSERT INTO content_keys ({KEY_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING \
-             RETURNING {READ_COLUMNS}"
-        );
-        let inserted = sqlx::query(&sql)
-            .bind(new.site_id.as_str())
-            .bind(&new.kid.as_bytes()[..])
-            .bind(&new.cid)
-            .bind(new.track_type.as_str())
-            .bind(wrapped)
-            .bind(new.iv.as_ref().map(|iv| &iv[..]))
-            .bind(new.label.as_deref())
-            .bind(unix_now())
-            .bind(period_column(new.period))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| match db_error_kind(&e) {
-                Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
-                _ => backend(e),
-            })?;
-        if let Some(row) = inserted {
-            return Ok((key_row(&row, true)?.decode(&self.kek)?, true));
+        if let Some(made) = self
+            .insert_key(&new, "INSERT", false, "ON CONFLICT DO NOTHING")
+            .await?
+        {
+            return Ok((made, true));
         }
         let sql = format!(
             "SELECT {READ_COLUMNS} FROM content_keys WHERE site_id = ?1 AND cid = ?2 \
@@ -124,31 +127,11 @@ impl KeyStore for SqliteStore {
     }
 
     async fn ensure_pinned_key(&self, new: NewContentKey) -> Result<(ContentKeyRecord, bool)> {
-        new.validate()?;
-        let wrapped = wrap_content_key(&self.kek, &new.site_id, &new.kid, &new.key)?;
-        let sql = format!(
-            "INSERT INTO content_keys ({KEY_COLUMNS}, pinned) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1) ON CONFLICT DO NOTHING \
-             RETURNING {READ_COLUMNS}"
-        );
-        let inserted = sqlx::query(&sql)
-            .bind(new.site_id.as_str())
-            .bind(&new.kid.as_bytes()[..])
-            .bind(&new.cid)
-            .bind(new.track_type.as_str())
-            .bind(wrapped)
-            .bind(new.iv.as_ref().map(|iv| &iv[..]))
-            .bind(new.label.as_deref())
-            .bind(unix_now())
-            .bind(period_column(new.period))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| match db_error_kind(&e) {
-                Some(ErrorKind::ForeignKeyViolation) => StoreError::SiteNotFound,
-                _ => backend(e),
-            })?;
-        if let Some(row) = inserted {
-            return Ok((key_row(&row, true)?.decode(&self.kek)?, true));
+        if let Some(made) = self
+            .insert_key(&new, "INSERT", true, "ON CONFLICT DO NOTHING")
+            .await?
+        {
+            return Ok((made, true));
         }
         let existing = self.key_by_kid(&new.site_id, &new.kid).await?;
         if existing.cid != new.cid {
