@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::entitlement::{Entitlement, Origin};
+use crate::entitlement::Entitlement;
 use crate::refusal::Refusal;
 
 /// Longest message kept in a record, bytes.
@@ -54,13 +54,7 @@ impl Facts {
     /// The facts of an entitlement.
     pub fn of(e: &Entitlement) -> Self {
         Self {
-            origin: match e.origin {
-                Origin::PallyConToken => "pallycon",
-                Origin::Callback => "callback",
-                Origin::CallbackFallback => "callback_fallback",
-                Origin::Studio => "studio",
-                Origin::ExpressPlay => "expressplay",
-            },
+            origin: e.origin.as_str(),
             site: e.site_id.clone(),
             user: crate::json::bounded(&e.subject, 256).into_owned(),
             cid: crate::json::bounded(&e.content_id, 256).into_owned(),

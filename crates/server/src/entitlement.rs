@@ -28,6 +28,20 @@ pub enum Origin {
     Studio,
 }
 
+impl Origin {
+    /// The name operators see (audit rows' `source`, decision records):
+    /// `pallycon`, `callback`, `callback_fallback`, `expressplay`, `studio`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Origin::PallyConToken => "pallycon",
+            Origin::Callback => "callback",
+            Origin::CallbackFallback => "callback_fallback",
+            Origin::ExpressPlay => "expressplay",
+            Origin::Studio => "studio",
+        }
+    }
+}
+
 /// A key carried in the credential itself (not the key store).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CarriedKey {

@@ -178,18 +178,6 @@ fn access(
     }
 }
 
-/// An audit row's `source` for a licence without Studio attribution.
-fn origin_name(o: crate::entitlement::Origin) -> &'static str {
-    use crate::entitlement::Origin;
-    match o {
-        Origin::PallyConToken => "pallycon",
-        Origin::Callback => "callback",
-        Origin::CallbackFallback => "callback_fallback",
-        Origin::ExpressPlay => "expressplay",
-        Origin::Studio => "studio",
-    }
-}
-
 /// The front door's metrics label.
 fn door_name(cred: Option<&Credential>) -> &'static str {
     match cred {
@@ -262,7 +250,7 @@ async fn record(state: &AppState, a: &AuditContext, result: &str, request_id: &s
             "client": at.client,
             "client_data": at.client_data,
         }),
-        None => serde_json::json!({ "source": origin_name(a.origin) }),
+        None => serde_json::json!({ "source": a.origin.as_str() }),
     };
     state.audit().submit(ev).await;
 }

@@ -20,10 +20,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keyward_drm::cpix::{self, CpixError, Delivery, FairPlayUri, Request, ResolvedKey, Signalling};
 use keyward_drm::playready::WrmHeaderVersion;
-use keyward_store::{AuditEvent, Packager, TrackType};
+use keyward_store::{Packager, TrackType};
 
 use super::credential::query_param;
-use super::packager::presented;
+use super::packager::{audit, presented, request_id};
 use crate::codes;
 use crate::keyserver::{self, Presented, Slot};
 use crate::refusal::Refusal;
@@ -50,13 +50,6 @@ fn cpix_refusal(e: &CpixError) -> Refusal {
     } else {
         Refusal::new(code).log(e.to_string())
     }
-}
-
-fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Answers one CPIX request for an authenticated packager.
@@ -148,45 +141,49 @@ async fn answer(
         Delivery::requested_by(&request),
     )
     .map_err(|e| cpix_refusal(&e))?;
-    let mut event = AuditEvent::new("packager_keys", "ok");
-    event.site_id = Some(packager.site_id.clone());
-    event.cid = Some(cid);
-    event.request_id = rid;
-    event.detail = serde_json::json!({
-        "protocol": if speke_v2 { "speke-v2" } else { "cpix" },
-        "packager": packager.name,
-        "keys": resolved.len(),
-        "encrypted": !request.delivery.is_empty(),
-    });
-    state.audit().record(event).await;
+    audit(
+        state,
+        Some(&packager.site_id),
+        Some(&cid),
+        "ok",
+        rid,
+        serde_json::json!({
+            "protocol": if speke_v2 { "speke-v2" } else { "cpix" },
+            "packager": packager.name,
+            "keys": resolved.len(),
+            "encrypted": !request.delivery.is_empty(),
+        }),
+    )
+    .await;
     Ok(xml)
 }
 
-fn xml_answer(xml: Vec<u8>, speke: bool) -> Response {
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/xml")],
-        xml,
-    )
-        .into_response();
-    if speke {
-        resp.headers_mut().insert(
-            "speke-user-agent",
-            HeaderValue::from_static(SPEKE_USER_AGENT),
-        );
-    }
+/// Adds `Speke-User-Agent`: every SPEKE answer names its key provider.
+fn speke_agent(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "speke-user-agent",
+        HeaderValue::from_static(SPEKE_USER_AGENT),
+    );
     resp
 }
 
-fn refused(r: Refusal, speke: bool) -> Response {
-    let mut resp = Refused::from(r).into_response();
+/// The HTTP answer of a CPIX or SPEKE request: the completed document, or the
+/// refusal (problem+json); `speke` adds `Speke-User-Agent` to either.
+fn reply(result: Result<Vec<u8>, Refusal>, speke: bool) -> Response {
+    let resp = match result {
+        Ok(xml) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/xml")],
+            xml,
+        )
+            .into_response(),
+        Err(r) => Refused::from(r).into_response(),
+    };
     if speke {
-        resp.headers_mut().insert(
-            "speke-user-agent",
-            HeaderValue::from_static(SPEKE_USER_AGENT),
-        );
+        speke_agent(resp)
+    } else {
+        resp
     }
-    resp
 }
 
 fn header_version(uri: &Uri) -> WrmHeaderVersion {
@@ -251,21 +248,20 @@ pub async fn cpix(
         Some("keyward") => Kids::Keyward,
         _ => Kids::Packager,
     };
-    match serve_cpix(
-        &state,
-        "cpix",
-        presented(&headers, &uri),
-        body,
+    reply(
+        serve_cpix(
+            &state,
+            "cpix",
+            presented(&headers, &uri),
+            body,
+            false,
+            kids,
+            &uri,
+            &headers,
+        )
+        .await,
         false,
-        kids,
-        &uri,
-        &headers,
     )
-    .await
-    {
-        Ok(xml) => xml_answer(xml, false),
-        Err(r) => refused(r, false),
-    }
 }
 
 /// `POST /v1/packager/speke`: SPEKE v2 when `X-Speke-Version` is 2.x, v1 otherwise.
@@ -280,40 +276,34 @@ pub async fn speke(
         Some(Ok(v)) if v.trim().starts_with("2.") => true,
         Some(Ok(v)) if v.trim().starts_with("1.") => false,
         Some(_) => {
-            return refused(
-                Refusal::with(
+            return reply(
+                Err(Refusal::with(
                     codes::CPIX_SPEKE_CONTRACT,
                     "X-Speke-Version must be 1.0 or 2.0",
-                ),
+                )),
                 true,
             )
         }
     };
-    match serve_cpix(
-        &state,
-        "speke",
-        presented(&headers, &uri),
-        body,
-        v2,
-        Kids::Packager,
-        &uri,
-        &headers,
+    reply(
+        serve_cpix(
+            &state,
+            "speke",
+            presented(&headers, &uri),
+            body,
+            v2,
+            Kids::Packager,
+            &uri,
+            &headers,
+        )
+        .await,
+        true,
     )
-    .await
-    {
-        Ok(xml) => xml_answer(xml, true),
-        Err(r) => refused(r, true),
-    }
 }
 
 /// `GET /v1/packager/speke/heartbeat`: SPEKE v1's liveness check.
 pub async fn speke_heartbeat() -> Response {
-    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response();
-    resp.headers_mut().insert(
-        "speke-user-agent",
-        HeaderValue::from_static(SPEKE_USER_AGENT),
-    );
-    resp
+    speke_agent((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response())
 }
 
 /// `POST /v1/cpix/pallycon/getKey/{enc-token}` (and `/v2/…`, `/cpix/pallycon/…`): the
@@ -326,21 +316,20 @@ pub async fn pallycon_cpix(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let who = token.ok().and_then(|Path(t)| Presented::from_enc_token(&t));
-    match serve_cpix(
-        &state,
-        "pallycon-kms",
-        who,
-        body,
+    reply(
+        serve_cpix(
+            &state,
+            "pallycon-kms",
+            who,
+            body,
+            false,
+            Kids::Keyward,
+            &uri,
+            &headers,
+        )
+        .await,
         false,
-        Kids::Keyward,
-        &uri,
-        &headers,
     )
-    .await
-    {
-        Ok(xml) => xml_answer(xml, false),
-        Err(r) => refused(r, false),
-    }
 }
 
 /// `POST /cpix/getKey?enc-token=`: the PallyCon KMS SPEKE URL (SPEKE v2 when the
@@ -356,19 +345,18 @@ pub async fn pallycon_speke(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().starts_with("2."));
     let who = query_param(uri.query(), "enc-token").and_then(|t| Presented::from_enc_token(&t));
-    match serve_cpix(
-        &state,
-        "pallycon-kms",
-        who,
-        body,
-        v2,
-        Kids::Keyward,
-        &uri,
-        &headers,
+    reply(
+        serve_cpix(
+            &state,
+            "pallycon-kms",
+            who,
+            body,
+            v2,
+            Kids::Keyward,
+            &uri,
+            &headers,
+        )
+        .await,
+        true,
     )
-    .await
-    {
-        Ok(xml) => xml_answer(xml, true),
-        Err(r) => refused(r, true),
-    }
 }

@@ -26,7 +26,7 @@ use crate::refusal::Refusal;
 use crate::state::AppState;
 
 /// Request id of the request (set by the edge), for audit rows.
-fn request_id(headers: &HeaderMap) -> Option<String> {
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -57,7 +57,8 @@ fn content_id(bytes: &[u8]) -> Option<String> {
     Some(text.to_owned())
 }
 
-async fn audit(
+/// One audit row of kind `packager_keys` (every key-server request: CPIX and SPEKE too).
+pub async fn audit(
     state: &AppState,
     site: Option<&keyward_store::SiteId>,
     cid: Option<&str>,
