@@ -587,10 +587,15 @@ pub fn run_site(c: SiteCommand) -> ExitCode {
     }
 }
 
-fn hex16(field: &str, s: &str) -> Result<[u8; 16], ExitCode> {
-    let v = hex::decode(s).map_err(|_| fail("invalid_input", &format!("{field} is not hex")))?;
-    <[u8; 16]>::try_from(v.as_slice())
-        .map_err(|_| fail("invalid_input", &format!("{field} must be 32 hex digits")))
+/// `text` as exactly `N` bytes of hex; the error names `field`.
+pub(crate) fn hex_n<const N: usize>(field: &str, text: &str) -> Result<[u8; N], ExitCode> {
+    let v = hex::decode(text).map_err(|_| fail("invalid_input", &format!("{field} is not hex")))?;
+    <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
+        fail(
+            "invalid_input",
+            &format!("{field} must be {} hex digits", N * 2),
+        )
+    })
 }
 
 /// Runs a key command.
@@ -620,12 +625,12 @@ pub fn run_key(c: KeyCommand) -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return store_fail(&e.into()),
             };
-            let key = match hex16("key", &key).map(|k| ContentKey::from_slice(&k)) {
+            let key = match hex_n::<16>("key", &key).map(|k| ContentKey::from_slice(&k)) {
                 Ok(Ok(k)) => k,
                 Ok(Err(e)) => return store_fail(&e.into()),
                 Err(c) => return c,
             };
-            let iv = match iv.as_deref().map(|v| hex16("iv", v)).transpose() {
+            let iv = match iv.as_deref().map(|v| hex_n::<16>("iv", v)).transpose() {
                 Ok(v) => v,
                 Err(c) => return c,
             };

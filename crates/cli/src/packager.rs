@@ -11,7 +11,7 @@ use keyward_store::{KeySeed, NewPackager, PackagerKind, PackagerSecret, SiteId};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::admin::{fail, store_fail, with_store, StoreArgs};
+use crate::admin::{fail, hex_n, store_fail, with_store, StoreArgs};
 
 /// Packager commands.
 #[derive(Subcommand)]
@@ -81,16 +81,6 @@ pub enum PackagerCommand {
         #[arg(long)]
         clear: bool,
     },
-}
-
-fn hex_n<const N: usize>(field: &str, text: &str) -> Result<[u8; N], ExitCode> {
-    let v = hex::decode(text).map_err(|_| fail("invalid_input", &format!("{field} is not hex")))?;
-    <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
-        fail(
-            "invalid_input",
-            &format!("{field} must be {} hex digits", N * 2),
-        )
-    })
 }
 
 fn site(text: &str) -> Result<SiteId, ExitCode> {

@@ -243,13 +243,14 @@ struct PutKey {
     replace: bool,
 }
 
-fn hex16(field: &str, s: &str) -> Result<[u8; 16], Refusal> {
+/// `s` as exactly `N` bytes of hex; the refusal names `field`.
+fn hex_n<const N: usize>(field: &str, s: &str) -> Result<[u8; N], Refusal> {
     let v = hex::decode(s)
         .map_err(|_| Refusal::with(codes::INVALID_INPUT, format!("{field} is not hex")))?;
-    <[u8; 16]>::try_from(v.as_slice()).map_err(|_| {
+    <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
         Refusal::with(
             codes::INVALID_INPUT,
-            format!("{field} must be 16 bytes (32 hex digits)"),
+            format!("{field} must be {N} bytes ({} hex digits)", N * 2),
         )
     })
 }
@@ -287,9 +288,13 @@ pub async fn put_key(
                         site_id: sid,
                         cid: req.cid,
                         track_type: track,
-                        kid: Kid(hex16("kid", &kid)?),
-                        key: ContentKey::from_slice(&hex16("key", &key)?)?,
-                        iv: req.iv.as_deref().map(|v| hex16("iv", v)).transpose()?,
+                        kid: Kid(hex_n::<16>("kid", &kid)?),
+                        key: ContentKey::from_slice(&hex_n::<16>("key", &key)?)?,
+                        iv: req
+                            .iv
+                            .as_deref()
+                            .map(|v| hex_n::<16>("iv", v))
+                            .transpose()?,
                         label: req.label,
                         period: req.period,
                     };
@@ -724,17 +729,6 @@ struct AddPackager {
     aes_key: Option<String>,
     /// Widevine signer: IV, 32 hex digits.
     aes_iv: Option<String>,
-}
-
-fn hex_n<const N: usize>(field: &str, s: &str) -> Result<[u8; N], Refusal> {
-    let v = hex::decode(s)
-        .map_err(|_| Refusal::with(codes::INVALID_INPUT, format!("{field} is not hex")))?;
-    <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
-        Refusal::with(
-            codes::INVALID_INPUT,
-            format!("{field} must be {N} bytes ({} hex digits)", N * 2),
-        )
-    })
 }
 
 /// `GET /v1/admin/sites/{site}/packagers`: the site's packager credentials (no secrets).
