@@ -47,6 +47,10 @@ pub enum StreamGrant {
     Full {
         /// The user's active slots.
         active: u32,
+        /// When the first of those slots' leases ends (unix milliseconds) unless it
+        /// is renewed: the earliest a new stream could start (now when no slot is
+        /// held, i.e. a limit of 0).
+        frees_at_ms: i64,
     },
 }
 
@@ -240,10 +244,18 @@ impl StreamTable {
             };
         }
         if active >= limit {
+            let frees_at_ms = leases
+                .iter()
+                .map(|l| l.expires_at_ms)
+                .min()
+                .unwrap_or(now_ms);
             if leases.is_empty() {
                 users.remove(&(site_id.clone(), user_id.to_owned()));
             }
-            return StreamGrant::Full { active };
+            return StreamGrant::Full {
+                active,
+                frees_at_ms,
+            };
         }
         leases.push(Lease {
             stream_id: stream_id.to_owned(),
@@ -338,7 +350,10 @@ mod tests {
         assert!(t.acquire(&s, "u", "b", 2, TTL, T0 + 1).is_granted());
         assert_eq!(
             t.acquire(&s, "u", "c", 2, TTL, T0 + 2),
-            StreamGrant::Full { active: 2 }
+            StreamGrant::Full {
+                active: 2,
+                frees_at_ms: T0 + 30_000
+            }
         );
         // Another user, another site: separate counts.
         assert!(t.acquire(&s, "v", "c", 2, TTL, T0 + 2).is_granted());
@@ -365,7 +380,10 @@ mod tests {
         assert!(!t.release(&s, "u", "c", later));
         assert_eq!(
             t.acquire(&s, "u", "x", 0, TTL, later),
-            StreamGrant::Full { active: 0 }
+            StreamGrant::Full {
+                active: 0,
+                frees_at_ms: later
+            }
         );
     }
 

@@ -1116,7 +1116,10 @@ pub async fn stream_slots(store: &dyn StreamStore) {
             .acquire_stream(&tuto, "alice", "laptop", 2, ttl)
             .await
             .unwrap(),
-        StreamGrant::Full { active: 2 }
+        StreamGrant::Full {
+            active: 2,
+            frees_at_ms: expires_at_ms
+        }
     );
     // Held slots renew whatever the limit; other users and sites are separate.
     assert!(matches!(
