@@ -274,6 +274,13 @@ registry! {
     /// The request carries more than one credential (a repeated header, or a
     /// header and a query parameter that differ).
     CREDENTIAL_AMBIGUOUS = "7511", BadRequest, LICENCE, "The request carries more than one credential: send exactly one";
+    /// The user already plays as many streams as the policy's
+    /// `max_stream_per_user` allows (the message names the limit and when the
+    /// oldest slot frees).
+    STREAM_LIMIT_REACHED = "stream_limit_reached", Forbidden, LICENCE, "Concurrent stream limit reached";
+    /// The stream-slot store cannot be reached, and the policy has a stream
+    /// limit (the site does not fail open).
+    STREAMS_UNAVAILABLE = "stream_state_unavailable", Unavailable, LICENCE, "Stream limits cannot be checked right now; retry shortly";
     // --- brokered licence services (76xx) -----------------------------------
     // The doverunner kind.
     /// The entitlement asks for something a DoveRunner licence token cannot carry.

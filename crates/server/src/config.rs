@@ -216,6 +216,61 @@ pub struct Config {
     pub fairplay: FairPlayConfig,
     /// Prometheus metrics (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// Concurrent-stream limits (`[streams]`).
+    pub streams: StreamsConfig,
+}
+
+/// The `[streams]` settings: how concurrent-stream limits (PallyCon
+/// `max_stream_per_user`) hold their slots. See `docs/streams.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamsConfig {
+    /// Seconds a slot outlives the renewal interval before it frees
+    /// (`grace_secs`, `KEYWARD_STREAMS_GRACE_SECS`; default 30).
+    pub grace_secs: u64,
+    /// The renewal interval assumed when the policy names none
+    /// (`default_interval_secs`, `KEYWARD_STREAMS_DEFAULT_INTERVAL_SECS`;
+    /// default 60).
+    pub default_interval_secs: u64,
+    /// Sites whose stream limits admit licences while the slot store is
+    /// unavailable (`fail_open_sites`; default none: such licences are refused
+    /// with a coded 503).
+    pub fail_open_sites: Vec<String>,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        Self {
+            grace_secs: 30,
+            default_interval_secs: 60,
+            fail_open_sites: Vec::new(),
+        }
+    }
+}
+
+impl StreamsConfig {
+    fn set_grace(&mut self, src: &str, key: &str, v: u64) -> Result<(), ConfigError> {
+        if v > 3600 {
+            return Err(bad(src, key, "at most 3600 seconds"));
+        }
+        self.grace_secs = v;
+        Ok(())
+    }
+
+    fn set_interval(&mut self, src: &str, key: &str, v: u64) -> Result<(), ConfigError> {
+        if v == 0 || v > 86_400 {
+            return Err(bad(src, key, "1 to 86400 seconds"));
+        }
+        self.default_interval_secs = v;
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileStreams {
+    grace_secs: Option<u64>,
+    default_interval_secs: Option<u64>,
+    fail_open_sites: Option<Vec<String>>,
 }
 
 /// The `[metrics]` settings (`KEYWARD_METRICS_ENABLED`,
@@ -389,6 +444,7 @@ impl Default for Config {
             gatekeeper: GatekeeperConfig::default(),
             fairplay: FairPlayConfig::default(),
             metrics: MetricsConfig::default(),
+            streams: StreamsConfig::default(),
         }
     }
 }
@@ -430,6 +486,7 @@ struct FileConfig {
     session_timeout_ms: Option<u64>,
     fairplay: Option<FileFairPlay>,
     metrics: Option<FileMetrics>,
+    streams: Option<FileStreams>,
 }
 
 #[derive(Deserialize, Default)]
@@ -624,6 +681,18 @@ impl Config {
                     c.metrics.listen = Some(parse_listen(&src, "metrics.listen", &v)?);
                 }
             }
+            if let Some(s) = f.streams {
+                if let Some(v) = s.grace_secs {
+                    c.streams.set_grace(&src, "streams.grace_secs", v)?;
+                }
+                if let Some(v) = s.default_interval_secs {
+                    c.streams
+                        .set_interval(&src, "streams.default_interval_secs", v)?;
+                }
+                if let Some(v) = s.fail_open_sites {
+                    c.streams.fail_open_sites = v;
+                }
+            }
             for (k, v) in f.server.unwrap_or_default() {
                 c.server
                     .set(&k, v)
@@ -792,6 +861,21 @@ impl Config {
         }
         if let Some(v) = get("KEYWARD_METRICS_LISTEN") {
             c.metrics.listen = Some(parse_listen(src, "KEYWARD_METRICS_LISTEN", v)?);
+        }
+        for (var, interval) in [
+            ("KEYWARD_STREAMS_GRACE_SECS", false),
+            ("KEYWARD_STREAMS_DEFAULT_INTERVAL_SECS", true),
+        ] {
+            if let Some(v) = get(var) {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| bad(src, var, "not a whole number of seconds"))?;
+                if interval {
+                    c.streams.set_interval(src, var, n)?;
+                } else {
+                    c.streams.set_grace(src, var, n)?;
+                }
+            }
         }
         let src = "command line";
         if let Some(v) = &cli.listen {

@@ -285,6 +285,9 @@ pub struct Entitlement {
     pub output: OutputProtection,
     /// Concurrent stream limit per user.
     pub stream_limit: Option<u32>,
+    /// Which playback this licence is for (the stream a limit counts): every
+    /// request made with one credential shares it. Set by the pipeline.
+    pub playback: Option<String>,
     /// Answer shape.
     pub answer: AnswerShape,
     /// Statistics attribution.
@@ -316,6 +319,7 @@ impl Entitlement {
             timing: Timing::default(),
             output: OutputProtection::default(),
             stream_limit: None,
+            playback: None,
             answer: AnswerShape::default(),
             attribution: None,
         }

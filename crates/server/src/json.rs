@@ -63,6 +63,12 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Unix seconds as RFC 3339 UTC (`2026-11-26T10:11:39Z`); the number itself
+/// outside the calendar's range.
+pub fn rfc3339(unix: i64) -> String {
+    keyward_token::Timestamp::from_unix(unix).map_or_else(|| unix.to_string(), |t| t.to_string())
+}
+
 /// A caller-supplied value for a message: at most `max` characters, with `…`
 /// when cut, so that no refusal echoes input unbounded.
 pub fn bounded(s: &str, max: usize) -> std::borrow::Cow<'_, str> {

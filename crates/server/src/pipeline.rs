@@ -63,6 +63,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             return Err(d);
         }
     };
+    claim.entitlement.playback = Some(playback_id(raw));
     let mut trail = gatekeeper::Trail::default();
     let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client, &mut trail).await;
     laps.lap(Stage::Gatekeeper);
@@ -103,6 +104,9 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         Err(r) => Err(r),
     };
     laps.lap(Stage::BackDoor);
+    if matches!(&out, Ok(l) if l.ends_playback) {
+        state.streams().release(ent).await;
+    }
     let out = out.map_err(|r| match ent.origin {
         Origin::ExpressPlay => frontdoor::expressplay::translate_refusal(r, ent.drm),
         _ => r,
@@ -127,6 +131,14 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         site: claim.site,
         audit: None,
     })
+}
+
+/// The playback a credential stands for (the stream a limit counts): the
+/// first 16 bytes of the credential's SHA-256, in hex. Every licence request
+/// a player makes with one token (per-key requests, renewals) shares it.
+fn playback_id(credential: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(credential.as_bytes())[..16])
 }
 
 /// The access log: one line per licence request (target `keyward::licence`,

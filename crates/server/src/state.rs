@@ -27,7 +27,7 @@ use crate::resources::sites::{SiteCache, SiteEntry};
 use crate::resources::token_keys::{self, TokenKeys};
 use crate::resources::upstreams::Upstreams;
 use crate::resources::vpn::VpnLists;
-use crate::streams::{NotEnforced, StreamGate};
+use crate::streams::{Slots, StreamGate};
 
 /// The application state handed to every handler.
 #[derive(Clone)]
@@ -89,6 +89,7 @@ impl AppState {
             },
             crate::backdoor::brokered::Widevine::new(upstreams.clone()),
         );
+        let streams = Box::new(Slots::new(stores.streams.clone(), config.streams.clone()));
         Self {
             inner: Arc::new(Inner {
                 decisions: crate::decisions::DecisionLog::new(config.decisions_ring),
@@ -107,7 +108,7 @@ impl AppState {
                 fairplay,
                 dask,
                 upstreams,
-                streams: Box::new(NotEnforced),
+                streams,
                 token_keys: OnceLock::new(),
                 metrics,
             }),

@@ -20,20 +20,30 @@ impl BackDoor for ClearKey {
         challenge: Challenge<'_>,
     ) -> Result<Licence, Refusal> {
         match challenge {
-            Challenge::Message(body) => license(cx, ent, body).await,
-            Challenge::AllKeys => all_keys(cx, ent).await,
+            Challenge::Message(body) => match ClearKeyMessage::parse(body)? {
+                ClearKeyMessage::Release { kids } => Ok(Licence {
+                    ends_playback: true,
+                    ..Licence::json(release_ack(&kids))
+                }),
+                ClearKeyMessage::LicenseRequest { kids, session_type } => {
+                    license(cx, ent, kids, session_type)
+                        .await
+                        .map(Licence::json)
+                }
+            },
+            Challenge::AllKeys => all_keys(cx, ent).await.map(Licence::json),
             Challenge::HlsKey(_) => Err(Refusal::internal("HLS key request routed to ClearKey")),
         }
-        .map(Licence::json)
     }
 }
 
-/// Answers a CDM message (licence request or release).
-async fn license(cx: &Context<'_>, ent: &Entitlement, body: &[u8]) -> Result<String, Refusal> {
-    let (kids, session) = match ClearKeyMessage::parse(body)? {
-        ClearKeyMessage::Release { kids } => return Ok(release_ack(&kids)),
-        ClearKeyMessage::LicenseRequest { kids, session_type } => (kids, session_type),
-    };
+/// Answers a CDM licence request.
+async fn license(
+    cx: &Context<'_>,
+    ent: &Entitlement,
+    kids: Vec<Kid>,
+    session: SessionType,
+) -> Result<String, Refusal> {
     if session == SessionType::PersistentLicense && !ent.timing.persistent {
         return Err(Refusal::new(codes::PERSISTENT_NOT_ALLOWED));
     }

@@ -330,7 +330,7 @@ impl FairPlay {
         .await?
         .body;
         let (content_type, body) = answer(&req.envelope, cx.ckc_format, &ckc);
-        Ok(Licence { content_type, body })
+        Ok(Licence::new(content_type, body))
     }
 }
 
@@ -379,7 +379,7 @@ impl BackDoor for FairPlay {
             &mut fill,
         )?;
         let (content_type, body) = answer(&req.envelope, cx.ckc_format, &ckc);
-        Ok(Licence { content_type, body })
+        Ok(Licence::new(content_type, body))
     }
 }
 

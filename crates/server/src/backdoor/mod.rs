@@ -39,23 +39,29 @@ pub struct Licence {
     pub content_type: &'static str,
     /// Its bytes.
     pub body: Vec<u8>,
+    /// The answer ends the playback (a release acknowledgement): its stream
+    /// slot is freed.
+    pub ends_playback: bool,
 }
 
 impl Licence {
+    /// A licence of this media type.
+    pub fn new(content_type: &'static str, body: Vec<u8>) -> Self {
+        Self {
+            content_type,
+            body,
+            ends_playback: false,
+        }
+    }
+
     /// A JSON licence.
     pub fn json(body: String) -> Self {
-        Self {
-            content_type: "application/json",
-            body: body.into_bytes(),
-        }
+        Self::new("application/json", body.into_bytes())
     }
 
     /// A binary licence.
     pub fn octets(body: Vec<u8>) -> Self {
-        Self {
-            content_type: "application/octet-stream",
-            body,
-        }
+        Self::new("application/octet-stream", body)
     }
 }
 

@@ -156,14 +156,10 @@ pub fn credential_json(info: &keyward_store::FairPlayCredentialInfo) -> serde_js
         "cert_hash": hex::encode(info.cert_hash),
         "subject": cert.as_ref().map(|c| c.subject.clone()),
         "serial": cert.as_ref().map(|c| c.serial.clone()),
-        "not_before": cert.as_ref().map(|c| rfc3339(c.not_before)),
-        "not_after": cert.as_ref().map(|c| rfc3339(c.not_after)),
+        "not_before": cert.as_ref().map(|c| crate::json::rfc3339(c.not_before)),
+        "not_after": cert.as_ref().map(|c| crate::json::rfc3339(c.not_after)),
         "key_bits": cert.as_ref().map(|c| c.key_bits),
         "label": info.label,
-        "created_at": rfc3339(info.created_at),
+        "created_at": crate::json::rfc3339(info.created_at),
     })
-}
-
-fn rfc3339(unix: i64) -> String {
-    keyward_token::Timestamp::from_unix(unix).map_or_else(|| unix.to_string(), |t| t.to_string())
 }

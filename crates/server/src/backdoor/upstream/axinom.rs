@@ -570,10 +570,10 @@ impl Kind for Axinom {
             let failed = refused(route, &a, "answered something that is not a CKC");
             return ckc_in(route, a).map(Licence::octets).map_err(|_| failed);
         }
-        Ok(Licence {
-            content_type: relayed_type(a.content_type.as_deref()),
-            body: a.body,
-        })
+        Ok(Licence::new(
+            relayed_type(a.content_type.as_deref()),
+            a.body,
+        ))
     }
 
     /// Widevine: the service certificate request. Others: an empty challenge

@@ -563,10 +563,7 @@ pub fn read_answer(route: &Route, drm: DrmType, a: Answered) -> Result<Licence, 
             if content_type == "application/octet-stream" && trimmed.starts_with(b"<") {
                 content_type = "text/xml; charset=utf-8";
             }
-            Ok(Licence {
-                content_type,
-                body: a.body,
-            })
+            Ok(Licence::new(content_type, a.body))
         }
         _ => Ok(Licence::octets(a.body)),
     }

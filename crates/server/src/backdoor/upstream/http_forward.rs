@@ -405,10 +405,10 @@ impl Kind for HttpForward {
                 a.status
             )));
         }
-        Ok(Licence {
-            content_type: relayed_type(a.content_type.as_deref()),
-            body: a.body,
-        })
+        Ok(Licence::new(
+            relayed_type(a.content_type.as_deref()),
+            a.body,
+        ))
     }
 
     /// An empty challenge of the upstream's DRM, with a JWT whose claims say

@@ -268,10 +268,7 @@ pub fn read_answer(route: &Route, a: Answered) -> Result<Licence, Refusal> {
     };
     let ok = (200..300).contains(&a.status);
     match LicenseAnswer::read(&a.body) {
-        Some(LicenseAnswer::Licence) if ok => Ok(Licence {
-            content_type: SOAP_XML,
-            body: a.body,
-        }),
+        Some(LicenseAnswer::Licence) if ok => Ok(Licence::new(SOAP_XML, a.body)),
         Some(LicenseAnswer::Fault(f)) => Err(fault_refusal(route, a, &f)),
         _ if !ok => Err(refused(format!(
             "The PlayReady upstream answered HTTP {}",
