@@ -76,9 +76,12 @@ pub struct Filters {
     /// Only rows with this result: ok or a refusal code (e.g. 7011).
     #[arg(long)]
     code: Option<String>,
-    /// Only rows of this kind: license, upstream, packager_keys.
+    /// Only rows of this kind: license, upstream, packager_keys, decision.
     #[arg(long)]
     kind: Option<String>,
+    /// Only rows of this request id (the x-request-id a player or log shows).
+    #[arg(long)]
+    request_id: Option<String>,
     /// Rows at or after this time: RFC 3339 (2024-05-01T12:00:00Z), unix seconds, or an age
     /// (30s, 15m, 2h, 7d ago).
     #[arg(long)]
@@ -146,6 +149,7 @@ impl Filters {
             cid: self.cid.clone(),
             code: self.code.clone(),
             kind: self.kind.clone(),
+            request_id: self.request_id.clone(),
             since_ms: time("--since", &self.since)?,
             until_ms: time("--until", &self.until)?,
             limit,

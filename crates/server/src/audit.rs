@@ -117,6 +117,21 @@ impl AuditSink {
         }
     }
 
+    /// Queues one event that may be lost rather than wait (a decision
+    /// record, written from the synchronous end of the pipeline): dropped and
+    /// counted as failed (`keyward_audit_events_failed_total`) when the queue
+    /// is full or there is no writer.
+    pub fn try_submit(&self, event: AuditEvent) {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(event).is_ok());
+        if !sent {
+            self.instruments.failed.inc();
+            tracing::warn!("audit queue full: a decision record was not kept");
+        }
+    }
+
     /// Queues one event, waiting while the queue is full.
     pub async fn record(&self, event: AuditEvent) {
         match &self.tx {

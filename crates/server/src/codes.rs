@@ -371,7 +371,7 @@ registry! {
     /// Admin: the site already has an upstream of that name.
     UPSTREAM_EXISTS = "upstream_exists", Conflict, NATIVE, "The site already has an upstream with this name";
     /// Admin: no decision with that request id in the decision debugger's ring.
-    DECISION_NOT_FOUND = "decision_not_found", NotFound, NATIVE, "No decision with that request id in memory: the ring keeps the most recent decisions (decisions_ring)";
+    DECISION_NOT_FOUND = "decision_not_found", NotFound, NATIVE, "No decision with that request id: the ring keeps the most recent decisions (decisions_ring), the audit store those of the sites in decisions_audit_sites";
     /// Admin: no packager credential of that name.
     PACKAGER_NOT_FOUND = "packager_not_found", NotFound, NATIVE, "No packager credential with that name";
     /// Admin: a packager credential of that name exists (names are unique across sites).

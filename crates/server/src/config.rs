@@ -204,6 +204,11 @@ pub struct Config {
     /// How many recent licence decisions the decision debugger keeps in memory
     /// (`decisions_ring`, `KEYWARD_DECISIONS_RING`; default 10,000, 0 = off).
     pub decisions_ring: usize,
+    /// Sites whose licence decisions are also kept in the audit store (kind
+    /// `decision`), so `keyward explain` finds them on any node and after a
+    /// restart (`decisions_audit_sites`, `KEYWARD_DECISIONS_AUDIT_SITES`,
+    /// comma-separated; `*` for every site; default none).
+    pub decisions_audit_sites: Vec<String>,
     /// Write an audit row for every licence decision, whatever the credential
     /// (`audit_all_licences`, `KEYWARD_AUDIT_ALL_LICENCES`; default off: only
     /// Studio-token licences, whose rows feed `/v2/stats`, are audited). One row
@@ -244,6 +249,15 @@ impl Default for StreamsConfig {
             default_interval_secs: 60,
             fail_open_sites: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// Whether `site`'s decision records go to the audit store too.
+    pub fn audits_decisions_of(&self, site: &str) -> bool {
+        self.decisions_audit_sites
+            .iter()
+            .any(|s| s == "*" || s == site)
     }
 }
 
@@ -440,6 +454,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             cache_ttl_ms: 2000,
             decisions_ring: 10_000,
+            decisions_audit_sites: Vec::new(),
             audit_all_licences: false,
             gatekeeper: GatekeeperConfig::default(),
             fairplay: FairPlayConfig::default(),
@@ -477,6 +492,7 @@ struct FileConfig {
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
     decisions_ring: Option<usize>,
+    decisions_audit_sites: Option<Vec<String>>,
     audit_all_licences: Option<bool>,
     limits: Option<FileLimits>,
     server: Option<std::collections::BTreeMap<String, u64>>,
@@ -623,6 +639,9 @@ impl Config {
             }
             if let Some(v) = f.audit_all_licences {
                 c.audit_all_licences = v;
+            }
+            if let Some(v) = f.decisions_audit_sites {
+                c.decisions_audit_sites = v;
             }
             if let Some(v) = f.decisions_ring {
                 if v > 1_000_000 {
@@ -776,6 +795,14 @@ impl Config {
                     ))
                 }
             };
+        }
+        if let Some(v) = get("KEYWARD_DECISIONS_AUDIT_SITES") {
+            c.decisions_audit_sites = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(v) = get("KEYWARD_DECISIONS_RING") {
             c.decisions_ring = v

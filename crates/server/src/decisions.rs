@@ -199,6 +199,26 @@ impl Decision {
     }
 }
 
+impl Decision {
+    /// The record as an audit event (kind `decision`, the record as detail),
+    /// for sites whose decisions are kept in the audit store.
+    pub fn audit_event(&self, e: &Entitlement) -> keyward_store::AuditEvent {
+        let mut ev = keyward_store::AuditEvent::new("decision", self.code);
+        ev.at_unix_ms = self.at_unix_ms;
+        ev.site_id = keyward_store::SiteId::parse(&e.site_id).ok();
+        // Over-long values are left out: one invalid field would refuse the
+        // whole batch it is written in.
+        let fits = |v: &str| !v.is_empty() && v.len() <= keyward_store::audit::MAX_FIELD_LEN;
+        ev.cid = Some(e.content_id.clone()).filter(|c| fits(c));
+        ev.drm = Some(e.drm.as_str().to_owned());
+        ev.request_id = Some(self.request_id.clone()).filter(|r| fits(r));
+        ev.user = Some(e.subject.clone())
+            .filter(|u| !u.is_empty() && u.len() <= keyward_store::audit::MAX_USER_LEN);
+        ev.detail = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        ev
+    }
+}
+
 /// The bounded ring of recent decisions.
 #[derive(Debug)]
 pub struct DecisionLog {

@@ -377,7 +377,8 @@ fn audit_paths(admin_err: &Value) -> (Value, Value) {
                 text("user", 1024, "Only this end user's events (licences: the token's user id; Studio tokens: the client)."),
                 text("cid", 256, "Only this content id's events."),
                 text("code", 256, "Only events with this result: ok or a refusal code (e.g. 7011)."),
-                text("kind", 256, "Only events of this kind: license, upstream, packager_keys."),
+                text("kind", 256, "Only events of this kind: license, upstream, packager_keys, decision."),
+                text("request_id", 256, "Only events of this request id."),
                 time("since", "Events at or after this time (inclusive): RFC 3339 (2024-05-01T12:00:00Z, any offset, fraction to the millisecond) or unix seconds."),
                 time("until", "Events before this time (exclusive), in the same forms; not earlier than since."),
                 {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
@@ -397,7 +398,7 @@ fn audit_paths(admin_err: &Value) -> (Value, Value) {
             "result": {"type": "string", "description": "ok or the refusal code answered"},
             "request_id": {"type": ["string", "null"]},
             "user": {"type": ["string", "null"], "description": "The end user of a licence event; null for other events and for events recorded before keyward kept it"},
-            "detail": {"description": "Free JSON by kind (license: source, client, client_data; upstream: route, kind, status, ms; packager_keys: protocol, packager, keys)"}}}
+            "detail": {"description": "Free JSON by kind (license: source, client, client_data; upstream: route, kind, status, ms; packager_keys: protocol, packager, keys; decision: the decision debugger's record)"}}}
     });
     (paths, schemas)
 }

@@ -163,8 +163,9 @@ fn access(
         );
     }
     let decisions = state.decisions();
-    if decisions.enabled() {
-        decisions.push(crate::decisions::Decision::of(&crate::decisions::Ending {
+    let to_audit = ent.filter(|e| state.config().audits_decisions_of(&e.site_id));
+    if decisions.enabled() || to_audit.is_some() {
+        let d = crate::decisions::Decision::of(&crate::decisions::Ending {
             request_id: rid,
             front_door: laps.front_door,
             back_door: laps.back_door,
@@ -173,7 +174,13 @@ fn access(
             times: laps.times(),
             total: laps.elapsed(),
             checks,
-        }));
+        });
+        if let Some(e) = to_audit {
+            state.audit().try_submit(d.audit_event(e));
+        }
+        if decisions.enabled() {
+            decisions.push(d);
+        }
     }
     let us = u64::try_from(laps.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (outcome, code) = match result {

@@ -255,3 +255,73 @@ async fn a_pasted_token_is_explained_without_side_effects() {
     let anon = app.post("/v1/admin/explain", None, "{}").await;
     assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Polls until the audit writer has kept the request's decision (it writes in
+/// batches off the request path).
+async fn audited_decision(app: &common::TestApp, rid: &str) -> common::Answer {
+    for _ in 0..100 {
+        let d = admin(app, &format!("/v1/admin/decisions/{rid}")).await;
+        if d.status == StatusCode::OK {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    admin(app, &format!("/v1/admin/decisions/{rid}")).await
+}
+
+#[tokio::test]
+async fn opted_in_sites_keep_their_decisions_in_the_audit_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    // No ring at all: a record can only come from the audit store.
+    cfg.decisions_ring = 0;
+    cfg.decisions_audit_sites = vec![common::SITE.to_owned()];
+    let app = common::app_with(dir, cfg).await;
+    let token = ck_token(CID);
+    assert_eq!(
+        licence(&app, "req-audited-ok", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    licence(&app, "req-audited-no-key", Some(&ck_token("other-content"))).await;
+    // Another site's decision is not kept.
+    let other = common::ck_token_site(common::CORS_SITE, CID);
+    licence(&app, "req-not-opted-in", Some(&other)).await;
+
+    let d = audited_decision(&app, "req-audited-ok").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text());
+    let v = d.json();
+    assert_eq!(v["request_id"], "req-audited-ok");
+    assert_eq!(v["outcome"], "granted");
+    assert_eq!(v["code"], "ok");
+    assert_eq!(v["front_door"], "pallycon");
+    assert_eq!(v["back_door"], "clearkey");
+    assert_eq!(v["credential"]["site"], common::SITE);
+    assert_eq!(v["credential"]["cid"], CID);
+    // Never the token or a key.
+    assert!(!d.text().contains(&token));
+    assert!(!d.text().contains(&b64url(&KEY_ALL)));
+
+    let d = audited_decision(&app, "req-audited-no-key").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text());
+    assert_eq!(d.json()["code"], "7001", "{}", d.text());
+    assert_eq!(d.json()["refused_at"], "back_door");
+
+    // The rows are searchable like any audit event.
+    let rows = admin(
+        &app,
+        "/v1/admin/audit?kind=decision&request_id=req-audited-no-key",
+    )
+    .await;
+    assert_eq!(rows.status, StatusCode::OK, "{}", rows.text());
+    let records = rows.json()["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["kind"], "decision");
+    assert_eq!(records[0]["result"], "7001");
+    assert_eq!(records[0]["site_id"], common::SITE);
+    assert_eq!(records[0]["user"], "user-1");
+    assert_eq!(records[0]["detail"]["refused_at"], "back_door");
+
+    let d = admin(&app, "/v1/admin/decisions/req-not-opted-in").await;
+    assert_eq!(d.status, StatusCode::NOT_FOUND);
+    assert_eq!(d.json()["code"], "decision_not_found");
+}

@@ -178,6 +178,8 @@ pub struct AuditQuery {
     /// Only events of this kind, e.g. `license`, `upstream`, `packager_keys`
     /// (1 to 256 bytes).
     pub kind: Option<String>,
+    /// Only events of this request id (1 to 256 bytes).
+    pub request_id: Option<String>,
     /// Events at or after this time, unix milliseconds (inclusive).
     pub since_ms: Option<i64>,
     /// Events before this time, unix milliseconds (exclusive).
@@ -196,6 +198,7 @@ impl Default for AuditQuery {
             cid: None,
             code: None,
             kind: None,
+            request_id: None,
             since_ms: None,
             until_ms: None,
             limit: DEFAULT_PAGE,
@@ -226,6 +229,12 @@ impl AuditQuery {
         text("cid", self.cid.as_deref(), MAX_FIELD_LEN, long)?;
         text("code", self.code.as_deref(), MAX_FIELD_LEN, long)?;
         text("kind", self.kind.as_deref(), MAX_FIELD_LEN, long)?;
+        text(
+            "request_id",
+            self.request_id.as_deref(),
+            MAX_FIELD_LEN,
+            long,
+        )?;
         if !(1..=MAX_PAGE).contains(&self.limit) {
             return Err(StoreError::InvalidInput {
                 field: "limit",
@@ -261,6 +270,7 @@ impl AuditQuery {
             && eq(&self.cid, e.cid.as_deref())
             && eq(&self.code, Some(e.result.as_str()))
             && eq(&self.kind, Some(e.kind.as_str()))
+            && eq(&self.request_id, e.request_id.as_deref())
             && self.since_ms.is_none_or(|s| e.at_unix_ms >= s)
             && self.until_ms.is_none_or(|u| e.at_unix_ms < u)
     }

@@ -366,7 +366,16 @@ pub async fn delete_key(
 
 /// The query parameters of `GET /v1/admin/audit`.
 const AUDIT_PARAMS: &[&str] = &[
-    "site", "user", "cid", "code", "kind", "since", "until", "limit", "before",
+    "site",
+    "user",
+    "cid",
+    "code",
+    "kind",
+    "request_id",
+    "since",
+    "until",
+    "limit",
+    "before",
 ];
 
 fn bad_param(name: &str, reason: &str) -> Refusal {
@@ -417,6 +426,7 @@ fn audit_query(query: Option<&str>) -> Result<AuditQuery, Refusal> {
             "cid" => q.cid = Some(v),
             "code" => q.code = Some(v),
             "kind" => q.kind = Some(v),
+            "request_id" => q.request_id = Some(v),
             "since" => q.since_ms = Some(time(&v)?),
             "until" => q.until_ms = Some(time(&v)?),
             "limit" => {
@@ -438,7 +448,7 @@ fn audit_query(query: Option<&str>) -> Result<AuditQuery, Refusal> {
     Ok(q)
 }
 
-/// `GET /v1/admin/audit[?site=&user=&cid=&code=&kind=&since=&until=&limit=&before=]`:
+/// `GET /v1/admin/audit[?site=&user=&cid=&code=&kind=&request_id=&since=&until=&limit=&before=]`:
 /// one page of the audit trail, newest first, with the cursor of the next.
 pub async fn audit(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     native(

@@ -1,6 +1,8 @@
 //! The decision debugger's admin API: `GET /v1/admin/decisions[?limit=&outcome=]`
 //! (newest first) and `GET /v1/admin/decisions/{request_id}` — why a licence request
-//! was granted or refused, from the ring of recent decisions.
+//! was granted or refused, from the ring of recent decisions, or (for sites in
+//! `decisions_audit_sites`) from the audit store: decisions of other nodes, and
+//! from before a restart.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -32,17 +34,35 @@ pub async fn get(State(s): State<AppState>, rid: Result<Path<String>, PathReject
         Ok(p) => p,
         Err(e) => return Refused::from(path_error(&e)).into_response(),
     };
-    if !s.decisions().enabled() {
-        return Refused::from(Refusal::with(
+    if let Some(d) = s.decisions().get(&rid) {
+        return json(&*d);
+    }
+    let audited = !s.config().decisions_audit_sites.is_empty();
+    if audited && !rid.is_empty() && rid.len() <= keyward_store::audit::MAX_FIELD_LEN {
+        let q = keyward_store::AuditQuery {
+            kind: Some("decision".into()),
+            request_id: Some(rid),
+            limit: 1,
+            ..keyward_store::AuditQuery::default()
+        };
+        match s.stores().audit.search(&q).await {
+            Ok(page) => {
+                if let Some(r) = page.records.into_iter().next() {
+                    return json(&r.event.detail);
+                }
+            }
+            Err(e) => return Refused::from(Refusal::from_admin_store(e)).into_response(),
+        }
+    }
+    let refusal = if s.decisions().enabled() || audited {
+        Refusal::new(codes::DECISION_NOT_FOUND)
+    } else {
+        Refusal::with(
             codes::DECISION_NOT_FOUND,
             "The decision debugger is off (decisions_ring = 0)",
-        ))
-        .into_response();
-    }
-    match s.decisions().get(&rid) {
-        Some(d) => json(&*d),
-        None => Refused::from(Refusal::new(codes::DECISION_NOT_FOUND)).into_response(),
-    }
+        )
+    };
+    Refused::from(refusal).into_response()
 }
 
 /// `GET /v1/admin/decisions[?limit=100&outcome=refused|granted]`.

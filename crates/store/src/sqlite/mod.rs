@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit search",
         include_str!("../../migrations/0009_audit_search.sql"),
     ),
+    (
+        10,
+        "audit by request id",
+        include_str!("../../migrations/0010_audit_request_id.sql"),
+    ),
 ];
 
 #[derive(Debug)]

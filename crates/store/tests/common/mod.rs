@@ -819,6 +819,19 @@ pub async fn audit_search(store: &dyn Store) {
         ids(store, &q(&|q| q.kind = Some("upstream".into()))).await,
         expect(&|r| r.5 == "upstream")
     );
+    // One request's events (the rows' request ids are req-<time>).
+    assert_eq!(
+        ids(
+            store,
+            &q(&|q| q.request_id = Some(format!("req-{}", rows[4].0)))
+        )
+        .await,
+        expect(&|r| r.0 == rows[4].0)
+    );
+    assert_eq!(
+        ids(store, &q(&|q| q.request_id = Some("req-none".into()))).await,
+        Vec::<i64>::new()
+    );
     assert_eq!(
         ids(
             store,
@@ -999,6 +1012,8 @@ pub async fn audit_search(store: &dyn Store) {
         (q(&|q| q.cid = Some(String::new())), "cid"),
         (q(&|q| q.code = Some("c".repeat(257))), "code"),
         (q(&|q| q.kind = Some("k".repeat(257))), "kind"),
+        (q(&|q| q.request_id = Some("r".repeat(257))), "request_id"),
+        (q(&|q| q.request_id = Some(String::new())), "request_id"),
         (
             q(&|q| {
                 q.since_ms = Some(T0 + 1);
