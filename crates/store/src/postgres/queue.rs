@@ -318,19 +318,19 @@ async fn run(shared: Arc<Shared>, pool: PgPool) {
                 let mut gave_up = 0usize;
                 let closing = shared.lock().closed;
                 let give_up = closing && failed_attempts >= CLOSE_ATTEMPTS;
+                // Answered only once the queue says it fails, so that a caller
+                // told "kept" and calling again is not made to wait.
+                let mut answers: Vec<(oneshot::Sender<Outcome>, bool)> = Vec::new();
                 for mut entry in batch {
-                    if entry.keep && !give_up {
-                        if let Some(reply) = entry.reply.take() {
-                            let _ = reply.send(Outcome::Kept);
-                        }
+                    let keep = entry.keep && !give_up;
+                    if entry.keep && !keep {
+                        gave_up += entry.events.len();
+                    }
+                    if let Some(reply) = entry.reply.take() {
+                        answers.push((reply, keep));
+                    }
+                    if keep {
                         kept.push(entry);
-                    } else {
-                        if entry.keep {
-                            gave_up += entry.events.len();
-                        }
-                        if let Some(reply) = entry.reply.take() {
-                            let _ = reply.send(Outcome::Failed(StoreError::backend(&detail)));
-                        }
                     }
                 }
                 let (first, queued, dropped) = {
@@ -346,7 +346,7 @@ async fn run(shared: Arc<Shared>, pool: PgPool) {
                         for entry in st.entries.drain(..) {
                             gave_up += entry.events.len();
                             if let Some(reply) = entry.reply {
-                                let _ = reply.send(Outcome::Failed(StoreError::backend(&detail)));
+                                answers.push((reply, false));
                             }
                         }
                         st.queued = 0;
@@ -354,6 +354,13 @@ async fn run(shared: Arc<Shared>, pool: PgPool) {
                     st.dropped += gave_up as u64;
                     (first, st.queued, st.dropped)
                 };
+                for (reply, kept) in answers {
+                    let _ = reply.send(if kept {
+                        Outcome::Kept
+                    } else {
+                        Outcome::Failed(StoreError::backend(&detail))
+                    });
+                }
                 if give_up {
                     tracing::error!(
                         error = %detail,
