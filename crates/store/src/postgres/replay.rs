@@ -20,6 +20,9 @@
 //! decided in memory, so there is no claim to take ([`ReplayStore::claim_replay`]
 //! keeps its no-op default) and no unclean stop to fence: a refusal is never
 //! `unverifiable`. "Now" is this node's clock, like the callers' expiries.
+//!
+//! Each use costs one round trip and one commit (the SQLite store answers from
+//! memory and commits behind the answer): the price of several nodes agreeing.
 
 use async_trait::async_trait;
 
