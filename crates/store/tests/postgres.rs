@@ -780,3 +780,301 @@ async fn pg_audit_queue_survives_an_outage() {
         "backend"
     );
 }
+
+// ---- customers and clients (no conformance function covers them) ---------------------
+
+/// Customers and Studio clients, run against PostgreSQL and, for parity,
+/// against SQLite: the same answers from both.
+async fn customers_and_clients(store: &dyn Store) {
+    use keyward_store::{AuthEnv, ClientSettings, CustomerSettings, NewClient, NewCustomer};
+    let new_customer = |id: &str, n: u8, quota: Option<u64>| NewCustomer {
+        customer_id: id.to_owned(),
+        test_hash: [n; 32],
+        production_hash: [n + 100; 32],
+        settings: CustomerSettings {
+            token_quota: quota,
+            ..CustomerSettings::default()
+        },
+    };
+    let c = store
+        .create_customer(new_customer("zeta", 1, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!((c.customer_id.as_str(), c.tokens_issued), ("zeta", 0));
+    let code =
+        |r: Result<keyward_store::Customer, keyward_store::StoreError>| r.unwrap_err().code();
+    assert_eq!(
+        code(store.create_customer(new_customer("zeta", 2, None)).await),
+        "customer_exists"
+    );
+    assert_eq!(
+        code(store.create_customer(new_customer("other", 1, None)).await),
+        "customer_exists"
+    );
+    store
+        .create_customer(new_customer("alpha", 3, None))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .customers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.customer_id)
+        .collect();
+    assert_eq!(ids, ["alpha", "zeta"]);
+    let (found, env) = store
+        .customer_by_authenticator(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.customer_id.as_str(), env), ("zeta", AuthEnv::Test));
+    let (_, env) = store
+        .customer_by_authenticator(&[101; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(env, AuthEnv::Production);
+    assert!(store
+        .customer_by_authenticator(&[9; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.take_customer_token("zeta").await.unwrap());
+    assert!(store.take_customer_token("zeta").await.unwrap());
+    assert!(
+        !store.take_customer_token("zeta").await.unwrap(),
+        "quota of 2 used up"
+    );
+    assert_eq!(store.customer("zeta").await.unwrap().tokens_issued, 2);
+    assert!(
+        store.take_customer_token("alpha").await.unwrap(),
+        "no quota"
+    );
+    assert_eq!(
+        store
+            .take_customer_token("nobody")
+            .await
+            .unwrap_err()
+            .code(),
+        "customer_not_found"
+    );
+    let raised = CustomerSettings {
+        token_quota: Some(3),
+        ..CustomerSettings::default()
+    };
+    assert_eq!(
+        store
+            .update_customer("zeta", raised.clone())
+            .await
+            .unwrap()
+            .settings,
+        raised
+    );
+    assert!(store.take_customer_token("zeta").await.unwrap());
+    store
+        .rotate_customer_authenticator("zeta", AuthEnv::Test, [50; 32])
+        .await
+        .unwrap();
+    assert!(store
+        .customer_by_authenticator(&[1; 32])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .customer_by_authenticator(&[50; 32])
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .rotate_customer_authenticator("zeta", AuthEnv::Production, [103; 32])
+            .await
+            .unwrap_err()
+            .code(),
+        "customer_exists",
+        "alpha's production hash"
+    );
+    store.delete_customer("zeta").await.unwrap();
+    assert_eq!(code(store.customer("zeta").await), "customer_not_found");
+    assert_eq!(
+        store.delete_customer("zeta").await.unwrap_err().code(),
+        "customer_not_found"
+    );
+
+    store.create_site(new_site("CLNT")).await.unwrap();
+    let new_client = |name: &str, site: &str, hash: u8| NewClient {
+        name: name.to_owned(),
+        site_id: site_id(site),
+        settings: ClientSettings::default(),
+        secret: keyward_store::SiteSecret::from_bytes(&[hash; 32]).unwrap(),
+        api_key: ("first".to_owned(), [hash; 32]),
+    };
+    let app = store
+        .create_client(new_client("app", "CLNT", 1))
+        .await
+        .unwrap();
+    assert_eq!((app.api_keys.len(), app.secrets.len()), (1, 1));
+    let ccode = |r: Result<keyward_store::Client, keyward_store::StoreError>| r.unwrap_err().code();
+    assert_eq!(
+        ccode(store.create_client(new_client("app", "CLNT", 2)).await),
+        "client_exists"
+    );
+    assert_eq!(
+        ccode(store.create_client(new_client("b", "NONE", 3)).await),
+        "site_not_found"
+    );
+    assert_eq!(
+        ccode(store.create_client(new_client("c", "CLNT", 1)).await),
+        "client_exists"
+    );
+    for n in 2..=16u8 {
+        store
+            .add_api_key("app", &format!("k{n}"), [n + 10; 32])
+            .await
+            .unwrap();
+    }
+    let full = store.add_api_key("app", "k17", [99; 32]).await.unwrap_err();
+    assert!(matches!(
+        full,
+        keyward_store::StoreError::InvalidInput {
+            field: "api_keys",
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .add_api_key("nobody", "k", [98; 32])
+            .await
+            .unwrap_err()
+            .code(),
+        "client_not_found"
+    );
+    let keys = store.client("app").await.unwrap().api_keys;
+    assert_eq!(keys.len(), 16);
+    assert_eq!(
+        store
+            .remove_api_key("app", "nosuchid")
+            .await
+            .unwrap_err()
+            .code(),
+        "api_key_not_found"
+    );
+    for k in &keys[1..] {
+        store.remove_api_key("app", &k.id).await.unwrap();
+    }
+    let last = store.remove_api_key("app", &keys[0].id).await.unwrap_err();
+    assert!(matches!(
+        last,
+        keyward_store::StoreError::InvalidInput {
+            field: "api_keys",
+            ..
+        }
+    ));
+    assert_eq!(
+        store
+            .client_by_api_key(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "app"
+    );
+    assert!(store.client_by_api_key(&[12; 32]).await.unwrap().is_none());
+    for n in 2..=6u8 {
+        store
+            .add_client_secret(
+                "app",
+                keyward_store::SiteSecret::from_bytes(&[n; 32]).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let secrets = store.client("app").await.unwrap().secrets;
+    let firsts: Vec<u8> = secrets.iter().map(|s| s.expose()[0]).collect();
+    assert_eq!(firsts, [6, 5, 4, 3], "the newest four, newest first");
+    assert_eq!(
+        ccode(
+            store
+                .add_client_secret(
+                    "nobody",
+                    keyward_store::SiteSecret::from_bytes(&[1; 32]).unwrap()
+                )
+                .await
+        ),
+        "client_not_found"
+    );
+    let settings = ClientSettings {
+        ttl_secs: 60,
+        ..ClientSettings::default()
+    };
+    assert_eq!(
+        store
+            .update_client("app", settings.clone())
+            .await
+            .unwrap()
+            .settings,
+        settings
+    );
+    store.delete_client("app").await.unwrap();
+    assert_eq!(ccode(store.client("app").await), "client_not_found");
+    assert!(store.clients().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pg_customers_and_clients() {
+    let url = db!("customers_clients");
+    let store = open(&url).await;
+    customers_and_clients(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_customers_and_clients_answer_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), kek(1)).await.unwrap();
+    customers_and_clients(&store).await;
+    store.close().await;
+}
+
+/// Secrets added at once on two nodes get distinct sequence numbers (the
+/// client's row is locked while one is numbered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_client_secrets_are_numbered_across_nodes() {
+    use keyward_store::{ClientSettings, ClientStore as _, NewClient, SiteSecret};
+    let url = db!("client_secrets_nodes");
+    let nodes: [Arc<PostgresStore>; 2] = [Arc::new(open(&url).await), Arc::new(open(&url).await)];
+    nodes[0].create_site(new_site("CSEC")).await.unwrap();
+    nodes[0]
+        .create_client(NewClient {
+            name: "app".into(),
+            site_id: site_id("CSEC"),
+            settings: ClientSettings::default(),
+            secret: SiteSecret::from_bytes(&[1; 32]).unwrap(),
+            api_key: ("k".into(), [1; 32]),
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 2..34u8 {
+        let node = nodes[usize::from(n) % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            node.add_client_secret("app", SiteSecret::from_bytes(&[n; 32]).unwrap())
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let pool = raw(&url).await;
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM client_secrets ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seqs, [30, 31, 32, 33]);
+    assert_eq!(nodes[1].client("app").await.unwrap().secrets.len(), 4);
+    for node in &nodes {
+        node.close().await;
+    }
+}
