@@ -183,7 +183,8 @@ impl PostgresOptions {
             }
         }
         out.retain(|s| !s.is_empty());
-        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        // Longest first, so that a password containing another is scrubbed whole.
+        out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         out.dedup();
         out
     }
