@@ -2,8 +2,10 @@
 # Installs what the browser / player end-to-end tests (e2e/) need on a fresh Debian
 # bookworm machine: Debian's chromium and ffmpeg, and the pinned npm packages of e2e/
 # (playwright-core, shaka-player, hls.js, shaka-packager; see e2e/package-lock.json);
-# and Debian's prometheus, which scrapes keyward in crates/cli/tests/metrics_prometheus.rs
-# (the test runs its own on a free port; the system service is not started).
+# Debian's prometheus, which scrapes keyward in crates/cli/tests/metrics_prometheus.rs
+# (the test runs its own on a free port; the system service is not started); and
+# Debian's postgresql, whose binaries crates/store/tests/postgres.rs runs (its own
+# server on a free port; the system cluster is not started).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -19,6 +21,11 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 # the docs' walkthroughs (crates/cli/tests/walkthroughs.rs) and the benches use curl
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# the PostgreSQL store's tests (crates/store/tests/postgres.rs) run their own server
+# (initdb + pg_ctl on a free port; Debian keeps them in /usr/lib/postgresql/*/bin)
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 
 apt_install() {
   $SUDO apt-get install -y -q --no-install-recommends \
@@ -45,7 +52,7 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}"
   fi
 else
-  echo "install-test-deps: chromium, ffmpeg, prometheus and curl present"
+  echo "install-test-deps: chromium, ffmpeg, prometheus, curl and postgresql present"
 fi
 chromium --version 2>/dev/null | head -n1 || true
 ffmpeg -version | head -n1

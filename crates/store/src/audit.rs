@@ -114,8 +114,9 @@ pub struct AuditRecord {
     pub event: AuditEvent,
 }
 
-/// Storage of audit events. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore)
-/// and [`MemoryStore`](crate::memory::MemoryStore).
+/// Storage of audit events. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore),
+/// [`PostgresStore`](crate::postgres::PostgresStore) and
+/// [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends an event; returns its sequence number.

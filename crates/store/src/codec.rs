@@ -5,8 +5,8 @@
 //! Nothing here knows a database driver. A backend reads a row into the plain
 //! column structs below ([`SiteRow`], [`KeyRow`], [`FairPlayRow`], [`UpstreamRow`]) or passes single columns to the
 //! functions, and gets typed values back; writing goes the other way. The SQLite
-//! backend uses it today; a PostgreSQL backend reuses it as is, so both store the
-//! same bytes for the same value (and a value wrapped by one unwraps in the other).
+//! and PostgreSQL backends both use it, so they store the same bytes for the same
+//! value (and a value wrapped by one unwraps in the other).
 //!
 //! Reading is strict: a stored value that does not decode is a `backend` error
 //! (the database holds something keyward did not write), never a default.

@@ -2,9 +2,9 @@
 //! concern, so callers depend on `Arc<dyn SiteStore>`, `Arc<dyn ReplayStore>`, …
 //! and never on a backend type.
 //!
-//! Adding a backend (PostgreSQL for sites, keys and audit; Redis for replay and
-//! stream slots) is one [`Backend`] variant and one arm in [`open`]: the bundle
-//! may then mix backends per concern, with a [`Lifecycle`] that covers them all.
+//! Adding a backend (PostgreSQL is one; Redis for replay and stream slots may
+//! follow) is one [`Backend`] variant and one arm in [`open`]: the bundle may
+//! then mix backends per concern, with a [`Lifecycle`] that covers them all.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ use crate::keys::KeyStore;
 use crate::lifecycle::Lifecycle;
 use crate::memory::MemoryStore;
 use crate::packagers::PackagerStore;
+use crate::postgres::{PostgresOptions, PostgresStore};
 use crate::replay::ReplayStore;
 use crate::sites::SiteStore;
 use crate::sqlite::SqliteStore;
@@ -41,6 +42,16 @@ pub enum Backend {
         /// The data directory (or the database file itself; see
         /// [`SqliteStore::open`]).
         data_dir: PathBuf,
+        /// The key-encryption key the database was (or will be) created under.
+        kek: Kek,
+    },
+    /// One PostgreSQL database, shared by any number of keyward processes;
+    /// secrets wrapped under `kek` (the same bytes as in SQLite). See
+    /// [`PostgresStore::open`].
+    Postgres {
+        /// Where the database is and how many connections to keep (`Debug`
+        /// hides the URL's password).
+        options: PostgresOptions,
         /// The key-encryption key the database was (or will be) created under.
         kek: Kek,
     },
@@ -152,6 +163,9 @@ pub async fn open(backend: Backend) -> Result<Stores> {
         Backend::Memory => Ok(Stores::single(Arc::new(MemoryStore::new()))),
         Backend::Sqlite { data_dir, kek } => Ok(Stores::single(Arc::new(
             SqliteStore::open(data_dir, kek).await?,
+        ))),
+        Backend::Postgres { options, kek } => Ok(Stores::single(Arc::new(
+            PostgresStore::open(options, kek).await?,
         ))),
     }
 }

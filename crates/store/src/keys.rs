@@ -181,8 +181,9 @@ pub struct KeyInfo {
     pub pinned: bool,
 }
 
-/// Storage of content keys. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore)
-/// and [`MemoryStore`](crate::memory::MemoryStore).
+/// Storage of content keys. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore),
+/// [`PostgresStore`](crate::postgres::PostgresStore) and
+/// [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Imports a key. Without `replace`, a key with the same (site, cid, track type,

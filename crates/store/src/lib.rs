@@ -19,11 +19,14 @@
 //! * [`lifecycle`]: health probe and clean close of a backend ([`Lifecycle`]).
 //! * [`kek`]: the key-encryption key that wraps every secret at rest ([`Kek`]).
 //!
-//! Two backends implement every trait: [`SqliteStore`] (the embedded default, a
-//! single file, secrets wrapped with AES-256-GCM under the KEK) and [`MemoryStore`]
-//! (for tests and demos; nothing persisted, nothing wrapped). [`open`] builds the
-//! configured [`Backend`] into [`Stores`], one handle per concern; [`Store`] bundles
-//! every trait for code that still holds one `Arc<dyn Store>`.
+//! Three backends implement every trait: [`SqliteStore`] (the embedded default, a
+//! single file, secrets wrapped with AES-256-GCM under the KEK), [`PostgresStore`]
+//! (one PostgreSQL database shared by several keyward nodes: the same wrapped
+//! values, single-use decided in the database, audit events written in batches
+//! by a background task) and [`MemoryStore`] (for tests and demos; nothing
+//! persisted, nothing wrapped). [`open`] builds the configured [`Backend`] into
+//! [`Stores`], one handle per concern; [`Store`] bundles every trait for code
+//! that still holds one `Arc<dyn Store>`.
 //!
 //! The shared vocabulary ([`SiteId`], [`Kid`], [`ContentKey`], [`TrackType`],
 //! [`DrmType`], alias [`Drm`]) comes from `keyward-types`.
@@ -42,6 +45,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod memory;
 pub mod packagers;
+pub mod postgres;
 pub mod replay;
 pub mod sites;
 pub mod sqlite;
@@ -69,6 +73,7 @@ pub use memory::MemoryStore;
 pub use packagers::{
     KeySeed, NewPackager, Packager, PackagerInfo, PackagerKind, PackagerSecret, PackagerStore,
 };
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use replay::{Redemption, ReplayStore};
 pub use sites::{
     CallbackFallback, CallbackSettings, Drm, ErrorStyle, NewSite, Site, SiteId, SiteSecret,

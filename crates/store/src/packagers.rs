@@ -310,7 +310,8 @@ impl KeySeed {
 }
 
 /// Storage of packager credentials and key seeds. Implemented by
-/// [`SqliteStore`](crate::sqlite::SqliteStore) and
+/// [`SqliteStore`](crate::sqlite::SqliteStore),
+/// [`PostgresStore`](crate::postgres::PostgresStore) and
 /// [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait PackagerStore: Send + Sync {

@@ -336,7 +336,8 @@ pub struct Site {
     pub created_at: i64,
 }
 
-/// Storage of sites. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore) and
+/// Storage of sites. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore),
+/// [`PostgresStore`](crate::postgres::PostgresStore) and
 /// [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait SiteStore: Send + Sync {

@@ -62,9 +62,10 @@ impl StreamGrant {
 }
 
 /// Storage of concurrent-stream slots. Implemented by
-/// [`MemoryStore`](crate::memory::MemoryStore) and
-/// [`SqliteStore`](crate::sqlite::SqliteStore) (in process memory; see the module
-/// docs).
+/// [`MemoryStore`](crate::memory::MemoryStore),
+/// [`SqliteStore`](crate::sqlite::SqliteStore) and
+/// [`PostgresStore`](crate::postgres::PostgresStore) (in process memory; see the
+/// module docs).
 #[async_trait]
 pub trait StreamStore: Send + Sync {
     /// Takes a slot for `stream_id` among `user_id`'s streams in `site_id` if fewer

@@ -7,8 +7,10 @@
 //! decision is made here, and a backend persists it behind the answer: the SQLite
 //! backend drains the [journal](DecisionSet::take_pending) into one transaction
 //! every few milliseconds (`sqlite::writer`); the memory backend keeps no journal.
-//! Nothing here knows about SQLite, files or threads, so a later PostgreSQL backend
-//! can reuse it as is.
+//! Nothing here knows about SQLite, files or threads. The PostgreSQL backend does
+//! not use it: several processes share its database, so no one process may decide
+//! from memory; it applies these same rules in one upsert per use instead
+//! (`postgres::replay`).
 //!
 //! # The rules
 //! * **Atomic**: a token's count changes under its shard's lock; 50 concurrent uses of

@@ -1,11 +1,13 @@
 //! Replay / redemption sets: how many times a token (by id or hash) has been used.
 //!
 //! Single-use and n-use tokens need a check-and-increment that is atomic across
-//! concurrent requests and survives restarts. Both implementations decide in the
-//! backend-neutral `decisions` set, under a shard lock in memory; the SQLite one
+//! concurrent requests and survives restarts. The SQLite and memory stores decide in
+//! the backend-neutral `decisions` set, under a shard lock in memory; the SQLite one
 //! also persists every decision within a few milliseconds (its writer thread),
 //! reloads the live ones when it starts, and refuses tokens it cannot vouch for
-//! after an unclean stop (see [`Redemption::unverifiable`]).
+//! after an unclean stop (see [`Redemption::unverifiable`]). The PostgreSQL store,
+//! shared by several processes, decides each use in the database (one atomic
+//! upsert) by the same rules, and never answers `unverifiable`.
 //!
 //! An entry past its `expires_at` counts as absent, exactly as if it had been purged, so
 //! lazy purging never changes an answer. Callers must therefore pass the time after
@@ -59,7 +61,8 @@ impl Redemption {
     }
 }
 
-/// Storage of replay sets. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore) and
+/// Storage of replay sets. Implemented by [`SqliteStore`](crate::sqlite::SqliteStore),
+/// [`PostgresStore`](crate::postgres::PostgresStore) and
 /// [`MemoryStore`](crate::memory::MemoryStore).
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
