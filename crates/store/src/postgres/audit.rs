@@ -118,6 +118,7 @@ fn filtered(q: &AuditQuery) -> (String, Vec<Bind<'_>>) {
         ("cid =", &q.cid),
         ("result =", &q.code),
         ("kind =", &q.kind),
+        ("request_id =", &q.request_id),
     ];
     for (cond, value) in texts {
         if let Some(v) = value {

@@ -3,7 +3,7 @@
 //!
 //! Queries are built at run time (`sqlx::query`), so building needs no database.
 //! The schema is one SQL file (`migrations/postgres/0001_initial.sql`, the SQLite
-//! migrations 0001–0009 in one), embedded with `include_str!` and applied by
+//! migrations 0001–0009 in one; later ones follow SQLite's one by one), embedded with `include_str!` and applied by
 //! sqlx's migrator (table `_sqlx_migrations`, checksummed, append only). The
 //! migrator holds a session advisory lock (`pg_advisory_lock`, keyed by the
 //! database name) while it runs, so nodes that start together migrate one after
@@ -61,11 +61,18 @@ use crate::streams::StreamTable;
 use queue::AuditQueue;
 
 /// The embedded migrations: (version, description, SQL). Append only; never edit.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "audit by request id",
+        include_str!("../../migrations/postgres/0002_audit_request_id.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct EmbeddedMigrations;
