@@ -66,9 +66,11 @@
 //! `appendfsync always` for decisions that survive a Redis restart.
 
 pub mod options;
+pub mod ratelimit;
 pub mod replay;
 mod state;
 pub mod streams;
 
 pub use options::RedisOptions;
+pub use ratelimit::{LocalRateLimiter, Quota, RateDecision, RateLimit, RedisRateLimiter};
 pub use state::RedisState;
