@@ -65,12 +65,14 @@
 //! [`RedisState::connect`] warns otherwise), and with `appendonly yes` /
 //! `appendfsync always` for decisions that survive a Redis restart.
 
+pub mod invalidation;
 pub mod options;
 pub mod ratelimit;
 pub mod replay;
 mod state;
 pub mod streams;
 
+pub use invalidation::{CacheKind, Invalidation, InvalidationEvent, Subscription};
 pub use options::RedisOptions;
 pub use ratelimit::{LocalRateLimiter, Quota, RateDecision, RateLimit, RedisRateLimiter};
 pub use state::RedisState;

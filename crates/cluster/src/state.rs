@@ -45,6 +45,7 @@ struct Inner {
     conn: ConnectionManager,
     client: redis::Client,
     prefix: String,
+    connect_timeout: Duration,
     response_timeout: Duration,
     secrets: Secrets,
     closed: AtomicBool,
@@ -143,6 +144,7 @@ impl RedisState {
                 conn,
                 client,
                 prefix: options.key_prefix,
+                connect_timeout: options.connect_timeout,
                 response_timeout: options.response_timeout,
                 secrets,
                 closed: AtomicBool::new(false),
@@ -200,6 +202,14 @@ impl RedisState {
         self.inner.response_timeout
     }
 
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.inner.connect_timeout
+    }
+
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.inner.client
+    }
+
     /// `prefix ‖ parts…` as one key.
     pub(crate) fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
         let len = self.inner.prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -242,6 +252,11 @@ impl RedisState {
     /// A driver error as `backend`, its text (without secrets) as the detail.
     pub(crate) fn error(&self, what: &'static str, e: &RedisError) -> StoreError {
         backend(&self.inner.secrets, what, e)
+    }
+
+    /// Scrubs secrets from a text for logs.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.inner.secrets.redact(text)
     }
 
     async fn warn_if_evicting(&self) {
