@@ -88,10 +88,10 @@ return {1, 1, 0}
 /// (by Redis's clock) until its second has begun, so no token this node
 /// mints after connecting is fenced — the SQLite backend's wait after an
 /// unclean stop.
-pub(crate) async fn ensure_epoch(state: &RedisState) -> Result<()> {
+pub(crate) async fn ensure_epoch(state: &RedisState, limit: std::time::Duration) -> Result<()> {
     let marker = state.key(&[EPOCH_KEY]);
     let (created, epoch, now_ms): (i64, i64, i64) = state
-        .call("replay epoch", |mut c| async move {
+        .call_within(limit, "replay epoch", |mut c| async move {
             ENSURE_EPOCH.key(marker).invoke_async(&mut c).await
         })
         .await?;

@@ -177,7 +177,8 @@ impl RedisState {
                 })
             }
         }
-        crate::replay::ensure_epoch(&state).await?;
+        // The shared connection is made on this first use: the same allowance.
+        crate::replay::ensure_epoch(&state, limit).await?;
         state.warn_if_evicting().await;
         Ok(state)
     }
@@ -230,7 +231,13 @@ impl RedisState {
         self.call_within(self.inner.response_timeout, what, f).await
     }
 
-    async fn call_within<T, F, Fut>(&self, limit: Duration, what: &'static str, f: F) -> Result<T>
+    /// Runs `f` on the shared connection within `limit`.
+    pub(crate) async fn call_within<T, F, Fut>(
+        &self,
+        limit: Duration,
+        what: &'static str,
+        f: F,
+    ) -> Result<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
