@@ -1017,6 +1017,55 @@ async fn redis_down_fails_fast_and_recovers_by_itself() {
     assert!(limiter.check("ip:x", q).await.unwrap().is_allowed());
 }
 
+/// A frozen Redis (connections open, no answers) is the case that hangs
+/// clients without deadlines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_never_hangs_a_call() {
+    let mut server = server!();
+    let state = fast_node(&server).await;
+    let tuto = site("TUTO");
+    let ttl = Duration::from_secs(60);
+    server.pause();
+    for _ in 0..2 {
+        let t = Instant::now();
+        assert_fails_fast(
+            "redeem",
+            t,
+            state.redeem("ns", b"t", now(), now() + 60, 1).await,
+        );
+        let t = Instant::now();
+        assert_fails_fast(
+            "acquire",
+            t,
+            state.acquire_stream(&tuto, "u", "a", 2, ttl).await,
+        );
+        let t = Instant::now();
+        assert_fails_fast("health", t, state.health().await);
+    }
+    let t = Instant::now();
+    let e = RedisState::connect(options(&server.url()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "backend");
+    assert!(t.elapsed() <= Duration::from_millis(600) + SLACK);
+    server.resume();
+    wait_until_healthy(&state, Duration::from_secs(2)).await;
+    // The calls that timed out may or may not have been applied once Redis
+    // woke up; new ones are decided as usual.
+    let r = state
+        .redeem("ns", b"after", now(), now() + 60, 1)
+        .await
+        .unwrap();
+    assert!(r.accepted);
+    assert!(
+        !state
+            .redeem("ns", b"after", now(), now() + 60, 1)
+            .await
+            .unwrap()
+            .accepted
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_nothing_fails_fast() {
     // A port that was free a moment ago: nothing listens there.

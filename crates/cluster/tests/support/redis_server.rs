@@ -15,7 +15,9 @@
 //! an append-only file fsynced on every write (for tests that kill and restart
 //! it and expect the data back). [`RedisServer::kill`] sends SIGKILL (an
 //! unclean stop); [`RedisServer::restart`] starts it again on the same port and
-//! directory. Dropping the handle kills the server.
+//! directory; [`RedisServer::pause`] / [`RedisServer::resume`] freeze it and
+//! let it go on (SIGSTOP / SIGCONT, with the `kill` command). Dropping the
+//! handle kills the server.
 //!
 //! [`Options::tls`] serves TLS only, with a certificate from a CA made (with
 //! the `openssl` command) for that server.
@@ -137,9 +139,38 @@ impl RedisServer {
     /// exit. Does nothing when it is not running.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A paused server would not die of SIGKILL before it is continued
+            // on some systems; continuing first is harmless.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [paused](RedisServer::pause) server go on (SIGCONT).
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .map(|c| c.id().to_string())
+            .unwrap_or_else(|| panic!("redis-server is not running"));
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill {signal}: {e}"));
+        assert!(status.success(), "kill {signal} {pid}: {status}");
     }
 
     /// Starts the server again, on the same port and directory, after
