@@ -368,7 +368,10 @@ fn skip(why: &str) -> Option<RedisServer> {
     if std::env::var("KEYWARD_REQUIRE_REDIS").as_deref() == Ok("1") {
         panic!("{why}, and KEYWARD_REQUIRE_REDIS=1");
     }
-    eprintln!(
+    // Straight to stderr, past the test harness's capture (which would hide
+    // the notice of a test that "passed").
+    let _ = writeln!(
+        std::io::stderr(),
         "\n*** SKIPPED: {why}: this test did not run. Install it, or set \
          KEYWARD_REQUIRE_REDIS=1 to make its absence a failure. ***\n"
     );
