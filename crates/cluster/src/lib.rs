@@ -6,7 +6,7 @@
 //!
 //! * single-use / n-use decisions: [`keyward_store::ReplayStore`], the store's
 //!   decision-set rules, one Lua script (one round trip) per decision
-//!   ([`replay`](crate::replay) module docs);
+//!   ([`replay`] module docs);
 //! * concurrent-stream slots: [`keyward_store::StreamStore`], the store's
 //!   `StreamTable` rules, one sorted set per (site, user);
 //! * rate limits: [`RedisState::rate_limiter`], a token bucket per key behind
