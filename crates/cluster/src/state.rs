@@ -63,13 +63,14 @@ impl std::fmt::Debug for RedisState {
 impl RedisState {
     /// Opens the shared connection and makes first contact: checks that Redis
     /// answers (within `connect_timeout` + `response_timeout`, `backend`
-    /// otherwise) and records the replay epoch if Redis has none (see the
-    /// crate docs, "Losing Redis's data"). Warns in the log when Redis may
-    /// evict keys (`maxmemory-policy` other than `noeviction`).
+    /// otherwise, the cause in [`StoreError::detail`]) and records the replay
+    /// epoch if Redis has none, then waits for it (at most 1 s; see the crate
+    /// docs, "Losing Redis's data"). Warns in the log when Redis may evict
+    /// keys (`maxmemory-policy` other than `noeviction`).
     ///
-    /// `invalid_input` (field `redis_url`, `key_prefix`, `connect_timeout` or
-    /// `response_timeout`) for options that cannot work; the URL is never
-    /// quoted.
+    /// `invalid_input` (field `redis_url`, `key_prefix`, `connect_timeout`,
+    /// `response_timeout` or `tls_ca_pem`) for options that cannot work; the
+    /// URL is never quoted.
     pub async fn connect(options: RedisOptions) -> Result<RedisState> {
         for (field, t) in [
             ("connect_timeout", options.connect_timeout),
