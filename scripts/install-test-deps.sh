@@ -4,8 +4,9 @@
 # (playwright-core, shaka-player, hls.js, shaka-packager; see e2e/package-lock.json);
 # Debian's prometheus, which scrapes keyward in crates/cli/tests/metrics_prometheus.rs
 # (the test runs its own on a free port; the system service is not started); and
-# Debian's postgresql, whose binaries crates/store/tests/postgres.rs runs (its own
-# server on a free port; the system cluster is not started).
+# Debian's postgresql and redis-server, whose binaries the PostgreSQL store's and the
+# cluster's tests run (their own servers on free ports with temporary data; the
+# system services are not started), and openssl (a test CA for Redis over TLS).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +27,9 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
 fi
+# the cluster's tests (crates/cluster/tests/redis.rs) run their own redis-server
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 apt_install() {
   $SUDO apt-get install -y -q --no-install-recommends \
@@ -52,7 +56,7 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}"
   fi
 else
-  echo "install-test-deps: chromium, ffmpeg, prometheus, curl and postgresql present"
+  echo "install-test-deps: chromium, ffmpeg, prometheus, curl, postgresql, redis-server and openssl present"
 fi
 chromium --version 2>/dev/null | head -n1 || true
 ffmpeg -version | head -n1

@@ -23,10 +23,12 @@ step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (workspace)"
-# The real-Prometheus test (crates/cli/tests/metrics_prometheus.rs) and the PostgreSQL
-# store's tests (crates/store/tests/postgres.rs) fail instead of skipping when their
-# binaries are missing.
-KEYWARD_REQUIRE_PROMETHEUS=1 KEYWARD_REQUIRE_POSTGRES=1 cargo test --workspace --locked
+# The real-Prometheus test (crates/cli/tests/metrics_prometheus.rs), the PostgreSQL
+# store's tests (crates/store/tests/postgres.rs) and the Redis tests
+# (crates/cluster/tests/redis.rs, the multi-node tests) fail instead of skipping
+# when their binaries are missing.
+KEYWARD_REQUIRE_PROMETHEUS=1 KEYWARD_REQUIRE_POSTGRES=1 KEYWARD_REQUIRE_REDIS=1 \
+  cargo test --workspace --locked
 
 step "OpenAPI document matches the committed copy"
 cargo run --quiet --locked -p keyward -- openapi > target/openapi.json
