@@ -325,8 +325,12 @@ where
         _ => format!("data directory {}", dir.display()),
     });
     let is_memory = url.as_deref().is_some_and(|u| u.starts_with("memory:"));
+    let is_postgres = url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres:") || u.starts_with("postgresql:"));
     if !create
         && !is_memory
+        && !is_postgres
         && !dir.join(keyward_store::sqlite::DB_FILE_NAME).is_file()
         && !(dir.is_file())
     {
@@ -346,11 +350,13 @@ where
         Err(e) => return fail("io", &e.to_string()),
     };
     rt.block_on(async {
-        if let Err(e) = keyward_store::create_private_dir(&store.data_dir) {
-            return fail(
-                "io",
-                &format!("cannot create {}: {e}", store.data_dir.display()),
-            );
+        if !is_postgres {
+            if let Err(e) = keyward_store::create_private_dir(&store.data_dir) {
+                return fail(
+                    "io",
+                    &format!("cannot create {}: {e}", store.data_dir.display()),
+                );
+            }
         }
         let kek = std::env::var("KEYWARD_KEK")
             .ok()
@@ -365,11 +371,36 @@ where
             Ok(s) => {
                 let code = f(s.all.as_ref()).await;
                 s.close().await;
+                if is_postgres {
+                    tell_nodes().await;
+                }
                 code
             }
             Err(e) => fail("store", &e.to_string()),
         }
     })
+}
+
+/// After a command on a shared store: with `KEYWARD_REDIS_URL` set, tells
+/// every running node to drop its caches, so the change is seen at once (else
+/// within their `cache_ttl_ms`).
+async fn tell_nodes() {
+    let Some(url) = std::env::var("KEYWARD_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        return;
+    };
+    match keyward_cluster::RedisState::connect(keyward_cluster::RedisOptions::new(url)).await {
+        Ok(redis) => {
+            if let Err(e) = redis.invalidation().publish_flush().await {
+                eprintln!("keyward: running nodes were not told of the change ({e}); they see it within cache_ttl_ms");
+            }
+        }
+        Err(e) => eprintln!(
+            "keyward: running nodes were not told of the change (redis: {e}); they see it within cache_ttl_ms"
+        ),
+    }
 }
 
 fn printable_secret() -> Result<String, StoreError> {

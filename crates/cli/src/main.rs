@@ -71,7 +71,7 @@ enum Command {
     /// KEYWARD_KEK[_FILE], KEYWARD_LOG_FORMAT, KEYWARD_PUBLIC_BASE_URL) → these flags.
     /// See keyward.example.toml.
     #[command(
-        after_help = "Example:\n  keyward serve --listen 127.0.0.1:8080 --data-dir ./keyward-data --demo\n  KEYWARD_FAIRPLAY_DASK=command KEYWARD_FAIRPLAY_DASK_COMMAND=/opt/fps/d-function keyward serve"
+        after_help = "Example:\n  keyward serve --listen 127.0.0.1:8080 --data-dir ./keyward-data --demo\n  KEYWARD_FAIRPLAY_DASK=command KEYWARD_FAIRPLAY_DASK_COMMAND=/opt/fps/d-function keyward serve\n  KEYWARD_KEK_FILE=/etc/keyward/kek keyward serve --database-url postgres://keyward:pw@db/keyward --redis-url redis://cache:6379 (one of N nodes; see docs/operations.md)"
     )]
     Serve(ServeArgs),
     /// Mint and inspect license tokens.
@@ -156,6 +156,14 @@ struct ServeArgs {
     /// Public base URL for links keyward hands out [env KEYWARD_PUBLIC_BASE_URL].
     #[arg(long)]
     public_base_url: Option<String>,
+    /// The store: postgres://user:password@host/db for several nodes, sqlite:<dir>,
+    /// memory: [env KEYWARD_DATABASE_URL]; default the SQLite file in --data-dir.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Redis for the state nodes share (single use, stream slots, cache invalidation):
+    /// redis://[user:password@]host:port [env KEYWARD_REDIS_URL].
+    #[arg(long)]
+    redis_url: Option<String>,
 }
 
 /// Logs go to stderr through a background writer thread: a request only
@@ -225,6 +233,8 @@ fn serve(a: ServeArgs) -> ExitCode {
         log_format: a.log_format,
         demo: a.demo,
         public_base_url: a.public_base_url,
+        database_url: a.database_url,
+        redis_url: a.redis_url,
     };
     let config = match keyward_server::Config::load(a.config.as_deref(), &env, &overrides) {
         Ok(c) => c,

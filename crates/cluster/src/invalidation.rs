@@ -195,6 +195,22 @@ impl Invalidation {
             .await
     }
 
+    /// Tells every subscribed node to drop all its cached entries (a change
+    /// whose entries the publisher cannot name, e.g. made by the CLI straight
+    /// in the store); how many subscribers Redis handed it to.
+    pub async fn publish_flush(&self) -> Result<u64> {
+        let channel = self.channel.clone();
+        self.state
+            .call("publish", |mut c| async move {
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg("flush")
+                    .query_async::<u64>(&mut c)
+                    .await
+            })
+            .await
+    }
+
     /// Starts a subscriber task (on the current Tokio runtime) that calls
     /// `on_event` for each event, in order: `Flush` on every (re)connection,
     /// then the messages. It reconnects by itself for as long as the

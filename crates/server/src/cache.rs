@@ -1,6 +1,8 @@
 //! The short-lived caches in front of the store (sites, content keys, Studio
 //! clients and API keys): entries live for `cache_ttl_ms`; the admin API
-//! drops the ones it changes at once.
+//! drops the ones it changes at once (on every node of a cluster, through the
+//! invalidation channel). While the store cannot be reached, an entry older
+//! than the TTL still serves for `stale_if_error_ms` ([`TtlCache::get_stale`]).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct TtlCache<K, V> {
     map: RwLock<HashMap<K, (Instant, Arc<V>)>>,
     ttl: Duration,
+    /// How long past the TTL an entry may still serve when the store fails.
+    stale: Duration,
     cap: usize,
     /// Look-ups that found a fresh entry, and those that did not (metrics).
     hits: AtomicU64,
@@ -26,6 +30,7 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
         Self {
             map: RwLock::new(HashMap::new()),
             ttl,
+            stale: Duration::ZERO,
             cap,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -49,6 +54,35 @@ impl<K: Eq + Hash, V> TtlCache<K, V> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         found
+    }
+
+    /// The same cache whose entries may serve for `stale` past the TTL when
+    /// the store fails ([`TtlCache::get_stale`]).
+    pub(crate) fn stale_for(mut self, stale: Duration) -> Self {
+        self.stale = stale;
+        self
+    }
+
+    /// The entry, if present and younger than the TTL plus the stale window:
+    /// for when the store failed (a stale answer beats none for a licence).
+    pub(crate) fn get_stale<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let limit = self.ttl.saturating_add(self.stale);
+        self.map.read().ok().and_then(|map| {
+            let (at, v) = map.get(key)?;
+            (at.elapsed() < limit).then(|| v.clone())
+        })
+    }
+
+    /// Drops every entry (another node changed something this one may have
+    /// missed).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
     }
 
     /// (hits, misses) since the cache was made.

@@ -30,6 +30,8 @@ pub enum Class {
     TooLarge,
     /// Headers too large (431).
     HeadersTooLarge,
+    /// Over a rate limit (429).
+    TooManyRequests,
     /// keyward's own failure (500).
     Internal,
     /// An upstream (callback, webhook, licence service) answered badly (502).
@@ -52,6 +54,7 @@ impl Class {
             Class::Conflict => 409,
             Class::TooLarge => 413,
             Class::HeadersTooLarge => 431,
+            Class::TooManyRequests => 429,
             Class::Internal => 500,
             Class::NotImplemented => 501,
             Class::Upstream => 502,
@@ -278,6 +281,9 @@ registry! {
     /// `max_stream_per_user` allows (the message names the limit and when the
     /// oldest slot frees).
     STREAM_LIMIT_REACHED = "stream_limit_reached", Forbidden, LICENCE, "Concurrent stream limit reached";
+    /// Over a configured rate limit (`[rate_limits]`: per site, or per client
+    /// address); the message says when to retry.
+    RATE_LIMITED = "rate_limited", TooManyRequests, LICENCE, "Too many licence requests; retry later";
     /// The stream-slot store cannot be reached, and the policy has a stream
     /// limit (the site does not fail open).
     STREAMS_UNAVAILABLE = "stream_state_unavailable", Unavailable, LICENCE, "Stream limits cannot be checked right now; retry shortly";
@@ -489,6 +495,10 @@ registry! {
     STUDIO_TOKEN_USED = "studio_token_used", Forbidden, LICENCE, "The Studio token was already used: each licence request needs a new token";
     /// The token may have been used before an unclean stop.
     STUDIO_TOKEN_UNVERIFIABLE = "studio_token_unverifiable", Forbidden, LICENCE, "The Studio token was issued before keyward restarted after an unclean stop, and its earlier uses may not have been saved: ask for a new token";
+    /// The single-use decision store (Redis in a cluster, the database
+    /// otherwise) did not answer: the token is neither used nor refused as
+    /// used; retry.
+    SINGLE_USE_UNAVAILABLE = "single_use_unavailable", Unavailable, LICENCE, "Single-use tokens cannot be checked right now; retry shortly";
     /// The client address is unknown.
     STUDIO_GEO_UNKNOWN = "studio_geo_unknown", Forbidden, LICENCE, "Denied by rule geo_restrictions: the client address is unknown";
     /// No geo database.

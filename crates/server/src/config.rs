@@ -175,10 +175,21 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Bearer token for `/v1/admin/…`; the admin API is off without one.
     pub admin_token: Option<Secret>,
-    /// Where the store lives (`database_url`, `KEYWARD_DATABASE_URL`): absent
-    /// for the embedded SQLite store in `data_dir`, `sqlite:<dir>` for one
-    /// elsewhere, `memory:` for nothing persisted (demos, tests).
+    /// Where the store lives (`database_url`, `KEYWARD_DATABASE_URL`,
+    /// `--database-url`): absent for the embedded SQLite store in `data_dir`,
+    /// `sqlite:<dir>` for one elsewhere, `memory:` for nothing persisted (demos,
+    /// tests), `postgres://…` for PostgreSQL shared by several nodes.
     pub database_url: Option<String>,
+    /// PostgreSQL pool settings (`[database]`).
+    pub database: DatabaseConfig,
+    /// Redis for the state nodes share (`redis_url`, `KEYWARD_REDIS_URL`,
+    /// `--redis-url`): single-use decisions, stream slots, rate limits and
+    /// cache invalidation. Absent on a single node.
+    pub redis_url: Option<Secret>,
+    /// How long past `cache_ttl_ms` a cached site, key or client still serves
+    /// while the store cannot be reached (`stale_if_error_ms`,
+    /// `KEYWARD_STALE_IF_ERROR_MS`; default 300,000; 0 = never).
+    pub stale_if_error_ms: u64,
     /// Key-encryption key text (64 hex digits or base64 of 32 bytes). Without
     /// one, a KEK is generated into the data directory.
     pub kek: Option<Secret>,
@@ -198,7 +209,7 @@ pub struct Config {
     /// Connection handling: timeouts, caps, fairness, shutdown drain.
     pub server: ServerSettings,
     /// How long site settings and keys are cached in memory, milliseconds
-    /// (default 2000). Changes made through the admin API apply at once; the CLI
+    /// (`cache_ttl_ms`, `KEYWARD_CACHE_TTL_MS`; default 2000). Changes made through the admin API apply at once; the CLI
     /// writes straight to the store and is seen after this delay.
     pub cache_ttl_ms: u64,
     /// How many recent licence decisions the decision debugger keeps in memory
@@ -223,6 +234,109 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Concurrent-stream limits (`[streams]`).
     pub streams: StreamsConfig,
+    /// Licence request rate limits (`[rate_limits]`).
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// The `[rate_limits]` settings: token buckets on the licence paths, per site
+/// and per client address (in Redis in a cluster, so the limit is the
+/// cluster's; in process on a single node). Over a limit: 429 `rate_limited`.
+/// A rate of 0 turns that limit off (the default for both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RateLimitsConfig {
+    /// Licence requests per second per site (`site_per_second`,
+    /// `KEYWARD_RATE_LIMITS_SITE_PER_SECOND`).
+    pub site_per_second: u32,
+    /// Requests a site may make at once above its rate (`site_burst`; default
+    /// the rate).
+    pub site_burst: u32,
+    /// Licence requests per second per client address (`client_per_second`,
+    /// `KEYWARD_RATE_LIMITS_CLIENT_PER_SECOND`); behind a trusted proxy the
+    /// address the geo rules use.
+    pub client_per_second: u32,
+    /// Requests a client address may make at once (`client_burst`; default
+    /// the rate).
+    pub client_burst: u32,
+}
+
+impl RateLimitsConfig {
+    fn set(&mut self, key: &str, v: u64) -> Result<(), String> {
+        let v = u32::try_from(v)
+            .ok()
+            .filter(|n| *n <= 1_000_000)
+            .ok_or_else(|| "0 to 1000000".to_owned())?;
+        match key {
+            "site_per_second" => self.site_per_second = v,
+            "site_burst" => self.site_burst = v,
+            "client_per_second" => self.client_per_second = v,
+            "client_burst" => self.client_burst = v,
+            _ => return Err(
+                "unknown setting (site_per_second, site_burst, client_per_second, client_burst)"
+                    .into(),
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// The `[database]` settings: the PostgreSQL pool (`KEYWARD_DATABASE_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Connections in the pool (`max_connections`; default 16).
+    pub max_connections: u32,
+    /// Connections kept open when idle (`min_connections`; default 1).
+    pub min_connections: u32,
+    /// How long a query waits for a free connection, ms (`acquire_timeout_ms`;
+    /// default 5000).
+    pub acquire_timeout_ms: u64,
+    /// Longest statement, ms (`statement_timeout_ms`; default 5000; 0 = none).
+    pub statement_timeout_ms: u64,
+    /// Apply pending migrations at start-up (`migrate`; default true; else run
+    /// `keyward migrate` first).
+    pub migrate: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_ms: 5000,
+            statement_timeout_ms: 5000,
+            migrate: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    fn set(&mut self, key: &str, v: u64) -> Result<(), String> {
+        let small = |v: u64| {
+            u32::try_from(v)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| "1 to 1000".to_owned())
+        };
+        match key {
+            "max_connections" => self.max_connections = small(v)?,
+            "min_connections" => self.min_connections = small(v)?,
+            "acquire_timeout_ms" if (1..=600_000).contains(&v) => self.acquire_timeout_ms = v,
+            "statement_timeout_ms" if v <= 3_600_000 => self.statement_timeout_ms = v,
+            "acquire_timeout_ms" => return Err("1 to 600000 ms".into()),
+            "statement_timeout_ms" => return Err("0 to 3600000 ms".into()),
+            _ => return Err("unknown setting (max_connections, min_connections, acquire_timeout_ms, statement_timeout_ms, migrate)".into()),
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    max_connections: Option<u64>,
+    min_connections: Option<u64>,
+    acquire_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    migrate: Option<bool>,
 }
 
 /// The `[streams]` settings: how concurrent-stream limits (PallyCon
@@ -452,6 +566,9 @@ impl Default for Config {
             public_base_url: None,
             limits: Limits::default(),
             server: ServerSettings::default(),
+            database: DatabaseConfig::default(),
+            redis_url: None,
+            stale_if_error_ms: 300_000,
             cache_ttl_ms: 2000,
             decisions_ring: 10_000,
             decisions_audit_sites: Vec::new(),
@@ -460,6 +577,7 @@ impl Default for Config {
             fairplay: FairPlayConfig::default(),
             metrics: MetricsConfig::default(),
             streams: StreamsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -491,6 +609,10 @@ struct FileConfig {
     demo: Option<bool>,
     public_base_url: Option<String>,
     cache_ttl_ms: Option<u64>,
+    stale_if_error_ms: Option<u64>,
+    redis_url: Option<String>,
+    redis_url_file: Option<PathBuf>,
+    database: Option<FileDatabase>,
     decisions_ring: Option<usize>,
     decisions_audit_sites: Option<Vec<String>>,
     audit_all_licences: Option<bool>,
@@ -503,6 +625,7 @@ struct FileConfig {
     fairplay: Option<FileFairPlay>,
     metrics: Option<FileMetrics>,
     streams: Option<FileStreams>,
+    rate_limits: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -527,6 +650,23 @@ pub struct Overrides {
     pub demo: bool,
     /// `--public-base-url`.
     pub public_base_url: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--redis-url`.
+    pub redis_url: Option<String>,
+}
+
+/// A `redis://` or `rediss://` URL (kept as a secret: it may hold a password).
+fn parse_redis_url(source: &str, key: &str, v: String) -> Result<Secret, ConfigError> {
+    let v = v.trim().to_owned();
+    if !(v.starts_with("redis://") || v.starts_with("rediss://")) || v.len() > 2048 {
+        return Err(bad(
+            source,
+            key,
+            "expected redis://[user:password@]host[:port][/db] or rediss://… (TLS)",
+        ));
+    }
+    Ok(Secret::new(v))
 }
 
 fn bad(source: &str, key: &str, message: impl Into<String>) -> ConfigError {
@@ -634,6 +774,37 @@ impl Config {
             if let Some(v) = f.public_base_url {
                 c.public_base_url = Some(v);
             }
+            if let Some(v) = f.stale_if_error_ms {
+                c.stale_if_error_ms = v;
+            }
+            if let Some(v) = f.redis_url {
+                c.redis_url = Some(parse_redis_url(&src, "redis_url", v)?);
+            }
+            if let Some(p) = f.redis_url_file {
+                let v = read_secret_file(&src, "redis_url_file", &p)?;
+                c.redis_url = Some(parse_redis_url(
+                    &src,
+                    "redis_url_file",
+                    v.expose().to_owned(),
+                )?);
+            }
+            if let Some(d) = f.database {
+                for (k, v) in [
+                    ("max_connections", d.max_connections),
+                    ("min_connections", d.min_connections),
+                    ("acquire_timeout_ms", d.acquire_timeout_ms),
+                    ("statement_timeout_ms", d.statement_timeout_ms),
+                ] {
+                    if let Some(v) = v {
+                        c.database
+                            .set(k, v)
+                            .map_err(|m| bad(&src, &format!("database.{k}"), m))?;
+                    }
+                }
+                if let Some(v) = d.migrate {
+                    c.database.migrate = v;
+                }
+            }
             if let Some(v) = f.cache_ttl_ms {
                 c.cache_ttl_ms = v;
             }
@@ -700,6 +871,11 @@ impl Config {
                     c.metrics.listen = Some(parse_listen(&src, "metrics.listen", &v)?);
                 }
             }
+            for (k, v) in f.rate_limits.unwrap_or_default() {
+                c.rate_limits
+                    .set(&k, v)
+                    .map_err(|m| bad(&src, &format!("rate_limits.{k}"), m))?;
+            }
             if let Some(s) = f.streams {
                 if let Some(v) = s.grace_secs {
                     c.streams.set_grace(&src, "streams.grace_secs", v)?;
@@ -762,6 +938,58 @@ impl Config {
         if let Some(v) = get("KEYWARD_DATABASE_URL") {
             StoreUrl::parse(Some(v)).map_err(|e| bad(src, "KEYWARD_DATABASE_URL", e.message))?;
             c.database_url = Some(v.clone());
+        }
+        for (var, key) in [
+            ("KEYWARD_DATABASE_MAX_CONNECTIONS", "max_connections"),
+            ("KEYWARD_DATABASE_MIN_CONNECTIONS", "min_connections"),
+            ("KEYWARD_DATABASE_ACQUIRE_TIMEOUT_MS", "acquire_timeout_ms"),
+            (
+                "KEYWARD_DATABASE_STATEMENT_TIMEOUT_MS",
+                "statement_timeout_ms",
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                let n: u64 = v.parse().map_err(|_| bad(src, var, "not a whole number"))?;
+                c.database.set(key, n).map_err(|m| bad(src, var, m))?;
+            }
+        }
+        if let Some(v) = get("KEYWARD_DATABASE_MIGRATE") {
+            c.database.migrate = parse_bool(src, "KEYWARD_DATABASE_MIGRATE", v)?;
+        }
+        if let Some(v) = get("KEYWARD_REDIS_URL") {
+            c.redis_url = Some(parse_redis_url(src, "KEYWARD_REDIS_URL", v.clone())?);
+        }
+        if let Some(v) = get("KEYWARD_REDIS_URL_FILE") {
+            let v = read_secret_file(src, "KEYWARD_REDIS_URL_FILE", Path::new(v))?;
+            c.redis_url = Some(parse_redis_url(
+                src,
+                "KEYWARD_REDIS_URL_FILE",
+                v.expose().to_owned(),
+            )?);
+        }
+        for key in [
+            "site_per_second",
+            "site_burst",
+            "client_per_second",
+            "client_burst",
+        ] {
+            let var = format!("KEYWARD_RATE_LIMITS_{}", key.to_ascii_uppercase());
+            if let Some(v) = get(&var) {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| bad(src, &var, "not a whole number"))?;
+                c.rate_limits.set(key, n).map_err(|m| bad(src, &var, m))?;
+            }
+        }
+        if let Some(v) = get("KEYWARD_CACHE_TTL_MS") {
+            c.cache_ttl_ms = v
+                .parse()
+                .map_err(|_| bad(src, "KEYWARD_CACHE_TTL_MS", "not a whole number of ms"))?;
+        }
+        if let Some(v) = get("KEYWARD_STALE_IF_ERROR_MS") {
+            c.stale_if_error_ms = v
+                .parse()
+                .map_err(|_| bad(src, "KEYWARD_STALE_IF_ERROR_MS", "not a whole number of ms"))?;
         }
         if let Some(v) = get("KEYWARD_TOKEN_KEY") {
             c.token_key = Some(Secret::new(v.clone()));
@@ -920,6 +1148,13 @@ impl Config {
         if let Some(v) = &cli.public_base_url {
             c.public_base_url = Some(v.clone());
         }
+        if let Some(v) = &cli.database_url {
+            StoreUrl::parse(Some(v)).map_err(|e| bad(src, "--database-url", e.message))?;
+            c.database_url = Some(v.clone());
+        }
+        if let Some(v) = &cli.redis_url {
+            c.redis_url = Some(parse_redis_url(src, "--redis-url", v.clone())?);
+        }
         if let Some(t) = &c.admin_token {
             if t.expose().len() < 16 {
                 return Err(bad(
@@ -1071,9 +1306,12 @@ mod tests {
             StoreUrl::parse(Some("sqlite:///var/lib/kw")).unwrap(),
             StoreUrl::Sqlite(PathBuf::from("/var/lib/kw"))
         );
-        let e = StoreUrl::parse(Some("postgres://u:secretpw@db/kw")).unwrap_err();
+        assert_eq!(
+            StoreUrl::parse(Some("postgres://u:secretpw@db/kw")).unwrap(),
+            StoreUrl::Postgres("postgres://u:secretpw@db/kw".into())
+        );
+        let e = StoreUrl::parse(Some("postgres:u:secretpw@db/kw")).unwrap_err();
         assert_eq!(e.key, "database_url");
-        assert!(e.message.starts_with("postgres: is not supported"), "{e}");
         assert!(!e.to_string().contains("secretpw"));
         assert!(StoreUrl::parse(Some("sqlite:")).is_err());
         assert!(StoreUrl::parse(Some("mysql://x")).is_err());
@@ -1217,6 +1455,8 @@ pub enum StoreUrl {
     Sqlite(PathBuf),
     /// `memory:`: nothing persisted.
     Memory,
+    /// `postgres://…` or `postgresql://…`: PostgreSQL, shared by several nodes.
+    Postgres(String),
 }
 
 impl StoreUrl {
@@ -1243,13 +1483,22 @@ impl StoreUrl {
             return Ok(StoreUrl::Sqlite(PathBuf::from(dir)));
         }
         let scheme = url.split(':').next().unwrap_or("");
-        if matches!(scheme, "postgres" | "postgresql" | "redis") {
-            return Err(err(format!(
-                "{scheme}: is not supported by this build yet; use the embedded store (no database_url), sqlite:<dir> or memory:"
-            )));
+        if matches!(scheme, "postgres" | "postgresql") {
+            if !url[scheme.len()..].starts_with("://") || url.len() > 2048 {
+                return Err(err(
+                    "expected postgres://user:password@host[:port]/database[?sslmode=require]"
+                        .into(),
+                ));
+            }
+            return Ok(StoreUrl::Postgres(url.to_owned()));
+        }
+        if scheme == "redis" || scheme == "rediss" {
+            return Err(err(
+                "Redis holds the shared hot state, not the store: give it as redis_url (--redis-url, KEYWARD_REDIS_URL) and the store as postgres://…".into(),
+            ));
         }
         Err(err(
-            "expected sqlite:<dir> or memory: (or nothing, for the embedded store in data_dir)"
+            "expected postgres://…, sqlite:<dir> or memory: (or nothing, for the embedded store in data_dir)"
                 .into(),
         ))
     }

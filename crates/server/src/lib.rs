@@ -22,6 +22,7 @@ mod audit;
 mod backdoor;
 mod cache;
 pub mod callback_example;
+mod cluster;
 mod codes;
 pub mod config;
 mod decisions;
@@ -31,6 +32,7 @@ mod gatekeeper;
 mod http;
 mod json;
 mod keyserver;
+mod limits;
 mod listener;
 mod metrics;
 mod mint;
@@ -123,6 +125,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store ({code}): {0}", code = .0.code())]
     Store(#[from] keyward_store::StoreError),
+    /// Redis (`redis_url`) could not be reached.
+    #[error("redis ({code}): {0} (check redis_url / KEYWARD_REDIS_URL)", code = .0.code())]
+    Redis(keyward_store::StoreError),
     /// The configuration names a store this build cannot open.
     #[error("{0}")]
     Config(#[from] config::ConfigError),
@@ -172,7 +177,38 @@ pub async fn open_stores(
     kek: Option<&str>,
     database_url: Option<&str>,
 ) -> Result<Stores, StartError> {
+    open_stores_with(
+        data_dir,
+        kek,
+        database_url,
+        &config::DatabaseConfig::default(),
+    )
+    .await
+}
+
+/// [`open_stores`] with the PostgreSQL pool settings.
+pub async fn open_stores_with(
+    data_dir: &Path,
+    kek: Option<&str>,
+    database_url: Option<&str>,
+    db: &config::DatabaseConfig,
+) -> Result<Stores, StartError> {
     let backend = match config::StoreUrl::parse(database_url).map_err(StartError::Config)? {
+        config::StoreUrl::Postgres(url) => {
+            let options = keyward_store::PostgresOptions {
+                max_connections: db.max_connections,
+                min_connections: db.min_connections.min(db.max_connections),
+                acquire_timeout: std::time::Duration::from_millis(db.acquire_timeout_ms),
+                statement_timeout: (db.statement_timeout_ms > 0)
+                    .then(|| std::time::Duration::from_millis(db.statement_timeout_ms)),
+                migrate: db.migrate,
+                ..keyward_store::PostgresOptions::from_url(url)
+            };
+            Backend::Postgres {
+                options,
+                kek: cluster_kek(data_dir, kek)?,
+            }
+        }
         config::StoreUrl::Embedded => Backend::Sqlite {
             data_dir: data_dir.to_owned(),
             kek: load_kek(data_dir, kek)?,
@@ -189,6 +225,19 @@ pub async fn open_stores(
     Ok(keyward_store::open(backend).await?)
 }
 
+/// The KEK of a shared store: given (every node the same), or the data
+/// directory's file if there is one; never generated (a node must not invent
+/// its own).
+fn cluster_kek(data_dir: &Path, kek: Option<&str>) -> Result<Kek, StartError> {
+    match kek {
+        Some(text) => Kek::from_hex_or_base64(text).map_err(|e| StartError::Kek(e.to_string())),
+        None if data_dir.join("kek").is_file() => load_kek(data_dir, None),
+        None => Err(StartError::Kek(
+            "a PostgreSQL store needs the key-encryption key every node shares: set KEYWARD_KEK or KEYWARD_KEK_FILE (kek_file), e.g. the kek file of the SQLite data directory it was copied from".into(),
+        )),
+    }
+}
+
 fn load_kek(data_dir: &Path, kek: Option<&str>) -> Result<Kek, StartError> {
     Ok(match kek {
         Some(text) => Kek::from_hex_or_base64(text).map_err(|e| StartError::Kek(e.to_string()))?,
@@ -203,6 +252,56 @@ fn load_kek(data_dir: &Path, kek: Option<&str>) -> Result<Kek, StartError> {
             k
         }
     })
+}
+
+/// The store handles of a node and, with `redis_url`, its cluster: single-use
+/// decisions and stream slots move to Redis, and the lifecycle covers both.
+async fn open_node(
+    config: &Config,
+) -> Result<(Stores, Option<std::sync::Arc<cluster::Cluster>>), StartError> {
+    let url = config.database_url.as_deref();
+    let mut stores = open_stores_with(
+        &config.data_dir,
+        config.kek.as_ref().map(|k| k.expose()),
+        url,
+        &config.database,
+    )
+    .await?;
+    let Some(redis_url) = &config.redis_url else {
+        return Ok((stores, None));
+    };
+    if !matches!(
+        config::StoreUrl::parse(url),
+        Ok(config::StoreUrl::Postgres(_))
+    ) {
+        stores.close().await;
+        return Err(StartError::Config(config::ConfigError {
+            source_name: "configuration".into(),
+            key: "redis_url".into(),
+            message: "Redis serves nodes that share a store: set database_url = postgres://… too (a single node keeps its state in process)".into(),
+        }));
+    }
+    let options = keyward_cluster::RedisOptions::new(redis_url.expose());
+    let redis = match keyward_cluster::RedisState::connect(options).await {
+        Ok(r) => r,
+        Err(e) => {
+            stores.close().await;
+            return Err(StartError::Redis(e));
+        }
+    };
+    let store_life = stores.lifecycle.clone();
+    stores.replay = std::sync::Arc::new(redis.clone());
+    stores.streams = std::sync::Arc::new(redis.clone());
+    stores.lifecycle = std::sync::Arc::new(cluster::Backends {
+        store: store_life.clone(),
+        redis: redis.clone(),
+    });
+    Ok((
+        stores,
+        Some(std::sync::Arc::new(cluster::Cluster::new(
+            redis, store_life,
+        ))),
+    ))
 }
 
 /// Demo mode: the DEMO site (created on first start) and the demo clip's key.
@@ -266,14 +365,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     // Private from the start (0700): the KEK and the database live here.
     keyward_store::create_private_dir(&config.data_dir)?;
-    let stores = open_stores(
-        &config.data_dir,
-        config.kek.as_ref().map(|k| k.expose()),
-        config.database_url.as_deref(),
-    )
-    .await?;
+    let (stores, cluster) = open_node(&config).await?;
     // This process decides single-use tokens for the database: a second
     // `keyward serve` on the same data directory stops here (store_locked).
+    // (PostgreSQL and Redis decide in the shared backend: nothing to claim.)
     stores.replay.claim_replay().await?;
     let demo = if config.demo {
         Some(prepare_demo(stores.all.as_ref()).await?)
@@ -282,7 +377,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let demo_on = demo.is_some();
     let admin_on = config.admin_token.is_some();
-    let state = AppState::new(stores.clone(), config, demo);
+    let state = AppState::node(stores.clone(), config, demo, cluster.clone());
+    // Other nodes' admin changes drop this node's cached entries.
+    let _invalidations = state.follow_cluster();
     let audit_drain = state.audit().drained();
     // Load (or generate) the ExpressPlay token sealing key now, so its warning
     // comes at start-up and a bad KEYWARD_TOKEN_KEY stops the server.

@@ -50,6 +50,17 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         access(state, rid, None, Err(&d.refusal), &laps, &[]);
         return Err(d);
     };
+    let limits = state.rate_limits();
+    let ip = crate::net::peer::client_ip(
+        req.client.peer,
+        &req.client.forwarded_for,
+        &state.config().gatekeeper.trusted_proxies,
+    );
+    if let Err(r) = limits.client(ip).await {
+        let d = Denied::from(r);
+        access(state, rid, None, Err(&d.refusal), &laps, &[]);
+        return Err(d);
+    }
     let (door, raw) = frontdoor::door(&cred);
     let verified = door.verify(state, raw, &req.expect).await;
     laps.lap(Stage::FrontDoor);
@@ -63,6 +74,21 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             return Err(d);
         }
     };
+    if let Err(refusal) = limits.site(&claim.entitlement.site_id).await {
+        access(
+            state,
+            rid,
+            Some(&claim.entitlement),
+            Err(&refusal),
+            &laps,
+            &[],
+        );
+        return Err(Denied {
+            refusal,
+            site: claim.site,
+            audit: None,
+        });
+    }
     claim.entitlement.playback = Some(playback_id(raw));
     let mut trail = gatekeeper::Trail::default();
     let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client, &mut trail).await;

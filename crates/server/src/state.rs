@@ -55,6 +55,20 @@ struct Inner {
     streams: Box<dyn StreamGate>,
     token_keys: OnceLock<Arc<TokenKeys>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
+    rate_limits: crate::limits::RateLimits,
+}
+
+/// A handle to the state that does not keep it alive (the cache-invalidation
+/// subscriber holds one).
+#[derive(Clone)]
+pub struct WeakAppState(std::sync::Weak<Inner>);
+
+impl WeakAppState {
+    /// The state, while the server runs.
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
 }
 
 /// Mints demo tokens (demo mode only).
@@ -67,8 +81,20 @@ impl AppState {
     /// Builds the state over the store handles (one per concern; an
     /// `Arc<dyn Store>` converts, serving every concern).
     pub fn new(stores: impl Into<Stores>, config: Config, demo: Option<DemoMinter>) -> Self {
+        Self::node(stores, config, demo, None)
+    }
+
+    /// Builds the state of one node of a cluster (`cluster`: Redis and the
+    /// invalidation channel; `None` on a single node).
+    pub fn node(
+        stores: impl Into<Stores>,
+        config: Config,
+        demo: Option<DemoMinter>,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+    ) -> Self {
         let stores = stores.into();
         let ttl = Duration::from_millis(config.cache_ttl_ms);
+        let stale = Duration::from_millis(config.stale_if_error_ms);
         let audit = crate::audit::AuditSink::start(stores.audit.clone());
         let fairplay = Arc::new(FairPlayCredentials::new(stores.fairplay.clone(), ttl));
         let dask = Arc::new(DaskProvider::new(config.fairplay.dask.clone()));
@@ -89,13 +115,18 @@ impl AppState {
             },
             crate::backdoor::brokered::Widevine::new(upstreams.clone()),
         );
+        let limiter: Arc<dyn keyward_cluster::RateLimit> = match &cluster {
+            Some(c) => Arc::new(c.redis().rate_limiter()),
+            None => Arc::new(keyward_cluster::LocalRateLimiter::new()),
+        };
+        let rate_limits = crate::limits::RateLimits::new(&config.rate_limits, limiter);
         let streams = Box::new(Slots::new(stores.streams.clone(), config.streams.clone()));
         Self {
             inner: Arc::new(Inner {
                 decisions: crate::decisions::DecisionLog::new(config.decisions_ring),
-                sites: SiteCache::new(stores.sites.clone(), ttl),
-                keys: KeyCache::new(stores.keys.clone(), ttl),
-                clients: ClientCache::new(stores.clients.clone(), ttl),
+                sites: SiteCache::new(stores.sites.clone(), ttl, stale),
+                keys: KeyCache::new(stores.keys.clone(), ttl, stale),
+                clients: ClientCache::new(stores.clients.clone(), ttl, stale),
                 geo: config.gatekeeper.geoip_db.as_deref().map(GeoDb::new),
                 vpn: VpnLists::new(&config.gatekeeper.vpn_lists),
                 outbound: Outbound::default(),
@@ -111,6 +142,8 @@ impl AppState {
                 streams,
                 token_keys: OnceLock::new(),
                 metrics,
+                cluster,
+                rate_limits,
             }),
         }
     }
@@ -221,12 +254,80 @@ impl AppState {
         self.inner.sites.site(site_id).await
     }
 
-    /// Drops cached entries for a site (after an admin change).
+    /// Drops cached entries for a site (after an admin change), here and —
+    /// in a cluster — on every other node.
     pub fn invalidate(&self, site_id: &str) {
+        self.invalidate_local(site_id);
+        if let Some(c) = &self.inner.cluster {
+            c.publish(keyward_cluster::CacheKind::Site, site_id);
+        }
+    }
+
+    /// Drops a Studio client's cached entries (after an admin change), here
+    /// and on every other node.
+    pub fn client_changed(&self, name: &str) {
+        self.inner.clients.invalidate(name);
+        if let Some(c) = &self.inner.cluster {
+            c.publish(keyward_cluster::CacheKind::Client, name);
+        }
+    }
+
+    /// Drops this node's cached entries for a site.
+    pub fn invalidate_local(&self, site_id: &str) {
         self.inner.sites.invalidate(site_id);
         self.inner.keys.invalidate(site_id);
         self.inner.fairplay.invalidate(site_id);
         self.inner.upstreams.invalidate(site_id);
+    }
+
+    /// Drops every cached site, key, client, FairPlay credential and upstream
+    /// route of this node.
+    pub fn clear_caches(&self) {
+        let i = &self.inner;
+        i.sites.clear();
+        i.keys.clear();
+        i.clients.clear();
+        i.fairplay.clear();
+        i.upstreams.clear();
+    }
+
+    /// The licence request rate limits.
+    pub fn rate_limits(&self) -> &crate::limits::RateLimits {
+        &self.inner.rate_limits
+    }
+
+    /// The cluster this node belongs to, if any.
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.inner.cluster.as_deref()
+    }
+
+    /// In a cluster, starts this node's cache-invalidation subscriber: each
+    /// message drops the entries it names, a (re)connection drops them all.
+    /// Keep the subscription for as long as the server runs.
+    pub fn follow_cluster(&self) -> Option<keyward_cluster::Subscription> {
+        use keyward_cluster::{CacheKind, InvalidationEvent};
+        let weak = self.downgrade();
+        self.cluster().map(|c| {
+            c.subscribe(move |event| {
+                let Some(state) = weak.upgrade() else {
+                    return;
+                };
+                match event {
+                    InvalidationEvent::Flush => state.clear_caches(),
+                    InvalidationEvent::Invalidate { kind, id } => match kind {
+                        CacheKind::Client => state.clients().invalidate(&id),
+                        // Customers are not cached.
+                        CacheKind::Customer => {}
+                        _ => state.invalidate_local(&id),
+                    },
+                }
+            })
+        })
+    }
+
+    /// A handle that does not keep the state alive.
+    pub fn downgrade(&self) -> WeakAppState {
+        WeakAppState(Arc::downgrade(&self.inner))
     }
 }
 

@@ -165,7 +165,13 @@ pub async fn admit(
                 },
             );
         }
-        let r = r?;
+        let r = r.map_err(|e| match e {
+            // Redis or the database did not answer: neither used nor refused.
+            keyward_store::StoreError::Backend { .. } => {
+                Refusal::new(codes::SINGLE_USE_UNAVAILABLE).log(format!("replay store: {e}"))
+            }
+            e => Refusal::from(e),
+        })?;
         if r.unverifiable {
             return Err(Refusal::new(codes::STUDIO_TOKEN_UNVERIFIABLE));
         }

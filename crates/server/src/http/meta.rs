@@ -18,6 +18,30 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the store answers.
 pub async fn readyz(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(c) = s.cluster() {
+        // Each backend by name: "ready (store ok, redis ok)", or a 503 naming
+        // the one that does not answer.
+        let states = c.states().await;
+        let text: Vec<String> = states
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(()) => format!("{name} ok"),
+                Err(_) => format!("{name} down"),
+            })
+            .collect();
+        let text = text.join(", ");
+        if states.iter().all(|(_, r)| r.is_ok()) {
+            return format!("ready ({text})").into_response();
+        }
+        let detail: Vec<String> = states
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        return Refused::from(
+            Refusal::with(codes::NOT_READY, format!("Not ready: {text}")).log(detail.join("; ")),
+        )
+        .into_response();
+    }
     match s.stores().lifecycle.health().await {
         Ok(_) => "ready".into_response(),
         Err(e) => {

@@ -432,7 +432,7 @@ pub async fn update_client(
             .update_client(&name, settings)
             .await
             .map_err(store_error)?;
-        s.clients().invalidate(&name);
+        s.client_changed(&name);
         Ok::<_, Refusal>(admin_json(StatusCode::OK, &json!(c)))
     }
     .await;
@@ -452,7 +452,7 @@ pub async fn delete_client(
             .delete_client(&name)
             .await
             .map_err(store_error)?;
-        s.clients().invalidate(&name);
+        s.client_changed(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
     .await;
@@ -504,7 +504,7 @@ pub async fn remove_api_key(
             .await
             .map_err(store_error)?;
         // The key stops working now, not when its cache entry ages out.
-        s.clients().invalidate(&name);
+        s.client_changed(&name);
         Ok::<_, Refusal>(StatusCode::NO_CONTENT.into_response())
     }
     .await;
@@ -526,7 +526,7 @@ pub async fn rotate_secret(
             .add_client_secret(&name, SiteSecret::generate().map_err(Refusal::from)?)
             .await
             .map_err(store_error)?;
-        s.clients().invalidate(&name);
+        s.client_changed(&name);
         let kids: Vec<String> = c
             .secrets
             .iter()

@@ -41,11 +41,11 @@ pub struct ClientCache {
 
 impl ClientCache {
     /// Empty caches over a store.
-    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn ClientStore>, ttl: Duration, stale: Duration) -> Self {
         Self {
             store,
-            clients: TtlCache::new(ttl, 10_000),
-            api_keys: TtlCache::new(ttl, 10_000),
+            clients: TtlCache::new(ttl, 10_000).stale_for(stale),
+            api_keys: TtlCache::new(ttl, 10_000).stale_for(stale),
         }
     }
 
@@ -57,7 +57,12 @@ impl ClientCache {
         let client = match self.store.client(name).await {
             Ok(c) => c,
             Err(StoreError::ClientNotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return match self.clients.get_stale(name) {
+                    Some(stale) => Ok(Some(stale)),
+                    None => Err(e.into()),
+                }
+            }
         };
         let entry = Arc::new(ClientEntry::new(client)?);
         self.clients.insert(name.to_owned(), entry.clone());
@@ -76,11 +81,22 @@ impl ClientCache {
         let client = match self.store.client_by_api_key(key_hash).await {
             Ok(Some(c)) => c,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return match self.api_keys.get_stale(key_hash) {
+                    Some(stale) => Ok(Some(stale)),
+                    None => Err(e.into()),
+                }
+            }
         };
         let entry = Arc::new(ClientEntry::new(client)?);
         self.api_keys.insert(*key_hash, entry.clone());
         Ok(Some(entry))
+    }
+
+    /// Drops every cached client and API key.
+    pub fn clear(&self) {
+        self.clients.clear();
+        self.api_keys.clear();
     }
 
     /// Drops a cached client and its cached API keys (after an admin change).

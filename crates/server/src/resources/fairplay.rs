@@ -101,6 +101,14 @@ impl FairPlayCredentials {
         Ok(cred)
     }
 
+    /// Drops every cached credential.
+    pub fn clear(&self) {
+        self.by_site.clear();
+        if let Ok(mut map) = self.parsed.write() {
+            map.clear();
+        }
+    }
+
     /// Drops a site's cached credentials (after an admin change).
     pub fn invalidate(&self, site_id: &str) {
         self.by_site.remove(site_id);

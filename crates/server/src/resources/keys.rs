@@ -23,10 +23,10 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// An empty cache over a store.
-    pub fn new(store: Arc<dyn KeyStore>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn KeyStore>, ttl: Duration, stale: Duration) -> Self {
         Self {
             store,
-            keys: TtlCache::new(ttl, 100_000),
+            keys: TtlCache::new(ttl, 100_000).stale_for(stale),
         }
     }
 
@@ -41,7 +41,18 @@ impl KeyCache {
             return Ok(hit);
         }
         let id = SiteId::parse(site_id).map_err(|_| Refusal::new(crate::codes::SITE_NOT_FOUND))?;
-        let keys = Arc::new(self.store.keys_for_content(&id, cid).await?);
+        let keys = match self.store.keys_for_content(&id, cid).await {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                return match self.keys.get_stale(&k) {
+                    Some(stale) => {
+                        tracing::warn!(site = %site_id, error = %e, "store unavailable: serving the cached keys");
+                        Ok(stale)
+                    }
+                    None => Err(e.into()),
+                }
+            }
+        };
         self.keys.insert(k, keys.clone());
         Ok(keys)
     }
@@ -49,6 +60,11 @@ impl KeyCache {
     /// Drops one content's cached keys (a key was just made for it).
     pub fn invalidate_content(&self, site_id: &str, cid: &str) {
         self.keys.retain(|(s, c), _| !(s == site_id && c == cid));
+    }
+
+    /// Drops every cached key.
+    pub fn clear(&self) {
+        self.keys.clear();
     }
 
     /// Drops a site's cached keys.

@@ -28,10 +28,10 @@ pub struct SiteCache {
 
 impl SiteCache {
     /// An empty cache over a store.
-    pub fn new(store: Arc<dyn SiteStore>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn SiteStore>, ttl: Duration, stale: Duration) -> Self {
         Self {
             store,
-            sites: TtlCache::new(ttl, 10_000),
+            sites: TtlCache::new(ttl, 10_000).stale_for(stale),
         }
     }
 
@@ -50,7 +50,15 @@ impl SiteCache {
         let site = match self.store.site(&id).await {
             Ok(s) => s,
             Err(keyward_store::StoreError::SiteNotFound) => return Err(not_found()),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return match self.sites.get_stale(site_id) {
+                    Some(stale) => {
+                        tracing::warn!(site = %site_id, error = %e, "store unavailable: serving the cached site");
+                        Ok(stale)
+                    }
+                    None => Err(e.into()),
+                }
+            }
         };
         let creds = SiteCredentials::new(
             site.site_id.as_str(),
@@ -64,6 +72,11 @@ impl SiteCache {
         });
         self.sites.insert(site_id.to_owned(), entry.clone());
         Ok(entry)
+    }
+
+    /// Drops every cached site.
+    pub fn clear(&self) {
+        self.sites.clear();
     }
 
     /// Drops a cached site.

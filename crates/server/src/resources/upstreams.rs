@@ -314,6 +314,12 @@ impl Upstreams {
         Ok(out)
     }
 
+    /// Drops every cached route (live breaker state stays: routes that still
+    /// exist keep their breakers).
+    pub fn clear(&self) {
+        self.routes.clear();
+    }
+
     /// Drops a site's cached routes (after an admin change); live state
     /// (breakers) of removed routes goes too.
     pub fn invalidate(&self, site_id: &str) {
