@@ -36,6 +36,7 @@
 pub mod audit;
 pub mod clients;
 pub(crate) mod codec;
+pub mod copy;
 pub mod customers;
 pub mod error;
 mod factory;
@@ -55,6 +56,7 @@ pub mod upstreams;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore};
 pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
+pub use copy::{copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use factory::{open, Backend, Stores};
