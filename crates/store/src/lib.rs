@@ -18,6 +18,8 @@
 //!   from it ([`AuditStore`], [`StatsStore`]).
 //! * [`lifecycle`]: health probe and clean close of a backend ([`Lifecycle`]).
 //! * [`kek`]: the key-encryption key that wraps every secret at rest ([`Kek`]).
+//! * [`copy`]: moving a SQLite store into an empty PostgreSQL database
+//!   ([`copy_sqlite_to_postgres`]).
 //!
 //! Three backends implement every trait: [`SqliteStore`] (the embedded default, a
 //! single file, secrets wrapped with AES-256-GCM under the KEK), [`PostgresStore`]
