@@ -32,6 +32,7 @@ mod explain;
 mod fairplay;
 mod packager;
 mod rfc3339;
+mod store;
 mod token;
 mod upstream;
 
@@ -109,6 +110,15 @@ enum Command {
     /// requests) in the data directory, also while `keyward serve` runs.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Move the store to PostgreSQL: copy the embedded SQLite store into a database.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    /// Apply a database's schema migrations (postgres://…, or sqlite:<data dir>) and
+    /// print its schema version before and after.
+    #[command(
+        after_help = "Example:\n  keyward migrate --database-url postgres://keyward@db.internal/keyward\n  KEYWARD_DATABASE_URL=sqlite:./keyward-data keyward migrate"
+    )]
+    Migrate(store::MigrateArgs),
     /// Print the OpenAPI document of the native and admin API (as served at /openapi.json).
     #[command(after_help = "Example:\n  keyward openapi > openapi.json")]
     Openapi,
@@ -214,6 +224,8 @@ fn main() -> ExitCode {
             duration,
         }) => serve_example(&listen, &site_key, allow, duration),
         Command::Audit(c) => audit::run(c),
+        Command::Store(c) => store::run(c),
+        Command::Migrate(a) => store::run_migrate(a),
         Command::Openapi => {
             println!(
                 "{}",

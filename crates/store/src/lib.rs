@@ -18,6 +18,8 @@
 //!   from it ([`AuditStore`], [`StatsStore`]).
 //! * [`lifecycle`]: health probe and clean close of a backend ([`Lifecycle`]).
 //! * [`kek`]: the key-encryption key that wraps every secret at rest ([`Kek`]).
+//! * [`copy`]: moving a SQLite store into an empty PostgreSQL database
+//!   ([`copy_sqlite_to_postgres`]).
 //!
 //! Three backends implement every trait: [`SqliteStore`] (the embedded default, a
 //! single file, secrets wrapped with AES-256-GCM under the KEK), [`PostgresStore`]
@@ -36,6 +38,7 @@
 pub mod audit;
 pub mod clients;
 pub(crate) mod codec;
+pub mod copy;
 pub mod customers;
 pub mod error;
 mod factory;
@@ -55,6 +58,7 @@ pub mod upstreams;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, AuditStore};
 pub use clients::{ApiKeyInfo, Client, ClientSettings, ClientStore, NewClient};
+pub use copy::{copy_sqlite_to_postgres, CopyError, CopyOptions, CopyReport};
 pub use customers::{AuthEnv, Customer, CustomerSettings, CustomerStore, NewCustomer};
 pub use error::{Result, StoreError};
 pub use factory::{open, Backend, Stores};

@@ -156,7 +156,7 @@ impl PostgresOptions {
 
     /// The connect options from the URL (`invalid_input` for a URL that does not
     /// parse; the message names no part of it).
-    fn connect_options(&self) -> Result<PgConnectOptions> {
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions> {
         let invalid = || StoreError::InvalidInput {
             field: "postgres url",
             reason: "not a postgres:// URL that parses",
@@ -173,7 +173,7 @@ impl PostgresOptions {
 
     /// The passwords of the URL (as written and percent-decoded), to scrub from
     /// any message.
-    fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(p) = url_password(&self.url) {
             out.push(p.to_owned());
@@ -272,7 +272,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 /// `text` with every secret replaced by `***`.
-fn scrub(text: &str, secrets: &[String]) -> String {
+pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         out = out.replace(s.as_str(), "***");
@@ -308,6 +308,43 @@ pub async fn migrate(options: &PostgresOptions) -> Result<()> {
     let secrets = options.secrets();
     let connect = options.connect_options()?;
     run_migrations(&connect, &secrets).await
+}
+
+/// The schema version this build's migrations bring a database to.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
+}
+
+/// The schema version of the database at `options.url` (the highest migration
+/// applied), read without writing anything: `None` when no migration was ever
+/// applied to it. Errors as [`migrate`]'s.
+pub async fn schema_version(options: &PostgresOptions) -> Result<Option<i64>> {
+    let secrets = options.secrets();
+    let connect = options.connect_options()?;
+    let mut conn = PgConnection::connect_with(&connect)
+        .await
+        .map_err(|e| StoreError::backend(scrub(&e.to_string(), &secrets)))?;
+    let version = applied_version(&mut conn)
+        .await
+        .map_err(|e| StoreError::backend(scrub(&e.to_string(), &secrets)));
+    let _ = conn.close().await;
+    version
+}
+
+/// The highest migration applied on `conn` (`None`: none, or no migrations
+/// table in the connection's schema).
+pub(crate) async fn applied_version(
+    conn: &mut PgConnection,
+) -> std::result::Result<Option<i64>, sqlx::Error> {
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !has_table {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *conn)
+        .await
 }
 
 async fn run_migrations(connect: &PgConnectOptions, secrets: &[String]) -> Result<()> {

@@ -39,6 +39,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Connection as _;
 
 use crate::codec::{kek_check_value, verify_kek_check, KEK_CHECK_NAME};
 use crate::error::{Result, StoreError};
@@ -46,6 +47,8 @@ use crate::kek::{create_private_dir, Kek};
 use crate::lifecycle::Lifecycle;
 use crate::streams::StreamTable;
 use writer::Writer;
+/// The `meta` row a process holding the replay claim writes (see `writer`).
+pub(crate) use writer::MARKER as REPLAY_MARKER;
 
 /// File name used when [`SqliteStore::open`] is given a directory.
 pub const DB_FILE_NAME: &str = "keyward.db";
@@ -168,12 +171,7 @@ impl SqliteStore {
     /// created 0600. Runs pending migrations, then checks the KEK (`kek_mismatch` if
     /// the database was created under another one).
     pub async fn open(path_or_dir: impl AsRef<Path>, kek: Kek) -> Result<SqliteStore> {
-        let given = path_or_dir.as_ref();
-        let path = if given.is_dir() || given.extension().is_none() {
-            given.join(DB_FILE_NAME)
-        } else {
-            given.to_path_buf()
-        };
+        let path = database_file(path_or_dir.as_ref());
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
@@ -270,6 +268,86 @@ impl Lifecycle for SqliteStore {
     async fn close(&self) {
         SqliteStore::close(self).await;
     }
+}
+
+/// The database file `path_or_dir` names, as [`SqliteStore::open`] reads it:
+/// `DB_FILE_NAME` inside it when it is an existing directory or has no
+/// extension, else the path itself.
+pub fn database_file(path_or_dir: &Path) -> PathBuf {
+    if path_or_dir.is_dir() || path_or_dir.extension().is_none() {
+        path_or_dir.join(DB_FILE_NAME)
+    } else {
+        path_or_dir.to_path_buf()
+    }
+}
+
+/// The schema version this build's migrations bring a database to.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
+}
+
+/// The schema version of the database at `path_or_dir` (the highest migration
+/// applied), read without writing anything: `None` when there is no database
+/// file or no migration was ever applied to it.
+pub async fn schema_version(path_or_dir: impl AsRef<Path>) -> Result<Option<i64>> {
+    let path = database_file(path_or_dir.as_ref());
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(backend)?;
+    let version = applied_version(&mut conn).await;
+    let _ = conn.close().await;
+    version
+}
+
+/// The highest migration applied on `conn` (`None`: none, or no migrations table).
+pub(crate) async fn applied_version(conn: &mut sqlx::SqliteConnection) -> Result<Option<i64>> {
+    let has_table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if !has_table {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+/// Applies the pending migrations to the database at `path_or_dir` (created,
+/// with its directory, when missing, as [`SqliteStore::open`] would) without
+/// opening a store: no KEK is needed and none is checked or written (the first
+/// open does that).
+pub async fn migrate(path_or_dir: impl AsRef<Path>) -> Result<()> {
+    let path = database_file(path_or_dir.as_ref());
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    create_private_file(&path)?;
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(backend)?;
+    let outcome = match Migrator::new(EmbeddedMigrations).await {
+        Ok(migrator) => migrator.run(&mut conn).await.map_err(StoreError::backend),
+        Err(e) => Err(StoreError::backend(e)),
+    };
+    let _ = conn.close().await;
+    outcome
 }
 
 /// Creates an empty database file readable only by its owner (unix), if absent.

@@ -56,7 +56,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a checkpoint waits for readers before it is left for the next turn.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
 /// The `meta` row that says a process holds the replay claim.
-const MARKER: &str = "replay_claimed";
+pub(crate) const MARKER: &str = "replay_claimed";
 
 /// What the claim established.
 #[derive(Debug)]
