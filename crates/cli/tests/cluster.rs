@@ -740,3 +740,110 @@ fn a_client_address_rate_limit_is_the_clusters() {
         }
     });
 }
+
+#[test]
+fn an_embedded_store_copied_to_postgres_serves_the_same_licences() {
+    let Some(b) = Backends::start("cluster_store_copy") else {
+        return;
+    };
+    // An embedded deployment: site, key, a Studio client, in a data directory
+    // (its own generated KEK: the copy finds it beside the store).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let embedded = |args: &[&str]| {
+        let o = b
+            .keyward(args)
+            .env_remove("KEYWARD_DATABASE_URL")
+            .env_remove("KEYWARD_REDIS_URL")
+            .env_remove("KEYWARD_KEK")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    embedded(&[
+        "site",
+        "add",
+        "--data-dir",
+        d,
+        "--site-id",
+        SITE,
+        "--site-key",
+        SK,
+        "--access-key",
+        AK,
+    ]);
+    embedded(&[
+        "key",
+        "add",
+        "--data-dir",
+        d,
+        "--site-id",
+        SITE,
+        "--cid",
+        CID,
+        "--kid",
+        KID,
+        "--key",
+        KEY,
+    ]);
+    let out = embedded(&[
+        "client",
+        "add",
+        "--data-dir",
+        d,
+        "--name",
+        "once",
+        "--site-id",
+        SITE,
+        "--max-uses",
+        "1",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let api_key = v["api_key"].as_str().unwrap().to_owned();
+    let token = b.pallycon_token(
+        "erin",
+        r#"{"policy_version":2,"playback_policy":{"persistent":false}}"#,
+    );
+    let want = format!(
+        r#"{{"keys":[{{"kty":"oct","kid":"{KID_B64}","k":"{}"}}],"type":"temporary"}}"#,
+        base64url(&hex_bytes(KEY))
+    );
+    // Copy it (the KEK from the data directory) to the migrated database.
+    b.run_ok(&["migrate", "--database-url", &b.db_url]);
+    let o = b
+        .keyward(&["store", "copy", "--from", d, "--to", &b.db_url])
+        .env_remove("KEYWARD_KEK")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A node on the copy, with the data directory's KEK.
+    let kek = std::fs::read_to_string(dir.path().join("kek")).unwrap();
+    let kek = kek.trim();
+    let node = b.node(&[("KEYWARD_KEK", kek)]);
+    runtime().block_on(async {
+        let c = http();
+        let r = c
+            .post(node.url("/v1/license/clearkey"))
+            .bearer_auth(&token)
+            .body(clearkey_request())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), want);
+        // The Studio client and its API key came along.
+        let t = mint(&c, &node, "once", &api_key).await;
+        assert_eq!(studio_licence(&c, &node, &t).await, (200, None));
+        assert_eq!(
+            studio_licence(&c, &node, &t).await,
+            (403, Some("studio_token_used".into()))
+        );
+    });
+}
