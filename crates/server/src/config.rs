@@ -236,6 +236,36 @@ pub struct Config {
     pub streams: StreamsConfig,
     /// Licence request rate limits (`[rate_limits]`).
     pub rate_limits: RateLimitsConfig,
+    /// OpenTelemetry trace export (`[tracing]`; off by default).
+    pub tracing: crate::otlp::OtlpConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileTracing {
+    otlp_endpoint: Option<String>,
+    service_name: Option<String>,
+    sample_ratio: Option<f64>,
+    batch_ms: Option<u64>,
+}
+
+fn parse_otlp_endpoint(source: &str, key: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() > 2048 {
+        return Err(bad(
+            source,
+            key,
+            "expected the OTLP/HTTP receiver's base URL, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces)",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn parse_ratio(source: &str, key: &str, v: f64) -> Result<f64, ConfigError> {
+    if !(0.0..=1.0).contains(&v) {
+        return Err(bad(source, key, "a share from 0.0 to 1.0"));
+    }
+    Ok(v)
 }
 
 /// The `[rate_limits]` settings: token buckets on the licence paths, per site
@@ -578,6 +608,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             streams: StreamsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            tracing: crate::otlp::OtlpConfig::default(),
         }
     }
 }
@@ -626,6 +657,7 @@ struct FileConfig {
     metrics: Option<FileMetrics>,
     streams: Option<FileStreams>,
     rate_limits: Option<std::collections::BTreeMap<String, u64>>,
+    tracing: Option<FileTracing>,
 }
 
 #[derive(Deserialize, Default)]
@@ -871,6 +903,24 @@ impl Config {
                     c.metrics.listen = Some(parse_listen(&src, "metrics.listen", &v)?);
                 }
             }
+            if let Some(t) = f.tracing {
+                if let Some(v) = t.otlp_endpoint {
+                    c.tracing.endpoint =
+                        Some(parse_otlp_endpoint(&src, "tracing.otlp_endpoint", &v)?);
+                }
+                if let Some(v) = t.service_name {
+                    c.tracing.service_name = v;
+                }
+                if let Some(v) = t.sample_ratio {
+                    c.tracing.sample_ratio = parse_ratio(&src, "tracing.sample_ratio", v)?;
+                }
+                if let Some(v) = t.batch_ms {
+                    if v == 0 || v > 60_000 {
+                        return Err(bad(&src, "tracing.batch_ms", "1 to 60000 ms"));
+                    }
+                    c.tracing.batch_ms = v;
+                }
+            }
             for (k, v) in f.rate_limits.unwrap_or_default() {
                 c.rate_limits
                     .set(&k, v)
@@ -980,6 +1030,18 @@ impl Config {
                     .map_err(|_| bad(src, &var, "not a whole number"))?;
                 c.rate_limits.set(key, n).map_err(|m| bad(src, &var, m))?;
             }
+        }
+        if let Some(v) = get("KEYWARD_OTLP_ENDPOINT") {
+            c.tracing.endpoint = Some(parse_otlp_endpoint(src, "KEYWARD_OTLP_ENDPOINT", v)?);
+        }
+        if let Some(v) = get("KEYWARD_OTLP_SERVICE_NAME") {
+            c.tracing.service_name = v.clone();
+        }
+        if let Some(v) = get("KEYWARD_OTLP_SAMPLE_RATIO") {
+            let r: f64 = v
+                .parse()
+                .map_err(|_| bad(src, "KEYWARD_OTLP_SAMPLE_RATIO", "a share from 0.0 to 1.0"))?;
+            c.tracing.sample_ratio = parse_ratio(src, "KEYWARD_OTLP_SAMPLE_RATIO", r)?;
         }
         if let Some(v) = get("KEYWARD_CACHE_TTL_MS") {
             c.cache_ttl_ms = v

@@ -38,6 +38,7 @@ mod metrics;
 mod mint;
 mod net;
 mod openapi;
+pub mod otlp;
 mod pipeline;
 mod refusal;
 mod render;

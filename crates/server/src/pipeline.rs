@@ -39,6 +39,8 @@ pub struct LicenceRequest<'a> {
     pub ckc_format: keyward_drm::fairplay::CkcFormat,
     /// The player's `pallycon-client-meta` header (bounded, printable).
     pub client_meta: Option<&'a str>,
+    /// The caller's W3C trace context (`traceparent`), for OTLP export.
+    pub trace: Option<crate::otlp::Parent>,
 }
 
 /// Runs the pipeline.
@@ -47,7 +49,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     let rid = req.request_id;
     let Some(cred) = req.credential else {
         let d = Denied::from(frontdoor::missing());
-        access(state, rid, None, Err(&d.refusal), &laps, &[]);
+        access(state, req.trace, rid, None, Err(&d.refusal), &laps, &[]);
         return Err(d);
     };
     let limits = state.rate_limits();
@@ -58,7 +60,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     );
     if let Err(r) = limits.client(ip).await {
         let d = Denied::from(r);
-        access(state, rid, None, Err(&d.refusal), &laps, &[]);
+        access(state, req.trace, rid, None, Err(&d.refusal), &laps, &[]);
         return Err(d);
     }
     let (door, raw) = frontdoor::door(&cred);
@@ -70,13 +72,14 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             if let Some(a) = &d.audit {
                 record(state, a, d.refusal.code.wire, req.request_id).await;
             }
-            access(state, rid, None, Err(&d.refusal), &laps, &[]);
+            access(state, req.trace, rid, None, Err(&d.refusal), &laps, &[]);
             return Err(d);
         }
     };
     if let Err(refusal) = limits.site(&claim.entitlement.site_id).await {
         access(
             state,
+            req.trace,
             rid,
             Some(&claim.entitlement),
             Err(&refusal),
@@ -100,6 +103,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         }
         access(
             state,
+            req.trace,
             rid,
             Some(&claim.entitlement),
             Err(&refusal),
@@ -146,6 +150,7 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
     }
     access(
         state,
+        req.trace,
         rid,
         Some(ent),
         out.as_ref().map(|_| ()),
@@ -175,6 +180,7 @@ fn playback_id(credential: &str) -> String {
 /// the metrics (site `unknown` before the credential verified).
 fn access(
     state: &AppState,
+    trace: Option<crate::otlp::Parent>,
     rid: &str,
     ent: Option<&Entitlement>,
     result: Result<(), &crate::refusal::Refusal>,
@@ -207,6 +213,18 @@ fn access(
         if decisions.enabled() {
             decisions.push(d);
         }
+    }
+    let tracer = state.tracer();
+    if tracer.enabled() {
+        tracer.record(&crate::otlp::LicenceTrace {
+            parent: trace,
+            request_id: rid,
+            doors: (laps.front_door, laps.back_door),
+            site_drm: ent.map(|e| (e.site_id.as_str(), e.drm.as_str())),
+            code: result.err().map_or("ok", |r| r.code.wire),
+            times: laps.times(),
+            total: laps.elapsed(),
+        });
     }
     let us = u64::try_from(laps.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (outcome, code) = match result {

@@ -57,6 +57,7 @@ struct Inner {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     cluster: Option<Arc<crate::cluster::Cluster>>,
     rate_limits: crate::limits::RateLimits,
+    tracer: crate::otlp::Tracer,
 }
 
 /// A handle to the state that does not keep it alive (the cache-invalidation
@@ -120,6 +121,7 @@ impl AppState {
             None => Arc::new(keyward_cluster::LocalRateLimiter::new()),
         };
         let rate_limits = crate::limits::RateLimits::new(&config.rate_limits, limiter);
+        let tracer = crate::otlp::Tracer::start(&config.tracing);
         let streams = Box::new(Slots::new(stores.streams.clone(), config.streams.clone()));
         Self {
             inner: Arc::new(Inner {
@@ -144,6 +146,7 @@ impl AppState {
                 metrics,
                 cluster,
                 rate_limits,
+                tracer,
             }),
         }
     }
@@ -289,6 +292,11 @@ impl AppState {
         i.clients.clear();
         i.fairplay.clear();
         i.upstreams.clear();
+    }
+
+    /// The OTLP trace exporter (off unless `[tracing] otlp_endpoint`).
+    pub fn tracer(&self) -> &crate::otlp::Tracer {
+        &self.inner.tracer
     }
 
     /// The licence request rate limits.

@@ -106,6 +106,10 @@ async fn run(
         request_id: rid,
         ckc_format,
         client_meta,
+        trace: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::otlp::parse_traceparent),
     };
     pipeline::licence(state, req)
         .await
