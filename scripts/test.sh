@@ -40,6 +40,13 @@ fi
 step "CPIX answers validate against the CPIX XML schema (lxml in a virtualenv)"
 bash scripts/cpix-xsd.sh
 
+# CI runs on a machine with a bounded disk: the debug build (every test binary)
+# is not needed after this point, and the release, wheel and fuzz builds follow.
+if [[ -n "${CI:-}" ]]; then
+  step "freeing the debug build's disk space (CI)"
+  cargo clean --profile dev
+fi
+
 step "release build"
 cargo build --release --locked -p keyward
 
