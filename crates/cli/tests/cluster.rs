@@ -847,3 +847,43 @@ fn an_embedded_store_copied_to_postgres_serves_the_same_licences() {
         );
     });
 }
+
+#[test]
+fn a_node_killed_loses_no_decision_it_acknowledged() {
+    let Some(b) = Backends::start("cluster_sigkill") else {
+        return;
+    };
+    let (_, five) = b.provision();
+    let mut a = b.node(&[]);
+    let other = b.node(&[]);
+    let rt = runtime();
+    for round in 0..3 {
+        let c = http();
+        let token = rt.block_on(mint(&c, &other, "five", &five));
+        // Three of the five uses on node A, acknowledged to the player…
+        for i in 0..3 {
+            assert_eq!(
+                rt.block_on(studio_licence(&c, &a, &token)),
+                (200, None),
+                "round {round}, use {i}"
+            );
+        }
+        // …then A dies without a chance to write anything.
+        a.child.kill().unwrap();
+        a.child.wait().unwrap();
+        // The other node knows them: exactly two more plays.
+        let mut ok = 0;
+        for _ in 0..5 {
+            match rt.block_on(studio_licence(&c, &other, &token)) {
+                (200, None) => ok += 1,
+                (403, Some(code)) => assert_eq!(code, "studio_token_used"),
+                x => panic!("round {round}: {x:?}"),
+            }
+        }
+        assert_eq!(ok, 2, "round {round}");
+        // A restarted node needs no fence: its own new tokens play at once.
+        a = b.node(&[]);
+        let fresh = rt.block_on(mint(&c, &a, "five", &five));
+        assert_eq!(rt.block_on(studio_licence(&c, &a, &fresh)), (200, None));
+    }
+}
