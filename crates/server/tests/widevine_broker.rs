@@ -1133,3 +1133,47 @@ async fn rotated_content_sends_the_named_period_keys_only() {
         "period 5 (named) and the unrotated key; not period 4"
     );
 }
+
+#[tokio::test]
+async fn a_widevine_release_frees_the_stream_slot() {
+    let (base, _m) = mock().await;
+    let app = common::app().await;
+    add(&app, SITE, "google", &base, "ok", json!({})).await;
+    let limited = |ago: i64| {
+        token_for(
+            &creds_of(SITE),
+            DrmType::Widevine,
+            CID_MULTI,
+            &policy(
+                r#"{"policy_version":2,"playback_policy":{"persistent":true,"max_stream_per_user":1,"renewal_duration":60}}"#,
+            ),
+            Timestamp::from_unix(Timestamp::now().unix() - ago).unwrap(),
+        )
+    };
+    let (a, b) = (limited(1), limited(2));
+    let send = |tok: String, body: Vec<u8>| {
+        let app = &app;
+        async move {
+            app.send(
+                Request::post(WV)
+                    .header("authorization", format!("Bearer {tok}"))
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = send(a.clone(), widevine_license_request(KID_SD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = send(b.clone(), widevine_license_request(KID_SD)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["code"], "stream_limit_reached");
+    // A renewal keeps the slot; the release (persistent session removed) frees it.
+    let r = send(a.clone(), widevine_release_request()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = send(b, widevine_license_request(KID_SD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Now the first playback is the one over the limit.
+    let r = send(a, widevine_license_request(KID_SD)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

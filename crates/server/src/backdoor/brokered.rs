@@ -355,6 +355,18 @@ impl BackDoor for Widevine {
             codes::WIDEVINE_UPSTREAM_UNAVAILABLE,
         )
         .await
+        .map(|mut lic| {
+            // A release the upstream acknowledged ends the playback: its
+            // stream slot is freed.
+            lic.ends_playback = matches!(
+                parsed,
+                WidevineChallenge::LicenseRequest {
+                    request_type: keyward_drm::widevine::RequestType::Release,
+                    ..
+                }
+            );
+            lic
+        })
     }
 }
 

@@ -510,6 +510,25 @@ pub fn widevine_license_request(kid: [u8; 16]) -> Vec<u8> {
     signed
 }
 
+/// A Widevine licence release (`LicenseRequest` type RELEASE naming an
+/// existing licence, no PSSH), as a CDM sends it when a persistent session is
+/// removed.
+pub fn widevine_release_request() -> Vec<u8> {
+    let mut existing = Vec::new();
+    pb::bytes_field(&mut existing, 1, b"license-id-1");
+    let mut ci = Vec::new();
+    pb::bytes_field(&mut ci, 3, &existing);
+    let mut lr = Vec::new();
+    pb::bytes_field(&mut lr, 1, b"\x08\x01\x12\x05token"); // client_id
+    pb::bytes_field(&mut lr, 2, &ci);
+    pb::varint_field(&mut lr, 3, 3); // RELEASE
+    let mut signed = Vec::new();
+    pb::varint_field(&mut signed, 1, 1); // LICENSE_REQUEST
+    pb::bytes_field(&mut signed, 2, &lr);
+    pb::bytes_field(&mut signed, 3, &[0xaa; 32]); // signature
+    signed
+}
+
 /// A PlayReady SOAP challenge, with `CustomData` when given.
 pub fn playready_challenge(custom_data: Option<&str>) -> String {
     let cd = custom_data
