@@ -86,6 +86,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("types_ids", types_ids),
     ("server_licence", server_licence),
     ("server_admin", server_admin),
+    ("server_traceparent", server_traceparent),
 ];
 
 // --- DRM messages ------------------------------------------------------------
@@ -1216,4 +1217,24 @@ pub fn server_licence(data: &[u8]) {
 pub fn server_admin(data: &[u8]) {
     static H: Mutex<Option<Harness>> = Mutex::new(None);
     with_harness(&H, data, &["/v1/admin/", "/v2/"], true);
+}
+
+/// The W3C `traceparent` header a licence request may carry (OTLP export):
+/// anything parsed has non-zero ids and reads back the same from its own
+/// canonical form.
+pub fn server_traceparent(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(p) = keyward_server::otlp::parse_traceparent(text) {
+        assert_ne!(p.trace_id, [0; 16]);
+        assert_ne!(p.span_id, [0; 8]);
+        let canonical = format!(
+            "00-{}-{}-{:02x}",
+            hex::encode(p.trace_id),
+            hex::encode(p.span_id),
+            u8::from(p.sampled)
+        );
+        assert_eq!(keyward_server::otlp::parse_traceparent(&canonical), Some(p));
+    }
 }
