@@ -1478,6 +1478,170 @@ mod tests {
         let c = Config::load(Some(&example), &HashMap::new(), &Overrides::default()).unwrap();
         assert_eq!(c.server, ServerSettings::default());
     }
+
+    /// The scale-out, streams, rate-limit and tracing settings: layers,
+    /// defaults (the example file documents them), and a clear error naming
+    /// the key for each bad value — never echoing a secret.
+    #[test]
+    fn cluster_streams_limits_and_tracing_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.toml");
+        let load_file = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(Some(&file), &HashMap::new(), &Overrides::default())
+        };
+        let c = load_file(
+            "database_url = \"postgres://kw:pw@db/kw\"\nredis_url = \"redis://:sekret@cache:6379\"\n\
+             stale_if_error_ms = 1000\n[database]\nmax_connections = 32\nstatement_timeout_ms = 0\nmigrate = false\n\
+             [streams]\ngrace_secs = 5\nfail_open_sites = [\"TUTO\"]\n[rate_limits]\nsite_per_second = 100\n\
+             [tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n",
+        )
+        .unwrap();
+        assert_eq!(
+            StoreUrl::parse(c.database_url.as_deref()).unwrap(),
+            StoreUrl::Postgres("postgres://kw:pw@db/kw".into())
+        );
+        assert_eq!(
+            c.redis_url.as_ref().unwrap().expose(),
+            "redis://:sekret@cache:6379"
+        );
+        assert_eq!(c.stale_if_error_ms, 1000);
+        assert_eq!(
+            c.database,
+            DatabaseConfig {
+                max_connections: 32,
+                statement_timeout_ms: 0,
+                migrate: false,
+                ..DatabaseConfig::default()
+            }
+        );
+        assert_eq!(c.streams.grace_secs, 5);
+        assert_eq!(c.streams.fail_open_sites, ["TUTO"]);
+        assert_eq!(c.rate_limits.site_per_second, 100);
+        assert_eq!(c.rate_limits.site_burst, 0);
+        assert_eq!(c.tracing.endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert!((c.tracing.sample_ratio - 0.25).abs() < f64::EPSILON);
+
+        for (text, key, needle) in [
+            (
+                "redis_url = \"http://:sekret@cache\"\n",
+                "redis_url",
+                "redis://",
+            ),
+            (
+                "database_url = \"redis://:sekret@h\"\n",
+                "database_url",
+                "redis_url",
+            ),
+            (
+                "database_url = \"postgres:kw:sekret@db\"\n",
+                "database_url",
+                "postgres://",
+            ),
+            (
+                "[database]\nmax_connections = 0\n",
+                "database.max_connections",
+                "1 to 1000",
+            ),
+            (
+                "[database]\nacquire_timeout_ms = 0\n",
+                "database.acquire_timeout_ms",
+                "1 to 600000",
+            ),
+            ("[database]\npool = 3\n", "(toml)", "unknown field `pool`"),
+            (
+                "[streams]\ngrace_secs = 7200\n",
+                "streams.grace_secs",
+                "3600",
+            ),
+            (
+                "[streams]\ndefault_interval_secs = 0\n",
+                "streams.default_interval_secs",
+                "86400",
+            ),
+            (
+                "[rate_limits]\nper_second = 3\n",
+                "rate_limits.per_second",
+                "unknown setting",
+            ),
+            (
+                "[rate_limits]\nclient_burst = 2000000\n",
+                "rate_limits.client_burst",
+                "1000000",
+            ),
+            (
+                "[tracing]\notlp_endpoint = \"collector:4318\"\n",
+                "tracing.otlp_endpoint",
+                "http://",
+            ),
+            (
+                "[tracing]\nsample_ratio = 1.5\n",
+                "tracing.sample_ratio",
+                "0.0 to 1.0",
+            ),
+            ("[tracing]\nbatch_ms = 0\n", "tracing.batch_ms", "60000"),
+        ] {
+            let e = load_file(text).unwrap_err();
+            let shown = e.to_string();
+            assert!(
+                e.key == key || shown.contains(key),
+                "{text}: key {} ({shown})",
+                e.key
+            );
+            assert!(shown.contains(needle), "{text}: {shown}");
+            assert!(!shown.contains("sekret"), "{text}: a secret in {shown}");
+        }
+
+        // The environment and the command line.
+        let mut env = HashMap::new();
+        env.insert("KEYWARD_REDIS_URL".into(), "redis://127.0.0.1:6380".into());
+        env.insert("KEYWARD_DATABASE_MAX_CONNECTIONS".into(), "8".into());
+        env.insert("KEYWARD_STREAMS_GRACE_SECS".into(), "12".into());
+        env.insert("KEYWARD_RATE_LIMITS_CLIENT_PER_SECOND".into(), "50".into());
+        env.insert("KEYWARD_OTLP_SAMPLE_RATIO".into(), "0.5".into());
+        env.insert("KEYWARD_DECISIONS_AUDIT_SITES".into(), "TUTO, ACME,".into());
+        let cli = Overrides {
+            database_url: Some("postgres://kw@db/kw".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(None, &env, &cli).unwrap();
+        assert_eq!(
+            c.redis_url.as_ref().unwrap().expose(),
+            "redis://127.0.0.1:6380"
+        );
+        assert_eq!(c.database.max_connections, 8);
+        assert_eq!(c.streams.grace_secs, 12);
+        assert_eq!(c.rate_limits.client_per_second, 50);
+        assert_eq!(c.decisions_audit_sites, ["TUTO", "ACME"]);
+        assert!(c.audits_decisions_of("ACME") && !c.audits_decisions_of("OTHR"));
+        assert_eq!(c.database_url.as_deref(), Some("postgres://kw@db/kw"));
+        for (var, value) in [
+            ("KEYWARD_REDIS_URL", "memcached://x"),
+            ("KEYWARD_DATABASE_STATEMENT_TIMEOUT_MS", "soon"),
+            ("KEYWARD_STREAMS_DEFAULT_INTERVAL_SECS", "0"),
+            ("KEYWARD_RATE_LIMITS_SITE_BURST", "-1"),
+            ("KEYWARD_OTLP_ENDPOINT", "127.0.0.1:4318"),
+            ("KEYWARD_OTLP_SAMPLE_RATIO", "all"),
+        ] {
+            let mut env = HashMap::new();
+            env.insert(var.into(), value.into());
+            let e = Config::load(None, &env, &Overrides::default()).unwrap_err();
+            assert_eq!(
+                (e.source_name.as_str(), e.key.as_str()),
+                ("environment", var),
+                "{e}"
+            );
+        }
+        let cli = Overrides {
+            redis_url: Some("localhost:6379".into()),
+            ..Overrides::default()
+        };
+        let e = Config::load(None, &HashMap::new(), &cli).unwrap_err();
+        assert_eq!(
+            (e.source_name.as_str(), e.key.as_str()),
+            ("command line", "--redis-url")
+        );
+    }
 }
 
 /// Gatekeeper configuration (config keys `geoip_db`, `vpn_lists`,
