@@ -92,7 +92,11 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             audit: None,
         });
     }
-    claim.entitlement.playback = Some(playback_id(raw));
+    // Only a stream limit needs to know the playback (a callback's answer
+    // may bring one).
+    if claim.entitlement.stream_limit.is_some() || claim.gates.callback.is_some() {
+        claim.entitlement.playback = Some(playback_id(raw));
+    }
     let mut trail = gatekeeper::Trail::default();
     let admitted = gatekeeper::admit(state, &mut claim, &req.expect, req.client, &mut trail).await;
     laps.lap(Stage::Gatekeeper);

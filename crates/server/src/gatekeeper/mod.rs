@@ -220,7 +220,10 @@ pub async fn admit(
                 started.elapsed(),
             );
         }
+        // The callback's rights replace the credential's; the playback stays.
+        let playback = claim.entitlement.playback.take();
         claim.entitlement = r?;
+        claim.entitlement.playback = playback;
     }
     // Only entitlements with a limit take a stream slot.
     if claim.entitlement.stream_limit.is_some() {
