@@ -238,6 +238,17 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// OpenTelemetry trace export (`[tracing]`; off by default).
     pub tracing: crate::otlp::OtlpConfig,
+    /// Sites whose brokered licences drop, with a `warn` log line per licence,
+    /// the rules their upstream cannot express instead of refusing them
+    /// (`[brokers] best_effort_sites`, `KEYWARD_BROKERS_BEST_EFFORT_SITES`,
+    /// comma-separated; `*` for every site; default none).
+    pub best_effort_sites: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileBrokers {
+    best_effort_sites: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -397,6 +408,11 @@ impl Default for StreamsConfig {
 }
 
 impl Config {
+    /// Whether `site` opted into best-effort brokering.
+    pub fn best_effort_for(&self, site: &str) -> bool {
+        self.best_effort_sites.iter().any(|s| s == "*" || s == site)
+    }
+
     /// Whether `site`'s decision records go to the audit store too.
     pub fn audits_decisions_of(&self, site: &str) -> bool {
         self.decisions_audit_sites
@@ -609,6 +625,7 @@ impl Default for Config {
             streams: StreamsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             tracing: crate::otlp::OtlpConfig::default(),
+            best_effort_sites: Vec::new(),
         }
     }
 }
@@ -658,6 +675,7 @@ struct FileConfig {
     streams: Option<FileStreams>,
     rate_limits: Option<std::collections::BTreeMap<String, u64>>,
     tracing: Option<FileTracing>,
+    brokers: Option<FileBrokers>,
 }
 
 #[derive(Deserialize, Default)]
@@ -903,6 +921,9 @@ impl Config {
                     c.metrics.listen = Some(parse_listen(&src, "metrics.listen", &v)?);
                 }
             }
+            if let Some(v) = f.brokers.and_then(|b| b.best_effort_sites) {
+                c.best_effort_sites = v;
+            }
             if let Some(t) = f.tracing {
                 if let Some(v) = t.otlp_endpoint {
                     c.tracing.endpoint =
@@ -1030,6 +1051,14 @@ impl Config {
                     .map_err(|_| bad(src, &var, "not a whole number"))?;
                 c.rate_limits.set(key, n).map_err(|m| bad(src, &var, m))?;
             }
+        }
+        if let Some(v) = get("KEYWARD_BROKERS_BEST_EFFORT_SITES") {
+            c.best_effort_sites = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(v) = get("KEYWARD_OTLP_ENDPOINT") {
             c.tracing.endpoint = Some(parse_otlp_endpoint(src, "KEYWARD_OTLP_ENDPOINT", v)?);
@@ -1494,7 +1523,8 @@ mod tests {
             "database_url = \"postgres://kw:pw@db/kw\"\nredis_url = \"redis://:sekret@cache:6379\"\n\
              stale_if_error_ms = 1000\n[database]\nmax_connections = 32\nstatement_timeout_ms = 0\nmigrate = false\n\
              [streams]\ngrace_secs = 5\nfail_open_sites = [\"TUTO\"]\n[rate_limits]\nsite_per_second = 100\n\
-             [tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n",
+             [tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.25\n\
+             [brokers]\nbest_effort_sites = [\"*\"]\n",
         )
         .unwrap();
         assert_eq!(
@@ -1521,6 +1551,7 @@ mod tests {
         assert_eq!(c.rate_limits.site_burst, 0);
         assert_eq!(c.tracing.endpoint.as_deref(), Some("http://127.0.0.1:4318"));
         assert!((c.tracing.sample_ratio - 0.25).abs() < f64::EPSILON);
+        assert!(c.best_effort_for("ANYS"));
 
         for (text, key, needle) in [
             (
@@ -1600,6 +1631,7 @@ mod tests {
         env.insert("KEYWARD_RATE_LIMITS_CLIENT_PER_SECOND".into(), "50".into());
         env.insert("KEYWARD_OTLP_SAMPLE_RATIO".into(), "0.5".into());
         env.insert("KEYWARD_DECISIONS_AUDIT_SITES".into(), "TUTO, ACME,".into());
+        env.insert("KEYWARD_BROKERS_BEST_EFFORT_SITES".into(), "ACME".into());
         let cli = Overrides {
             database_url: Some("postgres://kw@db/kw".into()),
             ..Overrides::default()
@@ -1614,6 +1646,7 @@ mod tests {
         assert_eq!(c.rate_limits.client_per_second, 50);
         assert_eq!(c.decisions_audit_sites, ["TUTO", "ACME"]);
         assert!(c.audits_decisions_of("ACME") && !c.audits_decisions_of("OTHR"));
+        assert!(c.best_effort_for("ACME") && !c.best_effort_for("TUTO"));
         assert_eq!(c.database_url.as_deref(), Some("postgres://kw@db/kw"));
         for (var, value) in [
             ("KEYWARD_REDIS_URL", "memcached://x"),

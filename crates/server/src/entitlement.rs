@@ -285,6 +285,10 @@ pub struct Entitlement {
     pub output: OutputProtection,
     /// Concurrent stream limit per user.
     pub stream_limit: Option<u32>,
+    /// The site opted into "best effort" brokering (`brokers.best_effort_sites`):
+    /// a rule an upstream cannot express is dropped with a warning instead of
+    /// refusing the licence. Set by the pipeline.
+    pub best_effort: bool,
     /// Which playback this licence is for (the stream a limit counts): every
     /// request made with one credential shares it. Set by the pipeline.
     pub playback: Option<String>,
@@ -319,6 +323,7 @@ impl Entitlement {
             timing: Timing::default(),
             output: OutputProtection::default(),
             stream_limit: None,
+            best_effort: false,
             playback: None,
             answer: AnswerShape::default(),
             attribution: None,

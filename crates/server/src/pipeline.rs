@@ -120,6 +120,9 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
             audit,
         });
     }
+    if !state.config().best_effort_sites.is_empty() {
+        claim.entitlement.best_effort = state.config().best_effort_for(&claim.entitlement.site_id);
+    }
     let ent = &claim.entitlement;
     let target = match req.challenge {
         Challenge::HlsKey(_) => Target::HlsKey,

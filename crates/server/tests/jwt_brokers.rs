@@ -500,20 +500,28 @@ async fn axinom_refusals_failover_and_what_cannot_be_expressed() {
     let a = send_wv(&app, streaming()).await;
     a.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "7613");
 
-    // Refused before anything is sent: a stream limit, disabled analog
-    // outputs, a content without keys (7001).
+    // Refused before anything is sent: disabled analog outputs, a content
+    // without keys (7001).
     let before = m.calls("ax-wv2");
     let app = common::app().await;
     add_axinom(&app, HTTP_SITE, "Widevine", "ax", format!("{base}/ax-wv2")).await;
-    for p in [
-        r#"{"policy_version":2,"playback_policy":{"persistent":false,"max_stream_per_user":2}}"#,
-        r#"{"policy_version":2,"playback_policy":{"persistent":false},
+    let a = send_wv(
+        &app,
+        policy(
+            r#"{"policy_version":2,"playback_policy":{"persistent":false},
             "security_policy":[{"track_type":"ALL","widevine":{"security_level":1,"disable_analog_output":true}}]}"#,
-    ] {
-        let a = send_wv(&app, policy(p)).await;
-        a.assert_problem(StatusCode::FORBIDDEN, "7611");
-    }
+        ),
+    )
+    .await;
+    a.assert_problem(StatusCode::FORBIDDEN, "7611");
     assert_eq!(m.calls("ax-wv2"), before);
+    // A stream limit is keyward's own (its gatekeeper enforces it): served.
+    let a = send_wv(
+        &app,
+        policy(r#"{"policy_version":2,"playback_policy":{"persistent":false,"max_stream_per_user":2}}"#),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
 
     // A route asking keyward to send keys is refused when added.
     let a = try_add(
@@ -913,7 +921,6 @@ async fn drmtoday_refusals_and_failover() {
     // What the token cannot say is refused before anything is sent.
     let before = m.calls("dt-wv");
     for p in [
-        r#"{"policy_version":2,"playback_policy":{"persistent":false,"max_stream_per_user":1}}"#,
         r#"{"policy_version":2,"playback_policy":{"persistent":false,"renewal_duration":60}}"#,
         r#"{"policy_version":2,"playback_policy":{"persistent":false,"playback_duration":60}}"#,
     ] {
@@ -921,6 +928,13 @@ async fn drmtoday_refusals_and_failover() {
         a.assert_problem(StatusCode::FORBIDDEN, "7621");
     }
     assert_eq!(m.calls("dt-wv"), before);
+    // A stream limit is keyward's own (its gatekeeper enforces it): served.
+    let a = send_wv(
+        &app,
+        policy(r#"{"policy_version":2,"playback_policy":{"persistent":false,"max_stream_per_user":1}}"#),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
 
     let app = common::app().await;
     add_drmtoday(

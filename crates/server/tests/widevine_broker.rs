@@ -1177,3 +1177,33 @@ async fn a_widevine_release_frees_the_stream_slot() {
     let r = send(a, widevine_license_request(KID_SD)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_best_effort_site_gets_the_licence_without_the_rule_the_upstream_cannot_express() {
+    let (base, m) = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.best_effort_sites = vec![SITE.to_owned()];
+    let app = app_with(dir, cfg).await;
+    add(&app, SITE, "google", &base, "ok", json!({})).await;
+    let cipher = policy(
+        r#"{"policy_version":2,"playback_policy":{"persistent":false},
+        "security_policy":[{"track_type":"ALL","widevine":{"security_level":1,"enable_license_cipher":true}}]}"#,
+    );
+    let challenge = widevine_license_request(KID_ALL);
+    let a = app
+        .post(WV, Some(&wv_token(CID, &cipher)), challenge.clone())
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.body.to_vec(), licence_for("ok", &challenge));
+    // The rest of the rule went: security level 1; the cipher did not.
+    let seen = m.last("ok");
+    let specs = specs(&seen.msg);
+    assert!(!specs.is_empty());
+    for s in &specs {
+        assert_eq!(s["security_level"], 1, "{s}");
+        assert!(s.get("enable_license_cipher").is_none(), "{s}");
+    }
+    // Without the opt-in the same licence is refused (7114): see
+    // refusals_in_codes_never_with_secrets.
+}

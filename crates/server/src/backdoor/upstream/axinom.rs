@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::fairplay_ksm::ckc_in;
 use super::http_forward::{relayed_type, sign, HsAlg};
 use super::playready::soap_out;
-use super::Kind;
+use super::{cannot, Kind};
 use crate::backdoor::Licence;
 use crate::codes::{self, Code};
 use crate::entitlement::{
@@ -161,15 +161,24 @@ fn hdcp_words(h: Hdcp) -> &'static str {
     }
 }
 
-fn widevine_policy(r: &WidevineOutput, track: &str) -> Result<Map<String, Value>, Refusal> {
+fn widevine_policy(
+    ent: &Entitlement,
+    r: &WidevineOutput,
+    track: &str,
+) -> Result<Map<String, Value>, Refusal> {
     let mut p = Map::new();
     if let Some(l) = r.security_level {
-        let w = security_level_words(l).ok_or_else(|| {
-            unsupported(format!(
-                "The policy asks for Widevine security level {l} on {track} tracks"
-            ))
-        })?;
-        p.insert("device_security_level".into(), w.into());
+        match security_level_words(l) {
+            Some(w) => {
+                p.insert("device_security_level".into(), w.into());
+            }
+            None => cannot(
+                ent,
+                unsupported(format!(
+                    "The policy asks for Widevine security level {l} on {track} tracks"
+                )),
+            )?,
+        }
     }
     if let Some(h) = r.hdcp {
         p.insert("hdcp".into(), hdcp_words(h).into());
@@ -192,15 +201,20 @@ fn widevine_policy(r: &WidevineOutput, track: &str) -> Result<Map<String, Value>
         (r.license_cipher, "the licence cipher"),
     ] {
         if flag == Some(true) {
-            return Err(unsupported(format!(
-                "The policy asks for {what} on {track} tracks"
-            )));
+            cannot(
+                ent,
+                unsupported(format!("The policy asks for {what} on {track} tracks")),
+            )?;
         }
     }
     Ok(p)
 }
 
-fn playready_policy(r: &PlayReadyOutput, track: &str) -> Result<Map<String, Value>, Refusal> {
+fn playready_policy(
+    ent: &Entitlement,
+    r: &PlayReadyOutput,
+    track: &str,
+) -> Result<Map<String, Value>, Refusal> {
     let mut p = Map::new();
     if let Some(l) = r.security_level {
         p.insert("min_device_security_level".into(), l.into());
@@ -215,26 +229,37 @@ fn playready_policy(r: &PlayReadyOutput, track: &str) -> Result<Map<String, Valu
         }
     }
     if r.hdcp_type1 == Some(true) {
-        return Err(unsupported(format!(
-            "The policy asks for HDCP type 1 on {track} tracks (its PlayReady output protection configuration data is not publicly documented)"
-        )));
+        cannot(
+            ent,
+            unsupported(format!(
+                "The policy asks for HDCP type 1 on {track} tracks (its PlayReady output protection configuration data is not publicly documented)"
+            )),
+        )?;
     }
     if r.license_cipher == Some(true) {
-        return Err(unsupported(format!(
-            "The policy asks for the licence cipher on {track} tracks"
-        )));
+        cannot(
+            ent,
+            unsupported(format!(
+                "The policy asks for the licence cipher on {track} tracks"
+            )),
+        )?;
     }
     Ok(p)
 }
 
-fn fairplay_policy(r: &FairPlayOutput, track: &str) -> Result<Map<String, Value>, Refusal> {
+fn fairplay_policy(
+    ent: &Entitlement,
+    r: &FairPlayOutput,
+    track: &str,
+) -> Result<Map<String, Value>, Refusal> {
     let mut p = Map::new();
     match (r.hdcp, r.hdcp_type1) {
-        (Some(Hdcp::NoDigitalOutput), _) => {
-            return Err(unsupported(format!(
+        (Some(Hdcp::NoDigitalOutput), _) => cannot(
+            ent,
+            unsupported(format!(
                 "The policy asks for no digital output on {track} tracks (FairPlay)"
-            )))
-        }
+            )),
+        )?,
         (_, true) => {
             p.insert("hdcp".into(), "TYPE1".into());
         }
@@ -274,15 +299,15 @@ fn drm_policy(ent: &Entitlement, t: TrackType) -> Result<Map<String, Value>, Ref
         Drm::Widevine => p
             .widevine
             .as_ref()
-            .map_or(Ok(Map::new()), |r| widevine_policy(r, track)),
+            .map_or(Ok(Map::new()), |r| widevine_policy(ent, r, track)),
         Drm::PlayReady => p
             .playready
             .as_ref()
-            .map_or(Ok(Map::new()), |r| playready_policy(r, track)),
+            .map_or(Ok(Map::new()), |r| playready_policy(ent, r, track)),
         Drm::FairPlay => p
             .fairplay
             .as_ref()
-            .map_or(Ok(Map::new()), |r| fairplay_policy(r, track)),
+            .map_or(Ok(Map::new()), |r| fairplay_policy(ent, r, track)),
         _ => Ok(Map::new()),
     }
 }
@@ -300,10 +325,15 @@ fn key_policy(ent: &Entitlement, t: TrackType) -> Result<Map<String, Value>, Ref
     let first = rules.next().unwrap_or_else(|| Ok(Map::new()))?;
     for r in rules {
         if r? != first {
-            return Err(unsupported(format!(
-                "The policy sets different output rules per track for a key that covers {} tracks",
-                track_words(t)
-            )));
+            // Best effort: the first track's rule for the whole key.
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy sets different output rules per track for a key that covers {} tracks",
+                    track_words(t)
+                )),
+            )?;
+            break;
         }
     }
     Ok(first)
@@ -363,11 +393,8 @@ pub fn entitlement_message(
     ent: &Entitlement,
     stored: &[ContentKeyRecord],
 ) -> Result<Value, Refusal> {
-    if let Some(n) = ent.stream_limit {
-        return Err(unsupported(format!(
-            "The policy limits concurrent streams to {n}"
-        )));
-    }
+    // A stream limit is enforced by keyward's own gatekeeper before any
+    // upstream is asked (docs/streams.md): nothing to send.
     let known = key_ids(ent, stored);
     let ids: Vec<(TrackType, [u8; 16])> = known
         .iter()
@@ -696,11 +723,22 @@ mod tests {
         assert!(entitlement_message(&settings(), &e, &[])
             .unwrap_err()
             .is(codes::AXINOM_UNSUPPORTED));
+        // Best effort (the site opted in): the rule is dropped, the rest sent.
+        e.best_effort = true;
+        // (the rule had nothing else: no usage policy at all).
+        let m = entitlement_message(&settings(), &e, &[]).unwrap();
+        assert!(m.get("content_key_usage_policies").is_none(), "{m}");
+        assert_eq!(
+            m["content_keys_source"]["inline"].as_array().unwrap().len(),
+            3
+        );
+        assert!(m["content_keys_source"]["inline"][0]
+            .get("usage_policy")
+            .is_none());
+        // A stream limit is keyward's own gatekeeper's: nothing to refuse.
         let mut e = ent(DrmType::Widevine);
         e.stream_limit = Some(2);
-        assert!(entitlement_message(&settings(), &e, &[])
-            .unwrap_err()
-            .is(codes::AXINOM_UNSUPPORTED));
+        assert!(entitlement_message(&settings(), &e, &[]).is_ok());
         let mut e = ent(DrmType::Widevine);
         e.keys.cenc.clear();
         assert!(entitlement_message(&settings(), &e, &[])

@@ -51,7 +51,7 @@ use serde_json::{Map, Value};
 use super::fairplay_ksm::{spc_out, SpcEnvelope};
 use super::http_forward::relayed_type;
 use super::playready::fault_refusal;
-use super::Kind;
+use super::{cannot, Kind};
 use crate::backdoor::Licence;
 use crate::codes;
 use crate::entitlement::{
@@ -152,17 +152,22 @@ fn cgms_flags(c: Cgms) -> CgmsFlags {
     }
 }
 
-fn widevine(r: &WidevineOutput, on: &str) -> Result<WidevineSecurity, Refusal> {
-    let security_level = r
-        .security_level
-        .map(|l| {
-            WidevineSecurityLevel::from_i64(i64::from(l)).ok_or_else(|| {
-                unsupported(format!(
-                    "The policy asks for Widevine security level {l} on {on}"
-                ))
-            })
-        })
-        .transpose()?;
+fn widevine(ent: &Entitlement, r: &WidevineOutput, on: &str) -> Result<WidevineSecurity, Refusal> {
+    let security_level = match r.security_level {
+        None => None,
+        Some(l) => match WidevineSecurityLevel::from_i64(i64::from(l)) {
+            Some(v) => Some(v),
+            None => {
+                cannot(
+                    ent,
+                    unsupported(format!(
+                        "The policy asks for Widevine security level {l} on {on}"
+                    )),
+                )?;
+                None
+            }
+        },
+    };
     Ok(WidevineSecurity {
         security_level,
         required_hdcp_version: r.hdcp.map(hdcp_version),
@@ -181,40 +186,54 @@ fn widevine(r: &WidevineOutput, on: &str) -> Result<WidevineSecurity, Refusal> {
     })
 }
 
-fn playready(r: &PlayReadyOutput, on: &str) -> Result<PlayReadySecurity, Refusal> {
+fn playready(
+    ent: &Entitlement,
+    r: &PlayReadyOutput,
+    on: &str,
+) -> Result<PlayReadySecurity, Refusal> {
     fn level<T>(
+        ent: &Entitlement,
         v: Option<u16>,
         parse: fn(i64) -> Option<T>,
         name: &str,
         on: &str,
     ) -> Result<Option<T>, Refusal> {
-        v.map(|l| {
-            parse(i64::from(l)).ok_or_else(|| {
-                unsupported(format!("The policy asks for PlayReady {name} {l} on {on}"))
-            })
-        })
-        .transpose()
+        match v {
+            None => Ok(None),
+            Some(l) => match parse(i64::from(l)) {
+                Some(v) => Ok(Some(v)),
+                None => cannot(
+                    ent,
+                    unsupported(format!("The policy asks for PlayReady {name} {l} on {on}")),
+                )
+                .map(|()| None),
+            },
+        }
     }
     Ok(PlayReadySecurity {
         security_level: level(
+            ent,
             r.security_level,
             PlayReadySecurityLevel::from_i64,
             "security_level",
             on,
         )?,
         digital_video_protection_level: level(
+            ent,
             r.digital_video_opl,
             DigitalVideoProtection::from_i64,
             "digital_video_protection_level",
             on,
         )?,
         analog_video_protection_level: level(
+            ent,
             r.analog_video_opl,
             AnalogVideoProtection::from_i64,
             "analog_video_protection_level",
             on,
         )?,
         digital_audio_protection_level: level(
+            ent,
             r.digital_audio_opl,
             DigitalAudioProtection::from_i64,
             "digital_audio_protection_level",
@@ -227,7 +246,7 @@ fn playready(r: &PlayReadyOutput, on: &str) -> Result<PlayReadySecurity, Refusal
 
 /// FairPlay's HDCP: type 1 (HDCP 2.2+) when the rule asks for type 1 or for
 /// HDCP 2.x (never weaker than asked), type 0 for HDCP 1.x, -1 for none.
-fn fairplay(r: &FairPlayOutput, on: &str) -> Result<FairPlaySecurity, Refusal> {
+fn fairplay(ent: &Entitlement, r: &FairPlayOutput, on: &str) -> Result<FairPlaySecurity, Refusal> {
     let hdcp_enforcement = match (r.hdcp, r.hdcp_type1) {
         (_, true) => Some(FairPlayHdcp::Type1),
         (None, false) => None,
@@ -235,9 +254,13 @@ fn fairplay(r: &FairPlayOutput, on: &str) -> Result<FairPlaySecurity, Refusal> {
         (Some(Hdcp::V1), false) => Some(FairPlayHdcp::Type0),
         (Some(Hdcp::V2 | Hdcp::V2_1 | Hdcp::V2_2 | Hdcp::V2_3), false) => Some(FairPlayHdcp::Type1),
         (Some(Hdcp::NoDigitalOutput), false) => {
-            return Err(unsupported(format!(
-                "The policy forbids FairPlay digital output on {on}"
-            )))
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy forbids FairPlay digital output on {on}"
+                )),
+            )?;
+            None
         }
     };
     Ok(FairPlaySecurity {
@@ -261,15 +284,15 @@ fn security(ent: &Entitlement) -> Result<Option<Vec<SecurityPolicy>>, Refusal> {
         };
         match ent.drm {
             DrmType::Widevine => match &p.widevine {
-                Some(w) => s.widevine = Some(widevine(w, &on)?),
+                Some(w) => s.widevine = Some(widevine(ent, w, &on)?),
                 None => continue,
             },
             DrmType::PlayReady => match &p.playready {
-                Some(r) => s.playready = Some(playready(r, &on)?),
+                Some(r) => s.playready = Some(playready(ent, r, &on)?),
                 None => continue,
             },
             DrmType::FairPlay => match &p.fairplay {
-                Some(f) => s.fairplay = Some(fairplay(f, &on)?),
+                Some(f) => s.fairplay = Some(fairplay(ent, f, &on)?),
                 None => continue,
             },
             _ => continue,
@@ -286,9 +309,12 @@ fn playback(ent: &Entitlement, now: i64) -> Result<PlaybackPolicy, Refusal> {
     let t = &ent.timing;
     if let Some(start) = t.start {
         if start.unix() > now {
-            return Err(unsupported(format!(
-                "The policy starts at {start} (a licence that is not valid yet)"
-            )));
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy starts at {start} (a licence that is not valid yet)"
+                )),
+            )?;
         }
     }
     let remaining = t

@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::fairplay_ksm::{ckc_in, spc_out, SpcEnvelope};
 use super::http_forward::{relayed_type, sign, HsAlg};
 use super::playready::soap_out;
-use super::Kind;
+use super::{cannot, Kind};
 use crate::backdoor::Licence;
 use crate::codes::{self, Code};
 use crate::entitlement::{Cgms, Entitlement, Hdcp};
@@ -162,12 +162,16 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
             Drm::Widevine => {
                 if let Some(r) = &p.widevine {
                     if let Some(l) = r.security_level {
-                        if !(1..=5).contains(&l) {
-                            return Err(unsupported(format!(
-                                "The policy asks for Widevine security level {l} on {name} tracks"
-                            )));
+                        if (1..=5).contains(&l) {
+                            m.insert("minSL".into(), l.into());
+                        } else {
+                            cannot(
+                                ent,
+                                unsupported(format!(
+                                    "The policy asks for Widevine security level {l} on {name} tracks"
+                                )),
+                            )?;
                         }
-                        m.insert("minSL".into(), l.into());
                     }
                     if let Some(h) = r.hdcp {
                         m.insert("requireHDCP".into(), hdcp_words(h).into());
@@ -175,9 +179,12 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
                     }
                     o.analogue |= matches!(r.cgms, Some(Cgms::CopyOnce | Cgms::CopyNever));
                     if r.cgms == Some(Cgms::CopyFree) {
-                        return Err(unsupported(format!(
-                            "The policy asks for CGMS-A copy-free marking on {name} tracks"
-                        )));
+                        cannot(
+                            ent,
+                            unsupported(format!(
+                                "The policy asks for CGMS-A copy-free marking on {name} tracks"
+                            )),
+                        )?;
                     }
                     for (flag, what) in [
                         (r.disable_analog_output, "disabled analog outputs"),
@@ -185,9 +192,10 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
                         (r.license_cipher, "the licence cipher"),
                     ] {
                         if flag == Some(true) {
-                            return Err(unsupported(format!(
-                                "The policy asks for {what} on {name} tracks"
-                            )));
+                            cannot(
+                                ent,
+                                unsupported(format!("The policy asks for {what} on {name} tracks")),
+                            )?;
                         }
                     }
                     if !m.is_empty() {
@@ -217,9 +225,10 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
                         (r.license_cipher, "the licence cipher"),
                     ] {
                         if flag == Some(true) {
-                            return Err(unsupported(format!(
-                                "The policy asks for {what} on {name} tracks"
-                            )));
+                            cannot(
+                                ent,
+                                unsupported(format!("The policy asks for {what} on {name} tracks")),
+                            )?;
                         }
                     }
                     if !m.is_empty() {
@@ -231,14 +240,20 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
             Drm::FairPlay => {
                 if let Some(r) = &p.fairplay {
                     if r.hdcp_type1 || r.hdcp == Some(Hdcp::NoDigitalOutput) {
-                        return Err(unsupported(format!(
-                            "The policy asks for HDCP type 1 or no digital output on {name} tracks (FairPlay)"
-                        )));
+                        cannot(
+                            ent,
+                            unsupported(format!(
+                                "The policy asks for HDCP type 1 or no digital output on {name} tracks (FairPlay)"
+                            )),
+                        )?;
                     }
                     if r.allow_airplay == Some(false) || r.allow_av_adapter == Some(false) {
-                        return Err(unsupported(format!(
-                            "The policy forbids AirPlay or the AV adapter on {name} tracks"
-                        )));
+                        cannot(
+                            ent,
+                            unsupported(format!(
+                                "The policy forbids AirPlay or the AV adapter on {name} tracks"
+                            )),
+                        )?;
                     }
                     o.digital |= r.hdcp.is_some_and(|h| h != Hdcp::None);
                 }
@@ -259,20 +274,23 @@ fn iso_seconds(s: u64) -> String {
 /// 7621 for what it cannot express.
 pub fn crt(s: &Settings, ent: &Entitlement) -> Result<Value, Refusal> {
     let t = &ent.timing;
-    if let Some(n) = ent.stream_limit {
-        return Err(unsupported(format!(
-            "The policy limits concurrent streams to {n}"
-        )));
-    }
+    // A stream limit is enforced by keyward's own gatekeeper before any
+    // upstream is asked (docs/streams.md): nothing to send.
     if let Some(start) = t.start {
         if start.unix() > Timestamp::now().unix() {
-            return Err(unsupported(format!(
-                "The policy starts at {start} (a licence that is not valid yet)"
-            )));
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy starts at {start} (a licence that is not valid yet)"
+                )),
+            )?;
         }
     }
     if t.can_renew {
-        return Err(unsupported("The policy allows licence renewals".into()));
+        cannot(
+            ent,
+            unsupported("The policy allows licence renewals".into()),
+        )?;
     }
     let mut c = Map::new();
     match s.asset_id_from {
@@ -292,10 +310,13 @@ pub fn crt(s: &Settings, ent: &Entitlement) -> Result<Value, Refusal> {
     };
     let profile = if relative.is_none() && t.expire_at.is_none() {
         if t.playback_duration.is_some() {
-            return Err(unsupported(
-                "The policy limits playback without limiting the licence (a rental needs an expiry)"
-                    .into(),
-            ));
+            cannot(
+                ent,
+                unsupported(
+                    "The policy limits playback without limiting the licence (a rental needs an expiry)"
+                        .into(),
+                ),
+            )?;
         }
         json!({"purchase": {}})
     } else {
@@ -592,9 +613,21 @@ mod tests {
             c["outputProtection"],
             json!({"digital": true, "analogue": false, "enforce": true})
         );
+        // A stream limit is keyward's own gatekeeper's: nothing to refuse.
         e.stream_limit = Some(1);
+        assert!(crt(&settings(), &e).is_ok());
+        // Renewals cannot be expressed: refused, or dropped for a site that
+        // opted into best effort (the rest of the token unchanged).
+        e.timing.can_renew = true;
+        e.timing.renewal_interval = Some(60);
         assert!(crt(&settings(), &e)
             .unwrap_err()
             .is(codes::DRMTODAY_UNSUPPORTED));
+        e.best_effort = true;
+        let c = crt(&settings(), &e).unwrap();
+        assert_eq!(
+            c["profile"],
+            json!({"rental": {"relativeExpiration": "PT3600S", "playDuration": 600_000}})
+        );
     }
 }

@@ -81,6 +81,27 @@ pub trait Kind: Send + Sync {
     }
 }
 
+/// A rule of `ent` the upstream cannot express: the refusal (the default:
+/// never weaken a rule silently), or — for a site that opted into best effort
+/// (`brokers.best_effort_sites`) — `Ok` after a `warn` log line naming the
+/// site and the rule dropped, so the caller goes on without it.
+///
+/// # Errors
+/// `refusal`, unless the site opted into best effort.
+pub fn cannot(ent: &Entitlement, refusal: Refusal) -> Result<(), Refusal> {
+    if ent.best_effort {
+        tracing::warn!(
+            site = %ent.site_id,
+            code = refusal.code.wire,
+            rule = %refusal.message.trim_end_matches(": refused rather than dropped"),
+            "best effort: a rule the upstream cannot express was dropped from this licence"
+        );
+        Ok(())
+    } else {
+        Err(refusal)
+    }
+}
+
 /// Refuses a private secret (`keyward-…`, never sent as a header) that the
 /// kind does not read itself: it would be stored and never used.
 ///

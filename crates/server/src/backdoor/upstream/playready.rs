@@ -34,7 +34,7 @@ use keyward_store::{Drm, Upstream};
 use keyward_token::Timestamp;
 use serde::Deserialize;
 
-use super::Kind;
+use super::{cannot, Kind};
 use crate::backdoor::{check_track, Licence};
 use crate::codes;
 use crate::entitlement::{CarriedKey, Entitlement, KeySource};
@@ -145,17 +145,24 @@ fn group(
         .and_then(|r| r.playready.as_ref())
     {
         if rule.license_cipher == Some(true) {
-            return Err(unsupported(
-                "The policy enables the PlayReady licence cipher, which the test server's cfg= cannot ask for".into(),
-            ));
+            cannot(
+                ent,
+                unsupported(
+                    "The policy enables the PlayReady licence cipher, which the test server's cfg= cannot ask for".into(),
+                ),
+            )?;
         }
         if let Some(sl) = rule.security_level {
-            if ![150, 2000, 3000].contains(&sl) {
-                return Err(unsupported(format!(
-                    "PlayReady security level {sl} is not one of 150, 2000, 3000"
-                )));
+            if [150, 2000, 3000].contains(&sl) {
+                p.push(format!("sl:{sl}"));
+            } else {
+                cannot(
+                    ent,
+                    unsupported(format!(
+                        "PlayReady security level {sl} is not one of 150, 2000, 3000"
+                    )),
+                )?;
             }
-            p.push(format!("sl:{sl}"));
         }
         if let Some(v) = rule.digital_video_opl {
             p.push(format!("ucvopl:{v}"));

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::Kind;
+use super::{cannot, Kind};
 use crate::backdoor::Licence;
 use crate::codes;
 use crate::entitlement::{Cgms, Entitlement, Hdcp, KeySource, WidevineOutput};
@@ -269,6 +269,7 @@ fn cgms_words(c: Cgms) -> &'static str {
 
 /// One `content_key_specs` entry: the track type, its rule, and the key.
 fn spec(
+    ent: &Entitlement,
     track: &'static str,
     rule: Option<&WidevineOutput>,
     key: Option<(&[u8; 16], &[u8; 16])>,
@@ -277,17 +278,24 @@ fn spec(
     s.insert("track_type".into(), track.into());
     if let Some(r) = rule {
         if r.license_cipher == Some(true) {
-            return Err(unsupported(format!(
-                "The policy asks for the licence cipher (enable_license_cipher) on {track} tracks"
-            )));
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy asks for the licence cipher (enable_license_cipher) on {track} tracks"
+                )),
+            )?;
         }
         if let Some(l) = r.security_level {
-            if !(1..=5).contains(&l) {
-                return Err(unsupported(format!(
-                    "The policy asks for Widevine security level {l} on {track} tracks"
-                )));
+            if (1..=5).contains(&l) {
+                s.insert("security_level".into(), l.into());
+            } else {
+                cannot(
+                    ent,
+                    unsupported(format!(
+                        "The policy asks for Widevine security level {l} on {track} tracks"
+                    )),
+                )?;
             }
-            s.insert("security_level".into(), l.into());
         }
         let mut out = Map::new();
         if let Some(h) = r.hdcp {
@@ -361,6 +369,7 @@ fn tracks(
             }
             let rule = key_rule(ent, *t);
             specs.push(spec(
+                ent,
                 label(*t).unwrap_or(all_label),
                 rule.as_ref(),
                 Some((kid, key)),
@@ -395,7 +404,7 @@ fn tracks(
     for t in CONCRETE {
         if ent.keys.tracks.permits(t) {
             if let Some(l) = label(t) {
-                specs.push(spec(l, track_rule(ent, t), None)?);
+                specs.push(spec(ent, l, track_rule(ent, t), None)?);
             }
         }
     }
@@ -408,9 +417,12 @@ fn policy_overrides(ent: &Entitlement) -> Result<Value, Refusal> {
     let now = Timestamp::now().unix();
     if let Some(start) = t.start {
         if start.unix() > now {
-            return Err(unsupported(format!(
-                "The policy starts at {start} (a licence that is not valid yet)"
-            )));
+            cannot(
+                ent,
+                unsupported(format!(
+                    "The policy starts at {start} (a licence that is not valid yet)"
+                )),
+            )?;
         }
     }
     let remaining = t
