@@ -25,8 +25,8 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use keyward_store::replay::{MAX_NAMESPACE_LEN, MAX_TOKEN_ID_LEN};
-use keyward_store::{Redemption, ReplayStore, Result, StoreError};
+use keyward_store::replay::validate_redeem;
+use keyward_store::{Redemption, ReplayStore, Result};
 use redis::Script;
 
 use crate::state::RedisState;
@@ -110,24 +110,6 @@ pub(crate) async fn ensure_epoch(state: &RedisState, limit: std::time::Duration)
     Ok(())
 }
 
-/// The store's argument rules for `redeem` (`invalid_input` with the same
-/// fields and reasons). The store keeps its own check private to the crate.
-fn validate_redeem(namespace: &str, token_id: &[u8]) -> Result<()> {
-    if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_LEN {
-        return Err(StoreError::InvalidInput {
-            field: "namespace",
-            reason: "must be 1 to 64 bytes",
-        });
-    }
-    if token_id.is_empty() || token_id.len() > MAX_TOKEN_ID_LEN {
-        return Err(StoreError::InvalidInput {
-            field: "token_id",
-            reason: "must be 1 to 64 bytes",
-        });
-    }
-    Ok(())
-}
-
 /// The last millisecond an entry expiring at `expires_at` (unix s) is live,
 /// with `expires_at` clamped to `0..=u32::MAX` as the decision set stores it.
 fn last_live_ms(expires_at: i64) -> i64 {
@@ -193,6 +175,7 @@ impl ReplayStore for RedisState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_store::StoreError;
 
     #[test]
     fn arguments_match_the_store() {

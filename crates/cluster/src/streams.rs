@@ -14,8 +14,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keyward_store::streams::{MAX_STREAM_ID_LEN, MAX_STREAM_TTL};
-use keyward_store::{Result, SiteId, StoreError, StreamGrant, StreamStore};
+use keyward_store::streams::validate_stream;
+use keyward_store::{Result, SiteId, StreamGrant, StreamStore};
 use redis::Script;
 
 use crate::state::RedisState;
@@ -100,28 +100,6 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. s(now), '+inf')
 "
     ))
 });
-
-/// The store's argument rules for stream calls (`invalid_input` with the same
-/// fields and reasons). The store keeps its own check private to the crate.
-fn validate_stream(user_id: &str, stream_id: &str, ttl: Option<Duration>) -> Result<()> {
-    for (field, value) in [("user_id", user_id), ("stream_id", stream_id)] {
-        if value.is_empty() || value.len() > MAX_STREAM_ID_LEN {
-            return Err(StoreError::InvalidInput {
-                field,
-                reason: "must be 1 to 256 bytes",
-            });
-        }
-    }
-    if let Some(ttl) = ttl {
-        if ttl.is_zero() || ttl > MAX_STREAM_TTL {
-            return Err(StoreError::InvalidInput {
-                field: "ttl",
-                reason: "must be more than zero and at most a day",
-            });
-        }
-    }
-    Ok(())
-}
 
 /// A lease of `ttl` in whole milliseconds, as the store counts it (a day at
 /// most, validated).
@@ -232,6 +210,7 @@ impl StreamStore for RedisState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_store::StoreError;
 
     #[test]
     fn arguments_match_the_store() {

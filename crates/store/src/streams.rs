@@ -106,8 +106,9 @@ pub trait StreamStore: Send + Sync {
     async fn active_streams(&self, site_id: &SiteId, user_id: &str) -> Result<u32>;
 }
 
-/// Checks the arguments of a [`StreamStore`] call (`invalid_input` otherwise).
-pub(crate) fn validate_stream(user_id: &str, stream_id: &str, ttl: Option<Duration>) -> Result<()> {
+/// Checks the arguments of a [`StreamStore`] call (`invalid_input` otherwise),
+/// for every implementation of the trait (this crate's and others').
+pub fn validate_stream(user_id: &str, stream_id: &str, ttl: Option<Duration>) -> Result<()> {
     for (field, value) in [("user_id", user_id), ("stream_id", stream_id)] {
         if value.is_empty() || value.len() > MAX_STREAM_ID_LEN {
             return Err(StoreError::InvalidInput {

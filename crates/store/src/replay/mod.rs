@@ -95,8 +95,9 @@ pub trait ReplayStore: Send + Sync {
     async fn purge_expired(&self, now_unix: i64) -> Result<u64>;
 }
 
-/// Checks the arguments of [`ReplayStore::redeem`] (`invalid_input` otherwise).
-pub(crate) fn validate_redeem(namespace: &str, token_id: &[u8]) -> Result<()> {
+/// Checks the arguments of [`ReplayStore::redeem`] (`invalid_input` otherwise),
+/// for every implementation of the trait (this crate's and others').
+pub fn validate_redeem(namespace: &str, token_id: &[u8]) -> Result<()> {
     if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_LEN {
         return Err(StoreError::InvalidInput {
             field: "namespace",
