@@ -72,19 +72,12 @@ impl Cluster {
     }
 }
 
-/// The lifecycle of a node's backends together: healthy when both are,
-/// closed together.
-pub struct Backends {
-    /// The store (PostgreSQL).
-    pub store: Arc<dyn Lifecycle>,
-    /// Redis.
-    pub redis: RedisState,
-}
-
+/// The node's backends together: healthy when both are, closed together
+/// (the stores' lifecycle in a cluster).
 #[async_trait]
-impl Lifecycle for Backends {
+impl Lifecycle for Cluster {
     async fn health(&self) -> StoreResult<()> {
-        let (store, redis) = tokio::join!(self.store.health(), self.redis.health());
+        let [(_, store), (_, redis)] = self.states().await;
         store.and(redis)
     }
 

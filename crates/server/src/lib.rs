@@ -290,19 +290,11 @@ async fn open_node(
             return Err(StartError::Redis(e));
         }
     };
-    let store_life = stores.lifecycle.clone();
     stores.replay = std::sync::Arc::new(redis.clone());
     stores.streams = std::sync::Arc::new(redis.clone());
-    stores.lifecycle = std::sync::Arc::new(cluster::Backends {
-        store: store_life.clone(),
-        redis: redis.clone(),
-    });
-    Ok((
-        stores,
-        Some(std::sync::Arc::new(cluster::Cluster::new(
-            redis, store_life,
-        ))),
-    ))
+    let cluster = std::sync::Arc::new(cluster::Cluster::new(redis, stores.lifecycle.clone()));
+    stores.lifecycle = cluster.clone();
+    Ok((stores, Some(cluster)))
 }
 
 /// Demo mode: the DEMO site (created on first start) and the demo clip's key.
