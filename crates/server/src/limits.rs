@@ -38,11 +38,15 @@ impl RateLimits {
         }
     }
 
-    /// One request from `ip` (no limit when the address is unknown).
-    pub async fn client(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
-        match (self.client, ip) {
-            (Some(q), Some(ip)) => self.take(&format!("ip:{ip}"), q, "client address").await,
-            _ => Ok(()),
+    /// One request from the address `ip` finds (asked only when a client
+    /// limit is configured; no limit when the address is unknown).
+    pub async fn client(&self, ip: impl FnOnce() -> Option<IpAddr>) -> Result<(), Refusal> {
+        let Some(q) = self.client else {
+            return Ok(());
+        };
+        match ip() {
+            Some(ip) => self.take(&format!("ip:{ip}"), q, "client address").await,
+            None => Ok(()),
         }
     }
 

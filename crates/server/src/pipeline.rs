@@ -53,11 +53,13 @@ pub async fn licence(state: &AppState, req: LicenceRequest<'_>) -> Result<Licenc
         return Err(d);
     };
     let limits = state.rate_limits();
-    let ip = crate::net::peer::client_ip(
-        req.client.peer,
-        &req.client.forwarded_for,
-        &state.config().gatekeeper.trusted_proxies,
-    );
+    let ip = || {
+        crate::net::peer::client_ip(
+            req.client.peer,
+            &req.client.forwarded_for,
+            &state.config().gatekeeper.trusted_proxies,
+        )
+    };
     if let Err(r) = limits.client(ip).await {
         let d = Denied::from(r);
         access(state, req.trace, rid, None, Err(&d.refusal), &laps, &[]);
