@@ -410,14 +410,12 @@ impl Default for StreamsConfig {
 impl Config {
     /// Whether `site` opted into best-effort brokering.
     pub fn best_effort_for(&self, site: &str) -> bool {
-        self.best_effort_sites.iter().any(|s| s == "*" || s == site)
+        names(&self.best_effort_sites, site)
     }
 
     /// Whether `site`'s decision records go to the audit store too.
     pub fn audits_decisions_of(&self, site: &str) -> bool {
-        self.decisions_audit_sites
-            .iter()
-            .any(|s| s == "*" || s == site)
+        names(&self.decisions_audit_sites, site)
     }
 }
 
@@ -704,6 +702,20 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--redis-url`.
     pub redis_url: Option<String>,
+}
+
+/// A comma-separated list of site ids from the environment (blanks ignored).
+fn site_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a per-site opt-in list names `site` (or is `*`).
+fn names(list: &[String], site: &str) -> bool {
+    list.iter().any(|s| s == "*" || s == site)
 }
 
 /// A `redis://` or `rediss://` URL (kept as a secret: it may hold a password).
@@ -1053,12 +1065,7 @@ impl Config {
             }
         }
         if let Some(v) = get("KEYWARD_BROKERS_BEST_EFFORT_SITES") {
-            c.best_effort_sites = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            c.best_effort_sites = site_list(v);
         }
         if let Some(v) = get("KEYWARD_OTLP_ENDPOINT") {
             c.tracing.endpoint = Some(parse_otlp_endpoint(src, "KEYWARD_OTLP_ENDPOINT", v)?);
@@ -1116,12 +1123,7 @@ impl Config {
             };
         }
         if let Some(v) = get("KEYWARD_DECISIONS_AUDIT_SITES") {
-            c.decisions_audit_sites = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            c.decisions_audit_sites = site_list(v);
         }
         if let Some(v) = get("KEYWARD_DECISIONS_RING") {
             c.decisions_ring = v

@@ -88,6 +88,15 @@ pub fn parse_traceparent(v: &str) -> Option<Parent> {
     })
 }
 
+/// The caller's context from a request's `traceparent` header, if it has a
+/// valid one.
+pub fn parent_of(headers: &axum::http::HeaderMap) -> Option<Parent> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+}
+
 /// One finished licence request, as the pipeline saw it.
 pub struct LicenceTrace<'a> {
     /// The caller's context, if it sent one.

@@ -237,11 +237,7 @@ async fn rights(state: AppState, req: Request, drm: &'static [DrmType]) -> Respo
             request_id: &rid,
             ckc_format: keyward_drm::fairplay::CkcFormat::Auto,
             client_meta: None,
-            trace: inc
-                .headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(crate::otlp::parse_traceparent),
+            trace: crate::otlp::parent_of(&inc.headers),
         };
         pipeline::licence(&state, req)
             .await

@@ -106,10 +106,7 @@ async fn run(
         request_id: rid,
         ckc_format,
         client_meta,
-        trace: headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::otlp::parse_traceparent),
+        trace: crate::otlp::parent_of(headers),
     };
     pipeline::licence(state, req)
         .await
