@@ -13,7 +13,7 @@ use crate::admin::fail;
 /// `keyward explain` arguments.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --url http://127.0.0.1:8080 --admin-token \"$KEYWARD_ADMIN_TOKEN\"\n  keyward explain --recent --refused --limit 20\n  keyward explain 6796c4de-f65b-4366-a929-86b5ec2fb1a3 --json\n  keyward explain --token \"$TOKEN\" --drm clearkey --cid movie-1"
+    after_help = "Examples:\n  keyward explain 019ac0a2-5f3e-7b21-9c4d-86b5ec2fb1a3 --url http://127.0.0.1:8080 --admin-token \"$KEYWARD_ADMIN_TOKEN\"\n  keyward explain --recent --refused --limit 20\n  keyward explain 019ac0a2-5f3e-7b21-9c4d-86b5ec2fb1a3 --json\n  keyward explain --token \"$TOKEN\" --drm clearkey --cid movie-1"
 )]
 pub struct ExplainArgs {
     /// The request id (the `x-request-id` of the answer, or the access log's

@@ -117,6 +117,19 @@ async fn request_ids_generated_or_propagated() {
     assert_eq!(rid.len(), 36, "uuid: {rid}");
     let b = app.get("/healthz", None).await;
     assert_ne!(b.header("x-request-id"), Some(rid), "unique per request");
+    // keyward's own ids are UUIDv7 (version 7, RFC 9562 variant): their text
+    // sorts by time, so the audit trail's request-id index grows at its end.
+    let id = uuid::Uuid::parse_str(rid).expect("a UUID");
+    assert_eq!(id.get_version_num(), 7, "{rid}");
+    assert_eq!(id.get_variant(), uuid::Variant::RFC4122, "{rid}");
+    let mut ids = vec![rid.to_owned(), b.header("x-request-id").unwrap().to_owned()];
+    for _ in 0..50 {
+        let c = app.get("/healthz", None).await;
+        ids.push(c.header("x-request-id").unwrap().to_owned());
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids made later sort later");
 
     let a = app
         .send(

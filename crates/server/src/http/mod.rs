@@ -19,13 +19,15 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::sync::Semaphore;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 use crate::codes;
 use crate::refusal::Refusal;
@@ -418,9 +420,23 @@ pub fn router(state: AppState) -> Router {
         )))
         .layer(SetRequestIdLayer::new(
             HeaderName::from_static(REQUEST_ID),
-            MakeRequestUuid,
+            TimeOrderedRequestId,
         ))
         .layer(middleware::from_fn(sanitize_request_id))
+}
+
+/// Request ids keyward makes: UUIDv7 (RFC 9562), whose text sorts by time.
+/// The audit trail indexes request ids; ids that arrive in order are added at
+/// the end of that index instead of on a random page of it, which makes an
+/// audit row about four times cheaper to write (see BENCHMARKS.md, broker).
+#[derive(Clone, Copy, Default)]
+struct TimeOrderedRequestId;
+
+impl MakeRequestId for TimeOrderedRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().hyphenated().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 /// A client-sent request id is kept only when short and printable.
