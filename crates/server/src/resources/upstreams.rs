@@ -128,12 +128,29 @@ pub struct Route {
     /// Parsed settings.
     pub settings: RouteSettings,
     live: Arc<Live>,
+    /// The URL, parsed once (`None` when it does not parse: a call then fails
+    /// as "connection failed", as it would in the client).
+    url: Option<reqwest::Url>,
+    /// `site/name`.
+    label: String,
 }
 
 impl Route {
+    fn new(upstream: Upstream, settings: RouteSettings, live: Arc<Live>) -> Self {
+        let url = reqwest::Url::parse(&upstream.url).ok();
+        let label = format!("{}/{}", upstream.site_id.as_str(), upstream.name);
+        Self {
+            upstream,
+            settings,
+            live,
+            url,
+            label,
+        }
+    }
+
     /// `site/name` for logs.
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.upstream.site_id.as_str(), self.upstream.name)
+    pub fn label(&self) -> &str {
+        &self.label
     }
 }
 
@@ -169,13 +186,17 @@ impl Outgoing {
         }
     }
 
-    /// The URL to call on a route.
-    fn url(&self, base: &str) -> String {
-        match &self.query {
-            None => base.to_owned(),
-            Some(q) if base.contains('?') => format!("{base}&{q}"),
-            Some(q) => format!("{base}?{q}"),
-        }
+    /// The URL to call on a route: the route's, parsed once, when the kind
+    /// adds no query; else the route's with the query, parsed now.
+    fn url(&self, route: &Route) -> Result<reqwest::Url, &'static str> {
+        let base = route.upstream.url.as_str();
+        let joined = match (&self.query, &route.url) {
+            (None, Some(u)) => return Ok(u.clone()),
+            (None, None) => return Err("connection failed"),
+            (Some(q), _) if base.contains('?') => format!("{base}&{q}"),
+            (Some(q), _) => format!("{base}?{q}"),
+        };
+        reqwest::Url::parse(&joined).map_err(|_| "connection failed")
     }
 }
 
@@ -303,11 +324,7 @@ impl Upstreams {
                     })
                     .clone()
             };
-            out.push(Arc::new(Route {
-                upstream: u,
-                settings,
-                live,
-            }));
+            out.push(Arc::new(Route::new(u, settings, live)));
         }
         let out = Arc::new(out);
         self.routes.insert(key, out.clone());
@@ -377,30 +394,30 @@ impl Upstreams {
             metered(Metered::Failed("no_client"));
             return Err("no HTTP client");
         };
-        let mut req = client
-            .post(out.url(&route.upstream.url))
-            .header("content-type", out.content_type)
-            .header("x-request-id", request_id)
-            .body(out.body.clone());
-        let kinds_own = |k: &str| out.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k));
-        for (k, v) in &s.headers {
-            if !kinds_own(k) {
-                req = req.header(k.as_str(), v.as_str());
-            }
-        }
-        for (k, v) in &route.upstream.secrets {
-            if !is_private_secret(k)
-                && !kinds_own(k)
-                && !out.withhold.iter().any(|w| w.eq_ignore_ascii_case(k))
-            {
-                req = req.header(k.as_str(), v.expose());
-            }
-        }
-        for (k, v) in &out.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
         let left = timeout.saturating_sub(started.elapsed());
         let result = tokio::time::timeout(left, async {
+            let mut req = client
+                .post(out.url(route)?)
+                .header("content-type", out.content_type)
+                .header("x-request-id", request_id)
+                .body(out.body.clone());
+            let kinds_own = |k: &str| out.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k));
+            for (k, v) in &s.headers {
+                if !kinds_own(k) {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            for (k, v) in &route.upstream.secrets {
+                if !is_private_secret(k)
+                    && !kinds_own(k)
+                    && !out.withhold.iter().any(|w| w.eq_ignore_ascii_case(k))
+                {
+                    req = req.header(k.as_str(), v.expose());
+                }
+            }
+            for (k, v) in &out.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
             let resp = req.send().await.map_err(|_| "connection failed")?;
             let status = resp.status().as_u16();
             let content_type = resp
@@ -436,7 +453,7 @@ impl Upstreams {
             s.breaker_failures,
             Duration::from_secs(u64::from(s.breaker_cooldown_secs)),
             "upstream",
-            &label,
+            label,
         );
         metered(match (status, &outcome) {
             (Some(code), _) => Metered::Answered(code),
@@ -524,14 +541,11 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ()> {
 pub async fn probe(u: Upstream, out: Outgoing) -> Result<String, String> {
     let names: Vec<&str> = u.secrets.keys().map(String::as_str).collect();
     let settings = common_settings(&u.settings, &names)?;
-    let route = Route {
-        settings,
-        live: Arc::new(Live {
-            breaker: Breaker::default(),
-            permits: Semaphore::new(1),
-        }),
-        upstream: u,
-    };
+    let live = Arc::new(Live {
+        breaker: Breaker::default(),
+        permits: Semaphore::new(1),
+    });
+    let route = Route::new(u, settings, live);
     let store = Arc::new(keyward_store::MemoryStore::new());
     let audit = AuditSink::start(store.clone());
     let ups = Upstreams::new(store, Duration::from_secs(1), audit);
@@ -566,5 +580,55 @@ pub async fn probe(u: Upstream, out: Outgoing) -> Result<String, String> {
             route.upstream.url,
             started.elapsed().as_millis()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(url: &str) -> Route {
+        let u = Upstream {
+            site_id: SiteId::parse("TEST").expect("site id"),
+            drm: Drm::Widevine,
+            name: "primary".into(),
+            kind: "widevine-cloud".into(),
+            url: url.into(),
+            settings: serde_json::json!({}),
+            secrets: BTreeMap::new(),
+            position: 0,
+            created_at: 0,
+        };
+        let live = Arc::new(Live {
+            breaker: Breaker::default(),
+            permits: Semaphore::new(1),
+        });
+        Route::new(u, RouteSettings::default(), live)
+    }
+
+    #[test]
+    fn the_url_is_parsed_once_and_joined_with_a_kinds_query() {
+        let r = route("https://up.example/cenc/getlicense/bench");
+        assert_eq!(r.label(), "TEST/primary");
+        let plain = Outgoing::new(Vec::new(), "application/json");
+        assert_eq!(
+            plain.url(&r).expect("url").as_str(),
+            "https://up.example/cenc/getlicense/bench"
+        );
+        let mut q = Outgoing::new(Vec::new(), "application/json");
+        q.query = Some("a=1".into());
+        assert_eq!(
+            q.url(&r).expect("url").as_str(),
+            "https://up.example/cenc/getlicense/bench?a=1"
+        );
+        let r = route("https://up.example/x?k=v");
+        assert_eq!(
+            q.url(&r).expect("url").as_str(),
+            "https://up.example/x?k=v&a=1"
+        );
+        // A URL that does not parse fails the call as the client would.
+        let r = route("not a url");
+        assert_eq!(plain.url(&r).err(), Some("connection failed"));
+        assert_eq!(q.url(&r).err(), Some("connection failed"));
     }
 }
