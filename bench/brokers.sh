@@ -32,7 +32,10 @@
 #   node broker, one process; node broker, node:cluster × nproc
 #   ~½ load (the same offered rate, half of keyward's brokered max):
 #   keyward brokered, then mock direct -> added p99 = keyward p99 − mock p99
-# with RPS, p50/p99, CPU per request of the server under test and of the mock.
+# with RPS, p50/p99, CPU per request of the server under test and of the mock;
+# and, as context for the ratios, the ceiling a broker that cost no CPU would
+# reach here (the mock and wrk share the cores: nproc ÷ their CPU per brokered
+# request) and keyward's CPU per brokered licence ÷ per ClearKey licence.
 #
 # Knobs (env): DURATION=10 CONNS=64 THREADS=2 WARMUP=2 TOKENS_N=50 PACE_MS=10
 #   IDLE_WAIT=60 PIN=0 NICE=-15 WATCHDOG=420 KEYWARD_BIN=path MOCK_BIN=path
@@ -347,6 +350,13 @@ echo "| brokered Widevine RPS / ClearKey licence RPS | $R_CK | ≥ 0.5 | $(verdi
 echo "| keyward brokered RPS / Node broker (1 process) RPS | $R_N1 | ≥ 4 | $(verdict "$R_N1 >= 4") |"
 echo "| keyward brokered RPS / Node broker (cluster × $(nproc)) RPS | $R_NC | ≥ 4 | $(verdict "$R_NC >= 4") |"
 echo "| keyward brokered RPS / mock direct RPS | $(ratio "${RPS[kw]}" "${RPS[mock]}") | | |"
+# What the shared machine leaves any broker: the mock and wrk CPU each brokered
+# request cost in this run, with the broker itself costing nothing.
+CEIL=$(awk -v n="$(nproc)" -v r="${RPS[kw]}" -v m="${MOCK_CORES[kw]}" -v g="${GEN_CORES[kw]}" \
+  'BEGIN { c = m + g; if (c > 0) printf "%.0f", n * r / c; else print 0 }')
+KW_US=$(per_req "${RPS[kw]}" "${SRV_CORES[kw]}"); CK_US=$(per_req "${RPS[clearkey]}" "${SRV_CORES[clearkey]}")
+echo "| ceiling of a broker that costs no CPU here: $(nproc) cores ÷ (mock + wrk CPU per brokered request) = $CEIL req/s, ÷ ClearKey RPS | $(ratio "$CEIL" "${RPS[clearkey]}") | | |"
+echo "| keyward CPU per brokered licence ÷ per ClearKey licence ($KW_US ÷ $CK_US µs) | $(ratio "$KW_US" "$CK_US") | | |"
 echo
 [[ $NICE != 0 ]] && echo "(servers and wrk at nice $NICE: other processes mostly got what the benchmark left idle.)"
 for k in "${ORDER[@]}"; do
