@@ -56,6 +56,36 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(&t).hash_matches(&creds.access_key))
     });
     g.finish();
+
+    // The work every implementation must do for the Python SDK README's policy
+    // (1,828 bytes of JSON, see bench/python): AES-256-CBC + base64 of the
+    // policy, SHA-256 over the hash input, base64 of the ~2.6 KB token JSON.
+    // Their sum is the floor under any mint of that policy (docs/python.md).
+    let big = vec![b'a'; 1828];
+    let big_b64 = creds.site_key.encrypt_b64(&big);
+    let token_json = vec![b'x'; 2600];
+    let mut g = c.benchmark_group("readme_policy_floor");
+    g.bench_function("encrypt_b64_1828", |b| {
+        b.iter(|| creds.site_key.encrypt_b64(black_box(&big)))
+    });
+    g.bench_function("hash", |b| {
+        b.iter(|| {
+            crypto::token_hash(
+                &creds.access_key,
+                "Widevine",
+                "TUTO",
+                "tester-user",
+                "bigbuckbunny",
+                black_box(&big_b64),
+                "2021-11-11T07:28:41Z",
+            )
+        })
+    });
+    g.bench_function("token_b64_2600", |b| {
+        use base64::Engine as _;
+        b.iter(|| base64::engine::general_purpose::STANDARD.encode(black_box(&token_json)))
+    });
+    g.finish();
 }
 criterion_group!(benches, bench);
 criterion_main!(benches);
