@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::fairplay_ksm::ckc_in;
 use super::http_forward::{relayed_type, sign, HsAlg};
 use super::playready::soap_out;
-use super::{cannot, Kind};
+use super::{cannot, widevine_level, Kind};
 use crate::backdoor::Licence;
 use crate::codes::{self, Code};
 use crate::entitlement::{
@@ -168,16 +168,9 @@ fn widevine_policy(
 ) -> Result<Map<String, Value>, Refusal> {
     let mut p = Map::new();
     if let Some(l) = r.security_level {
-        match security_level_words(l) {
-            Some(w) => {
-                p.insert("device_security_level".into(), w.into());
-            }
-            None => cannot(
-                ent,
-                unsupported(format!(
-                    "The policy asks for Widevine security level {l} on {track} tracks"
-                )),
-            )?,
+        if let Some(w) = widevine_level(ent, l, track, unsupported)?.and_then(security_level_words)
+        {
+            p.insert("device_security_level".into(), w.into());
         }
     }
     if let Some(h) = r.hdcp {

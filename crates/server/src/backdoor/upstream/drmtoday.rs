@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::fairplay_ksm::{ckc_in, spc_out, SpcEnvelope};
 use super::http_forward::{relayed_type, sign, HsAlg};
 use super::playready::soap_out;
-use super::{cannot, Kind};
+use super::{cannot, widevine_level, Kind};
 use crate::backdoor::Licence;
 use crate::codes::{self, Code};
 use crate::entitlement::{Cgms, Entitlement, Hdcp};
@@ -162,15 +162,8 @@ fn output(ent: &Entitlement) -> Result<Output, Refusal> {
             Drm::Widevine => {
                 if let Some(r) = &p.widevine {
                     if let Some(l) = r.security_level {
-                        if (1..=5).contains(&l) {
+                        if let Some(l) = widevine_level(ent, l, name, unsupported)? {
                             m.insert("minSL".into(), l.into());
-                        } else {
-                            cannot(
-                                ent,
-                                unsupported(format!(
-                                    "The policy asks for Widevine security level {l} on {name} tracks"
-                                )),
-                            )?;
                         }
                     }
                     if let Some(h) = r.hdcp {

@@ -102,6 +102,32 @@ pub fn cannot(ent: &Entitlement, refusal: Refusal) -> Result<(), Refusal> {
     }
 }
 
+/// A Widevine security level a kind can send: `Some(l)` for 1–5, the levels
+/// the Widevine protocol has. Another level goes to [`cannot`] with the
+/// kind's own `unsupported` refusal: an error, or `None` for a best-effort
+/// site (the rule is dropped).
+///
+/// # Errors
+/// The kind's refusal for a level outside 1–5, unless the site opted into
+/// best effort.
+pub fn widevine_level(
+    ent: &Entitlement,
+    level: u8,
+    track: &str,
+    unsupported: fn(String) -> Refusal,
+) -> Result<Option<u8>, Refusal> {
+    if (1..=5).contains(&level) {
+        return Ok(Some(level));
+    }
+    cannot(
+        ent,
+        unsupported(format!(
+            "The policy asks for Widevine security level {level} on {track} tracks"
+        )),
+    )?;
+    Ok(None)
+}
+
 /// Refuses a private secret (`keyward-…`, never sent as a header) that the
 /// kind does not read itself: it would be stored and never used.
 ///
@@ -244,4 +270,40 @@ pub async fn probe(u: Upstream) -> Result<String, String> {
     let k = kind(&u.kind).ok_or_else(|| format!("unknown upstream kind {}", u.kind))?;
     let out = k.probe(&u);
     crate::resources::upstreams::probe(u, out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entitlement::Origin;
+    use keyward_token::DrmType;
+
+    fn refused(what: String) -> Refusal {
+        Refusal::with(codes::WIDEVINE_UPSTREAM_UNSUPPORTED, what)
+    }
+
+    #[test]
+    fn widevine_levels_outside_one_to_five_are_refused_or_dropped_for_best_effort() {
+        let mut e = Entitlement::new(
+            Origin::PallyConToken,
+            "TEST",
+            "u",
+            "movie",
+            DrmType::Widevine,
+        );
+        for l in 1..=5 {
+            assert_eq!(widevine_level(&e, l, "HD", refused).unwrap(), Some(l));
+        }
+        for l in [0, 6, 255] {
+            let r = widevine_level(&e, l, "HD", refused).unwrap_err();
+            assert!(r.is(codes::WIDEVINE_UPSTREAM_UNSUPPORTED));
+            assert_eq!(
+                r.message,
+                format!("The policy asks for Widevine security level {l} on HD tracks")
+            );
+        }
+        e.best_effort = true;
+        assert_eq!(widevine_level(&e, 6, "HD", refused).unwrap(), None);
+        assert_eq!(widevine_level(&e, 2, "HD", refused).unwrap(), Some(2));
+    }
 }

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::{cannot, Kind};
+use super::{cannot, widevine_level, Kind};
 use crate::backdoor::Licence;
 use crate::codes;
 use crate::entitlement::{Cgms, Entitlement, Hdcp, KeySource, WidevineOutput};
@@ -286,15 +286,8 @@ fn spec(
             )?;
         }
         if let Some(l) = r.security_level {
-            if (1..=5).contains(&l) {
+            if let Some(l) = widevine_level(ent, l, track, unsupported)? {
                 s.insert("security_level".into(), l.into());
-            } else {
-                cannot(
-                    ent,
-                    unsupported(format!(
-                        "The policy asks for Widevine security level {l} on {track} tracks"
-                    )),
-                )?;
             }
         }
         let mut out = Map::new();
