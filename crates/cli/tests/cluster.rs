@@ -13,17 +13,20 @@
 
 #[path = "../../store/tests/support/postgres_server.rs"]
 mod postgres_server;
+#[path = "support/proc.rs"]
+mod proc;
 #[path = "../../cluster/tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres_server::PostgresServer;
+use proc::{free_port, Proc};
 use redis_server::RedisServer;
 
 const KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -160,40 +163,11 @@ impl Backends {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut n = Node {
-            child,
+        Node {
+            proc: Proc::serve(cmd, Duration::from_secs(20)),
             addr,
-            log,
             _dir: dir,
-        };
-        let t0 = Instant::now();
-        while !n.log_text().contains("keyward listening") {
-            if let Some(status) = n.child.try_wait().unwrap() {
-                panic!("keyward serve exited ({status}):\n{}", n.log_text());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "not listening after 20 s:\n{}",
-                n.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-        n
     }
 
     /// A PallyCon ClearKey token of `user` with `policy` (JSON).
@@ -234,19 +208,10 @@ impl Backends {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `keyward serve`.
 struct Node {
-    child: Child,
+    proc: Proc,
     addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -256,14 +221,7 @@ impl Node {
     }
 
     fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.log_text()
     }
 }
 
@@ -869,8 +827,8 @@ fn a_node_killed_loses_no_decision_it_acknowledged() {
             );
         }
         // …then A dies without a chance to write anything.
-        a.child.kill().unwrap();
-        a.child.wait().unwrap();
+        a.proc.child.kill().unwrap();
+        a.proc.child.wait().unwrap();
         // The other node knows them: exactly two more plays.
         let mut ok = 0;
         for _ in 0..5 {

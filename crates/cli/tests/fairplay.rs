@@ -6,11 +6,16 @@
 //! and `keyward upstream add|list|show|test|remove` against a loopback KSM.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use proc::{free_port, Proc};
 
 use keyward_drm::fairplay::{OpenedSpc, Spc, SpcKey, SDK_TEST_DASK};
 use keyward_token::{DrmType, PlaybackPolicy, Policy, SiteCredentials, Timestamp, TokenBuilder};
@@ -101,26 +106,13 @@ fn token() -> String {
         .token
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server {
-    child: Child,
+    proc: Proc,
     addr: SocketAddr,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `keyward serve` on `dir`, once it listens; `Err(its log)` when it exits
+/// at start.
 fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut cmd = keyward(&[
@@ -133,50 +125,9 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Ready means "keyward listening" in the log (the port is bound before
-    // start-up finishes, so a connect proves nothing).
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let t0 = Instant::now();
-    let mut log = String::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => {
-                let ready = line.contains("keyward listening");
-                log.push_str(&line);
-                log.push('\n');
-                if ready {
-                    // Keep draining so the server never blocks on stderr.
-                    std::thread::spawn(move || while rx.recv().is_ok() {});
-                    return Ok(Server { child, addr });
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = child.wait();
-                return Err(log);
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "not listening:\n{log}"
-        );
-    }
+    Proc::try_serve(cmd, Duration::from_secs(15))
+        .map(|proc| Server { proc, addr })
+        .map_err(|(_, log)| log)
 }
 
 /// POST over a fresh connection: (status, body).
@@ -363,7 +314,7 @@ fn credentials_then_licences_through_the_co_process_which_survives_a_kill() {
 
     // Kill the co-process under the server: the server restarts it.
     let pids = Command::new("pgrep")
-        .args(["-P", &srv.child.id().to_string()])
+        .args(["-P", &srv.proc.child.id().to_string()])
         .output()
         .unwrap();
     let pids = String::from_utf8(pids.stdout).unwrap();
@@ -447,36 +398,12 @@ fn a_d_function_that_cannot_run_stops_the_server_with_its_name() {
         "{err}"
     );
     // sdk-test is announced as development-only.
-    let mut srv = {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut c = keyward(&[
-            "serve",
-            "--listen",
-            &addr.to_string(),
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ]);
-        c.env("KEYWARD_FAIRPLAY_DASK", "sdk-test");
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Server { child, addr }
-    };
-    let mut stderr = srv.child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let t0 = Instant::now();
-    let mut buf = [0u8; 4096];
-    while !seen.contains("keyward listening") && t0.elapsed() < Duration::from_secs(15) {
-        let n = stderr.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    assert!(seen.contains("DEVELOPMENT ONLY"), "{seen}");
+    let srv = serve(dir.path(), &[("KEYWARD_FAIRPLAY_DASK", "sdk-test")]).unwrap();
+    assert!(
+        srv.proc.logged("DEVELOPMENT ONLY"),
+        "{}",
+        srv.proc.log_text()
+    );
 }
 
 #[test]

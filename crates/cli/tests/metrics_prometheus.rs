@@ -15,12 +15,16 @@
 //! debugger's CLI) in `explain_tells_why_a_request_was_refused`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+#[path = "support/proc.rs"]
+mod proc;
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use proc::{free_port, Proc};
 
 const SK: &str = "lU5D8s3PWoLls3PWFWkClULlFWk5D8oC";
 const AK: &str = "LT2FVJDp2Xr018zf4Di6lzvNOv3DKP20";
@@ -99,56 +103,6 @@ fn token(site: &str) -> String {
         ],
         Some(br#"{"policy_version":2,"playback_policy":{"persistent":false}}"#),
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process that is killed when dropped, with its stderr collected.
-struct Proc {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Proc { child, log }
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn logged(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One HTTP/1.1 exchange on a new connection: (status, headers, body).
@@ -358,16 +312,7 @@ fn a_real_prometheus_scrapes_licences_and_refusals() {
         data.to_str().unwrap(),
     ]);
     cmd.env("KEYWARD_METRICS_LISTEN", metrics.to_string());
-    let kw = Proc::spawn(cmd);
-    let t0 = Instant::now();
-    while !kw.logged("keyward listening") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "keyward did not start:\n{}",
-            kw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let kw = Proc::serve(cmd, Duration::from_secs(15));
     assert!(kw.logged("metrics listening"), "{}", kw.log_text());
     // /metrics is on the metrics listener only, which serves nothing else.
     assert_eq!(http(main, "GET", "/metrics", "", "").unwrap().0, 404);
@@ -526,16 +471,7 @@ fn explain_tells_why_a_request_was_refused() {
         data.to_str().unwrap(),
     ]);
     cmd.env("KEYWARD_ADMIN_TOKEN", "explain-admin-token-0123456789");
-    let kw = Proc::spawn(cmd);
-    let t0 = Instant::now();
-    while !kw.logged("keyward listening") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "serve did not start:\n{}",
-            kw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _kw = Proc::serve(cmd, Duration::from_secs(20));
     let (status, head, _) = licence(main, None);
     assert_eq!(status, 200, "PallyCon paths answer refusals with 200");
     let rid = header(&head, "x-request-id").unwrap().to_owned();

@@ -7,12 +7,17 @@
 //! The `[server]` knobs are given as `KEYWARD_SERVER_*` variables.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::io::{BufRead as _, BufReader, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use proc::{free_port, Proc};
 
 const SK: &str = "lU5D8s3PWoLls3PWFWkClULlFWk5D8oC";
 const AK: &str = "LT2FVJDp2Xr018zf4Di6lzvNOv3DKP20";
@@ -129,19 +134,23 @@ fn pallycon_token() -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `keyward serve` and its log (stderr, line by line).
 struct Server {
-    child: Child,
+    proc: Proc,
     addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
 }
 
 impl Server {
@@ -168,73 +177,10 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut s = Server { child, addr, log };
-        let t0 = Instant::now();
-        while !s.logged("keyward listening") {
-            if let Some(status) = s.child.try_wait().unwrap() {
-                panic!(
-                    "keyward serve exited ({status}) at start:\n{}",
-                    s.log_text()
-                );
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "not listening after 15 s:\n{}",
-                s.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        Server {
+            proc: Proc::serve(cmd, Duration::from_secs(15)),
+            addr,
         }
-        s
-    }
-
-    fn logged(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Sends SIGTERM; waits up to `limit` for the exit. Returns the exit code
-    /// and how long it took.
-    fn terminate(&mut self, limit: Duration) -> (Option<i32>, Duration) {
-        let t0 = Instant::now();
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code(), t0.elapsed());
-            }
-            if t0.elapsed() > limit {
-                return (None, t0.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

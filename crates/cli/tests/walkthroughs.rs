@@ -4,8 +4,13 @@
 //! block printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::path::Path;
 use std::process::Command;
+
+use proc::free_port;
 
 fn block(doc: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,14 +27,6 @@ fn block(doc: &str) -> String {
         + 6;
     let end = after[start..].find("```").expect("the block ends") + start;
     after[start..end].to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(doc: &str) {
