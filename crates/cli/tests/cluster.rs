@@ -96,56 +96,10 @@ impl Backends {
         String::from_utf8(o.stdout).unwrap()
     }
 
-    /// The site and its key; a single-use Studio client and a 5-use one.
-    /// Returns their API keys.
+    /// [`provision`] on the shared store.
     fn provision(&self) -> (String, String) {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_str().unwrap();
-        self.run_ok(&[
-            "site",
-            "add",
-            "--data-dir",
-            d,
-            "--site-id",
-            SITE,
-            "--site-key",
-            SK,
-            "--access-key",
-            AK,
-        ]);
-        self.run_ok(&[
-            "key",
-            "add",
-            "--data-dir",
-            d,
-            "--site-id",
-            SITE,
-            "--cid",
-            CID,
-            "--kid",
-            KID,
-            "--key",
-            KEY,
-        ]);
-        let client = |name: &str, uses: &str| {
-            let out = self.run_ok(&[
-                "client",
-                "add",
-                "--data-dir",
-                d,
-                "--name",
-                name,
-                "--site-id",
-                SITE,
-                "--max-uses",
-                uses,
-                "--ttl",
-                "600",
-            ]);
-            let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-            v["api_key"].as_str().unwrap().to_owned()
-        };
-        (client("once", "1"), client("five", "5"))
+        provision(|args| self.run_ok(args), dir.path().to_str().unwrap())
     }
 
     /// A node on the shared store.
@@ -206,6 +160,57 @@ impl Backends {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap().trim().to_owned()
     }
+}
+
+/// The site and its key; a single-use Studio client and a 5-use one, with
+/// `run` (a `keyward` run that must succeed, returning its stdout) on data
+/// directory `d`. Returns their API keys.
+fn provision(run: impl Fn(&[&str]) -> String, d: &str) -> (String, String) {
+    run(&[
+        "site",
+        "add",
+        "--data-dir",
+        d,
+        "--site-id",
+        SITE,
+        "--site-key",
+        SK,
+        "--access-key",
+        AK,
+    ]);
+    run(&[
+        "key",
+        "add",
+        "--data-dir",
+        d,
+        "--site-id",
+        SITE,
+        "--cid",
+        CID,
+        "--kid",
+        KID,
+        "--key",
+        KEY,
+    ]);
+    let client = |name: &str, uses: &str| {
+        let out = run(&[
+            "client",
+            "add",
+            "--data-dir",
+            d,
+            "--name",
+            name,
+            "--site-id",
+            SITE,
+            "--max-uses",
+            uses,
+            "--ttl",
+            "600",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["api_key"].as_str().unwrap().to_owned()
+    };
+    (client("once", "1"), client("five", "5"))
 }
 
 /// A running `keyward serve`.
@@ -724,46 +729,7 @@ fn an_embedded_store_copied_to_postgres_serves_the_same_licences() {
         );
         String::from_utf8(o.stdout).unwrap()
     };
-    embedded(&[
-        "site",
-        "add",
-        "--data-dir",
-        d,
-        "--site-id",
-        SITE,
-        "--site-key",
-        SK,
-        "--access-key",
-        AK,
-    ]);
-    embedded(&[
-        "key",
-        "add",
-        "--data-dir",
-        d,
-        "--site-id",
-        SITE,
-        "--cid",
-        CID,
-        "--kid",
-        KID,
-        "--key",
-        KEY,
-    ]);
-    let out = embedded(&[
-        "client",
-        "add",
-        "--data-dir",
-        d,
-        "--name",
-        "once",
-        "--site-id",
-        SITE,
-        "--max-uses",
-        "1",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let api_key = v["api_key"].as_str().unwrap().to_owned();
+    let (api_key, _) = provision(embedded, d);
     let token = b.pallycon_token(
         "erin",
         r#"{"policy_version":2,"playback_policy":{"persistent":false}}"#,
