@@ -5,7 +5,7 @@
 -- pallycon-customdata-v2 header. Requests are prebuilt in init(); tokens
 -- rotate (they are not single-use).
 --
--- PACE_MS=n: paced (half-load) mode, as bench/licence.lua.
+-- PACE_MS=n: paced (half-load) mode, bench/pace.lua.
 -- done() prints the RESULT line of bench/licence.lua.
 
 local path = os.getenv("LICENCE_PATH") or "/v1/license/clearkey"
@@ -48,14 +48,5 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
-  local seeded = false
-  function delay()
-    if not seeded then
-      math.randomseed(os.time() * 1000 + (id or 0) * 7919)
-      seeded = true
-    end
-    return math.random(1, 2 * pace - 1)
-  end
-end
+-- Paced mode (PACE_MS): bench/pace.lua.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "pace.lua")

@@ -11,7 +11,7 @@
 --   RESULT requests=<n> duration_us=<n> p50_us=<n> p99_us=<n> non2xx=<n> errors=<n> bad=<n> short=<n>
 -- (bad = answers that were not 200; short = 200s with a body under 28 bytes)
 --
--- Paced mode (PACE_MS set): as bench/licence.lua, each connection waits a
+-- Paced mode (PACE_MS set): bench/pace.lua: each connection waits a
 -- random 1..2*PACE_MS-1 ms after every response.
 
 local path = os.getenv("LICENCE_PATH") or "/v1/license/fairplay"
@@ -72,14 +72,5 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout, nbad, nshort))
 end
 
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
-  local seeded = false
-  function delay()
-    if not seeded then
-      math.randomseed(os.time() * 1000 + (id or 0) * 7919)
-      seeded = true
-    end
-    return math.random(1, 2 * pace - 1)
-  end
-end
+-- Paced mode (PACE_MS): bench/pace.lua.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "pace.lua")

@@ -49,20 +49,5 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 
--- Paced mode (PACE_MS set): after each response a connection waits a random
--- 1..2*PACE_MS-1 ms (mean PACE_MS) before its next request, so N connections
--- offer about N*1000/(PACE_MS+latency) requests per second. The jitter keeps
--- the connections from firing in lock-step bursts (with a fixed delay they
--- line up on the same millisecond ticks), so arrivals are close to random,
--- as from many independent players.
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
-  local seeded = false
-  function delay()
-    if not seeded then
-      math.randomseed(os.time() * 1000 + (id or 0) * 7919)
-      seeded = true
-    end
-    return math.random(1, 2 * pace - 1)
-  end
-end
+-- Paced mode (PACE_MS): bench/pace.lua.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "pace.lua")

@@ -13,7 +13,7 @@
 --                          refused as reused); done() reports how many
 --                          requests that was ("reused=").
 --   ONCE unset             tokens rotate over the whole pool (stateless tokens).
---   PACE_MS=n              paced (half-load) mode, as bench/licence.lua.
+--   PACE_MS=n              paced (half-load) mode, bench/pace.lua.
 --
 -- The requests are cheap to build: the fixed part is formatted once, each
 -- request only concatenates prefix .. token .. suffix, so init() stays short
@@ -96,16 +96,5 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout, r))
 end
 
--- Paced mode (PACE_MS set): as bench/licence.lua, each connection waits a
--- random 1..2*PACE_MS-1 ms after every response (half-load latency).
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
-  local seeded = false
-  function delay()
-    if not seeded then
-      math.randomseed(os.time() * 1000 + (id or 0) * 7919)
-      seeded = true
-    end
-    return math.random(1, 2 * pace - 1)
-  end
-end
+-- Paced mode (PACE_MS): bench/pace.lua.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "pace.lua")
